@@ -1,0 +1,150 @@
+using Ferry.Capture;
+using Ferry.Install;
+using Ferry.Postgres;
+using Ferry.Resolve;
+
+namespace Ferry.Apply;
+
+/// <summary>
+/// The target-side SQL of one table. Incoming entries land in a temporary table by COPY; then a handful of
+/// set-based statements decide each entry against the target's own row version, record conflicts, delete, upsert
+/// and stamp the new versions. Parameters: $1 this database's name (what a local entry's NULL origin means),
+/// $2 the dbgroup order as text[] (ties and the <c>source</c> rule).
+/// </summary>
+public sealed class ApplySql
+{
+    public const string FerryColumns = "ferry_version, ferry_origin, ferry_based_on, ferry_deleted";
+
+    public ApplySql(TableShape shape, int index, ConflictRule rule, string syncName)
+    {
+        Shape = shape;
+        var names = new CaptureNames(shape.Name);
+        var rv = names.RowVersions;
+        var table = Quote.Qualified(shape.Name);
+        Temp = Quote.Qualified("pg_temp", "ferry_in_" + index);
+        var cols = Quote.List(shape.Columns.Select(c => c.Name));
+        var keys = Quote.List(shape.Key);
+        string Match(string a, string b) => string.Join(" AND ", shape.Key.Select(k => $"{a}.{Quote.Ident(k)} = {b}.{Quote.Ident(k)}"));
+
+        CreateTemp = $"""
+            CREATE TEMP TABLE IF NOT EXISTS {Temp} (
+                {string.Join(", ", shape.Columns.Select(c => Quote.Ident(c.Name) + " " + c.Type))},
+                ferry_version timestamptz, ferry_origin text, ferry_based_on timestamptz, ferry_deleted boolean,
+                l_version timestamptz, l_origin text, conflict boolean, win boolean)
+            """;
+        CopyIn = $"COPY {Temp} ({cols}, {FerryColumns}) FROM STDIN " + (shape.CanCopyBinary ? "(FORMAT binary)" : "(FORMAT text)");
+
+        Local = $"""
+            UPDATE {Temp} AS i SET l_version = r.ferry_version, l_origin = coalesce(r.ferry_origin, $1)
+            FROM {rv} AS r WHERE {Match("r", "i")}
+            """;
+
+        // A conflict: the target's entry came from elsewhere and is not the version the incoming change was made
+        // on top of. A follow-up edit (made after its author received the target's version) is not a conflict.
+        const string conflict = "(l_version IS NOT NULL AND l_origin <> ferry_origin " +
+                                "AND l_version IS DISTINCT FROM ferry_based_on AND l_version <> ferry_version)";
+        const string rank = "coalesce(array_position($2::text[], {0}), 2147483647)";
+        var newer = $"(l_version IS NULL OR ferry_version > l_version OR (ferry_version = l_version AND " +
+                    $"{string.Format(rank, "ferry_origin")} < {string.Format(rank, "l_origin")}))";
+        var decide = rule switch
+        {
+            ConflictRule.Latest => newer,
+            ConflictRule.Source => $"({string.Format(rank, "ferry_origin")} < {string.Format(rank, "l_origin")})",
+            _ => "false",
+        };
+        // Rows older than the table's last truncate are dead everywhere, whichever arrives first.
+        var truncatedBefore = "coalesce((SELECT t.version FROM ferry.truncates AS t " +
+                              "WHERE t.schema_name = $3 AND t.table_name = $4), '-infinity')";
+        Decide = $"""
+            UPDATE {Temp} SET conflict = {conflict},
+                win = (CASE WHEN {conflict} THEN {decide} ELSE {newer} END) AND ferry_version > {truncatedBefore}
+            """;
+
+        RecordConflicts = $"""
+            INSERT INTO ferry.conflicts (sync_name, schema_name, table_name, key, local_origin, local_version, local_row,
+                                         incoming_origin, incoming_version, incoming_row, winner, rule)
+            SELECT $5, $3, $4,
+                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(i)) AS e WHERE e.key = ANY ($6::text[])),
+                   i.l_origin, i.l_version, CASE WHEN t IS NULL THEN NULL ELSE to_jsonb(t) END,
+                   i.ferry_origin, i.ferry_version,
+                   CASE WHEN i.ferry_deleted THEN NULL ELSE to_jsonb(i) - ARRAY['ferry_version', 'ferry_origin',
+                        'ferry_based_on', 'ferry_deleted', 'l_version', 'l_origin', 'conflict', 'win'] END,
+                   CASE WHEN i.win THEN i.ferry_origin ELSE i.l_origin END, $7
+            FROM {Temp} AS i LEFT JOIN {table} AS t ON {Match("t", "i")}
+            WHERE i.conflict
+            """;
+        AbortOnConflict = rule == ConflictRule.Abort
+            ? $"""
+              SELECT ferry.fail(format('conflict on %s key %s (conflict_strategy=abort): resolve it by hand, then ' ||
+                                       'change the sync''s rule or kick it', $3 || '.' || $4, to_jsonb(i)))
+              FROM {Temp} AS i WHERE i.conflict LIMIT 1
+              """
+            : null;
+
+        ApplyTruncate = $"""
+            DELETE FROM {table} AS t
+            WHERE NOT EXISTS (SELECT 1 FROM {rv} AS r WHERE {Match("r", "t")} AND r.ferry_version > $3::timestamptz)
+            """;
+
+        Delete = $"DELETE FROM {table} AS t USING {Temp} AS i WHERE {Match("t", "i")} AND i.win AND i.ferry_deleted";
+
+        var values = shape.ValueColumns.ToList();
+        var onConflict = values.Count == 0
+            ? "DO NOTHING"
+            : "DO UPDATE SET " + string.Join(", ", values.Select(c => $"{Quote.Ident(c.Name)} = excluded.{Quote.Ident(c.Name)}"));
+        Upsert = $"""
+            INSERT INTO {table} AS t ({cols}){(shape.HasIdentityAlways ? " OVERRIDING SYSTEM VALUE" : "")}
+            SELECT {cols} FROM {Temp} AS i WHERE i.win AND NOT i.ferry_deleted
+            ON CONFLICT ({keys}) {onConflict}
+            """;
+
+        StampVersions = $"""
+            INSERT INTO {rv} AS r ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
+            SELECT {keys}, ferry_version, ferry_origin, ferry_based_on, pg_current_xact_id() FROM {Temp} WHERE win
+            ON CONFLICT ({keys}) DO UPDATE SET ferry_version = excluded.ferry_version, ferry_origin = excluded.ferry_origin,
+                ferry_based_on = excluded.ferry_based_on, ferry_xid = excluded.ferry_xid
+            """;
+
+        LastKey = $"(SELECT ARRAY[{string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + "::text"))}] FROM {Temp} " +
+                  $"ORDER BY {string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + " DESC"))} LIMIT 1)";
+        Clear = $"TRUNCATE {Temp}";
+        RecordTruncate = """
+            INSERT INTO ferry.truncates AS t (schema_name, table_name, version, origin, xid)
+            VALUES ($1, $2, $3, $4, pg_current_xact_id())
+            ON CONFLICT (schema_name, table_name) DO UPDATE
+                SET version = excluded.version, origin = excluded.origin, xid = excluded.xid
+                WHERE excluded.version > t.version
+            """;
+    }
+
+    public TableShape Shape { get; }
+
+    public string Temp { get; }
+
+    public string CreateTemp { get; }
+
+    public string CopyIn { get; }
+
+    public string Local { get; }
+
+    public string Decide { get; }
+
+    public string RecordConflicts { get; }
+
+    public string? AbortOnConflict { get; }
+
+    public string RecordTruncate { get; }
+
+    public string ApplyTruncate { get; }
+
+    public string Delete { get; }
+
+    public string Upsert { get; }
+
+    public string StampVersions { get; }
+
+    /// <summary>A scalar subquery: the highest key in the temporary table, as text[], for the chunk cursor.</summary>
+    public string LastKey { get; }
+
+    public string Clear { get; }
+}

@@ -1,0 +1,35 @@
+using System.Security.Cryptography;
+using System.Text;
+using Ferry.Postgres;
+
+namespace Ferry.Capture;
+
+/// <summary>
+/// Names of the objects ferry creates for one table in schema <c>ferry</c>. Readable (they start with the table's
+/// name) yet unique and within PostgreSQL's 63-byte limit: <c>"a_b"."c"</c> and <c>"a"."b_c"</c> differ by hash.
+/// </summary>
+public sealed record CaptureNames(TableName Table)
+{
+    private string Base { get; } = BaseName(Table);
+
+    public string RowVersions => Quote.Qualified(Defaults.Schema, "rv_" + Base);
+
+    public string RowVersionsXidIndex => Quote.Ident("rv_" + Base + "_xid");
+
+    public string Function => Quote.Qualified(Defaults.Schema, "capture_" + Base);
+
+    public string TruncateFunction => Quote.Qualified(Defaults.Schema, "capture_truncate_" + Base);
+
+    private static string BaseName(TableName t)
+    {
+        var full = t.Schema + "_" + t.Name;
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(t.Schema + "\0" + t.Name)))[..8];
+        var prefix = new StringBuilder();
+        foreach (var rune in full.EnumerateRunes())
+        {
+            if (Encoding.UTF8.GetByteCount(prefix.ToString() + rune) > 32) break;
+            prefix.Append(rune.ToString());
+        }
+        return prefix + "_" + hash;
+    }
+}

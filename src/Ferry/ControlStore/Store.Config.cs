@@ -1,0 +1,171 @@
+using Ferry.Resolve;
+using Microsoft.Data.Sqlite;
+
+namespace Ferry.ControlStore;
+
+/// <summary>Configuration: the vocabulary of DESIGN.md, one table each.</summary>
+public sealed partial class Store
+{
+    public async Task AddDatabaseAsync(Database db, CancellationToken ct)
+    {
+        if (await FindDatabaseAsync(db.Name, ct) is not null)
+            throw new FerryException($"Database '{db.Name}' already exists. Remove it first: ferry remove database {db.Name}");
+        await ExecuteAsync("INSERT INTO databases (name, settings, password, added_at) VALUES ($n, $s, $p, $t)", ct,
+            ("$n", db.Name), ("$s", ToJson(db.Settings)), ("$p", db.Password), ("$t", Now()));
+    }
+
+    public async Task<Database?> FindDatabaseAsync(string name, CancellationToken ct) =>
+        (await QueryAsync("SELECT name, settings, password FROM databases WHERE name = $n",
+            r => new Database(r.GetString(0), FromJson(r.GetString(1)), r.IsDBNull(2) ? null : r.GetString(2)), ct,
+            ("$n", name))).SingleOrDefault();
+
+    public async Task<Database> GetDatabaseAsync(string name, CancellationToken ct) =>
+        await FindDatabaseAsync(name, ct) ?? throw new FerryException(
+            $"Unknown database '{name}'. Add it with: ferry add database {name} dbname=... host=... user=...");
+
+    public Task<List<Database>> ListDatabasesAsync(CancellationToken ct) =>
+        QueryAsync("SELECT name, settings, password FROM databases ORDER BY added_at, name",
+            r => new Database(r.GetString(0), FromJson(r.GetString(1)), r.IsDBNull(2) ? null : r.GetString(2)), ct);
+
+    public async Task AddDbGroupAsync(DbGroup group, CancellationToken ct)
+    {
+        if (await FindDbGroupAsync(group.Name, ct) is not null)
+            throw new FerryException($"Dbgroup '{group.Name}' already exists. Remove it first: ferry remove dbgroup {group.Name}");
+        foreach (var member in group.Members) await GetDatabaseAsync(member.Database, ct);
+        await InTransactionAsync(async tx =>
+        {
+            await Run(tx, "INSERT INTO dbgroups (name) VALUES ($n)", ("$n", group.Name));
+            var position = 0;
+            foreach (var m in group.Members)
+                await Run(tx, "INSERT INTO dbgroup_members (dbgroup, database, role, position) VALUES ($g, $d, $r, $p)",
+                    ("$g", group.Name), ("$d", m.Database), ("$r", m.Role == Role.Source ? "source" : "target"), ("$p", position++));
+        }, ct);
+    }
+
+    public async Task<DbGroup?> FindDbGroupAsync(string name, CancellationToken ct)
+    {
+        var exists = await QueryAsync("SELECT 1 FROM dbgroups WHERE name = $n", _ => 1, ct, ("$n", name));
+        if (exists.Count == 0) return null;
+        var members = await QueryAsync(
+            "SELECT database, role FROM dbgroup_members WHERE dbgroup = $n ORDER BY position",
+            r => new DbGroupMember(r.GetString(0), r.GetString(1) == "source" ? Role.Source : Role.Target), ct, ("$n", name));
+        return new DbGroup(name, members);
+    }
+
+    public async Task<DbGroup> GetDbGroupAsync(string name, CancellationToken ct) =>
+        await FindDbGroupAsync(name, ct) ?? throw new FerryException(
+            $"Unknown dbgroup '{name}'. Add it with: ferry add dbgroup {name} db1:source db2:target");
+
+    public async Task<List<DbGroup>> ListDbGroupsAsync(CancellationToken ct)
+    {
+        var names = await QueryAsync("SELECT name FROM dbgroups ORDER BY name", r => r.GetString(0), ct);
+        var groups = new List<DbGroup>();
+        foreach (var n in names) groups.Add((await FindDbGroupAsync(n, ct))!);
+        return groups;
+    }
+
+    /// <summary>Adds tables to a herd, creating the herd if needed; tables already in it are left as they are.</summary>
+    public async Task<int> AddToHerdAsync(string herd, IEnumerable<TableName> tables, CancellationToken ct)
+    {
+        var added = 0;
+        await InTransactionAsync(async tx =>
+        {
+            await Run(tx, "INSERT OR IGNORE INTO herds (name) VALUES ($n)", ("$n", herd));
+            foreach (var t in tables)
+                added += await Run(tx,
+                    "INSERT OR IGNORE INTO herd_tables (herd, schema_name, table_name, position) " +
+                    "VALUES ($h, $s, $t, (SELECT coalesce(max(position), 0) + 1 FROM herd_tables WHERE herd = $h))",
+                    ("$h", herd), ("$s", t.Schema), ("$t", t.Name));
+        }, ct);
+        return added;
+    }
+
+    public async Task<Herd?> FindHerdAsync(string name, CancellationToken ct)
+    {
+        var exists = await QueryAsync("SELECT 1 FROM herds WHERE name = $n", _ => 1, ct, ("$n", name));
+        if (exists.Count == 0) return null;
+        var tables = await QueryAsync("SELECT schema_name, table_name FROM herd_tables WHERE herd = $n ORDER BY position",
+            r => new TableName(r.GetString(0), r.GetString(1)), ct, ("$n", name));
+        return new Herd(name, tables);
+    }
+
+    public async Task<Herd> GetHerdAsync(string name, CancellationToken ct) =>
+        await FindHerdAsync(name, ct) ?? throw new FerryException(
+            $"Unknown herd '{name}'. Add tables to it with: ferry add all tables herd={name}");
+
+    public async Task<List<Herd>> ListHerdsAsync(CancellationToken ct)
+    {
+        var names = await QueryAsync("SELECT name FROM herds ORDER BY name", r => r.GetString(0), ct);
+        var herds = new List<Herd>();
+        foreach (var n in names) herds.Add((await FindHerdAsync(n, ct))!);
+        return herds;
+    }
+
+    public async Task AddSyncAsync(Sync sync, CancellationToken ct)
+    {
+        if (await FindSyncAsync(sync.Name, ct) is not null)
+            throw new FerryException($"Sync '{sync.Name}' already exists. Remove it first: ferry remove sync {sync.Name}");
+        await ExecuteAsync("INSERT INTO syncs (name, herd, dbgroup, conflict_rule, active) VALUES ($n, $h, $g, $r, $a)", ct,
+            ("$n", sync.Name), ("$h", sync.Herd), ("$g", sync.DbGroup), ("$r", sync.ConflictRule.Name()), ("$a", sync.Active ? 1 : 0));
+    }
+
+    public async Task<Sync?> FindSyncAsync(string name, CancellationToken ct) =>
+        (await QueryAsync("SELECT name, herd, dbgroup, conflict_rule, active FROM syncs WHERE name = $n", MapSync, ct,
+            ("$n", name))).SingleOrDefault();
+
+    public async Task<Sync> GetSyncAsync(string name, CancellationToken ct) =>
+        await FindSyncAsync(name, ct) ?? throw new FerryException(
+            $"Unknown sync '{name}'. See the syncs with: ferry list syncs");
+
+    public Task<List<Sync>> ListSyncsAsync(CancellationToken ct) =>
+        QueryAsync("SELECT name, herd, dbgroup, conflict_rule, active FROM syncs ORDER BY name", MapSync, ct);
+
+    private static Sync MapSync(SqliteDataReader r) =>
+        new(r.GetString(0), r.GetString(1), r.GetString(2), Rule(r.GetString(3)), r.GetInt64(4) != 0);
+
+    /// <summary>Removes one configuration object; refuses while something still uses it, and names what.</summary>
+    public async Task RemoveAsync(string kind, string name, CancellationToken ct)
+    {
+        switch (kind)
+        {
+            case "database":
+                await GetDatabaseAsync(name, ct);
+                await RefuseIfUsed("SELECT dbgroup FROM dbgroup_members WHERE database = $n", "dbgroup", name, ct);
+                await ExecuteAsync("DELETE FROM databases WHERE name = $n", ct, ("$n", name));
+                await ExecuteAsync("DELETE FROM database_status WHERE name = $n", ct, ("$n", name));
+                break;
+            case "dbgroup":
+                await GetDbGroupAsync(name, ct);
+                await RefuseIfUsed("SELECT name FROM syncs WHERE dbgroup = $n", "sync", name, ct);
+                await ExecuteAsync("DELETE FROM dbgroups WHERE name = $n", ct, ("$n", name));
+                break;
+            case "herd":
+                await GetHerdAsync(name, ct);
+                await RefuseIfUsed("SELECT name FROM syncs WHERE herd = $n", "sync", name, ct);
+                await ExecuteAsync("DELETE FROM herds WHERE name = $n", ct, ("$n", name));
+                break;
+            case "sync":
+                await GetSyncAsync(name, ct);
+                await ExecuteAsync("DELETE FROM syncs WHERE name = $n", ct, ("$n", name));
+                await ExecuteAsync("DELETE FROM pair_status WHERE sync = $n", ct, ("$n", name));
+                break;
+            default:
+                throw new FerryException($"Cannot remove '{kind}': use database, dbgroup, herd or sync.");
+        }
+    }
+
+    private async Task RefuseIfUsed(string sql, string user, string name, CancellationToken ct)
+    {
+        var users = await QueryAsync(sql, r => r.GetString(0), ct, ("$n", name));
+        if (users.Count > 0)
+            throw new FerryException(
+                $"'{name}' is still used by {user} {string.Join(", ", users)}. Remove that first: ferry remove {user} {users[0]}");
+    }
+
+    private async Task<int> Run(SqliteTransaction tx, string sql, params (string Name, object? Value)[] args)
+    {
+        await using var command = Command(sql, args);
+        command.Transaction = tx;
+        return await command.ExecuteNonQueryAsync();
+    }
+}

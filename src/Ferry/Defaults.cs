@@ -1,0 +1,51 @@
+namespace Ferry;
+
+/// <summary>Every default, and every FERRY_* environment variable that overrides one.</summary>
+public static class Defaults
+{
+    /// <summary>Where the control store, the relay's pid file and its log live.</summary>
+    public static string Home =>
+        Environment.GetEnvironmentVariable("FERRY_HOME") is { Length: > 0 } home
+            ? home
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".ferry");
+
+    public static string StorePath => Path.Combine(Home, "ferry.db");
+
+    public static string RelayStatePath => Path.Combine(Home, "relay.json");
+
+    public static string LogPath => Path.Combine(Home, "ferry.log");
+
+    /// <summary>The schema ferry installs in every database.</summary>
+    public const string Schema = "ferry";
+
+    /// <summary>The NOTIFY channel the capture triggers wake the relay on.</summary>
+    public const string Channel = "ferry";
+
+    /// <summary>Notifications are lost when a link drops, so every pair also polls.</summary>
+    public static TimeSpan PollInterval => Seconds("FERRY_POLL_SECONDS", 1.0);
+
+    /// <summary>Rows per chunk: one target transaction, one cursor commit.</summary>
+    public static int ChunkRows => Int("FERRY_CHUNK_ROWS", 20_000);
+
+    /// <summary>How long a silent link may stay silent before it is declared dead.</summary>
+    public static TimeSpan DeadLinkTimeout => Seconds("FERRY_DEAD_LINK_SECONDS", 30);
+
+    public static TimeSpan ConnectTimeout => Seconds("FERRY_CONNECT_SECONDS", 10);
+
+    /// <summary>Longest pause between retries of a failing pair.</summary>
+    public static TimeSpan MaxBackoff => Seconds("FERRY_MAX_BACKOFF_SECONDS", 30);
+
+    /// <summary>The relay's HTTP endpoint (status JSON, metrics, a page); 0 picks a free port.</summary>
+    public static int HttpPort => Int("FERRY_HTTP_PORT", 0);
+
+    public static TimeSpan LockTimeout => Seconds("FERRY_LOCK_TIMEOUT_SECONDS", 10);
+
+    private static TimeSpan Seconds(string variable, double fallback) =>
+        TimeSpan.FromSeconds(double.TryParse(Environment.GetEnvironmentVariable(variable),
+            System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0
+            ? v
+            : fallback);
+
+    private static int Int(string variable, int fallback) =>
+        int.TryParse(Environment.GetEnvironmentVariable(variable), out var v) && v > 0 ? v : fallback;
+}

@@ -1,0 +1,14 @@
+namespace Ferry;
+
+/// <summary>
+/// A failure a user can act on. The message says what is wrong and what to do; the CLI prints it without a stack
+/// trace and exits non-zero.
+/// </summary>
+public sealed class FerryException : Exception
+{
+    public FerryException(string message) : base(message) { }
+
+    public FerryException(string message, Exception inner) : base(message, inner) { }
+
+    public FerryException() { }
+}

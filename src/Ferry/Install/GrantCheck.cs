@@ -1,0 +1,85 @@
+using Ferry.Postgres;
+using Npgsql;
+
+namespace Ferry.Install;
+
+/// <summary>
+/// Checks that the connected role has what ferry needs, and only that (DESIGN invariant 1), and says which grant is
+/// missing as the SQL to run. Also notes what the role may do beyond that, which ferry then uses.
+/// </summary>
+public static class GrantCheck
+{
+    public static readonly string TablePrivileges = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER";
+
+    /// <summary>Database-level grants: CONNECT, and CREATE unless the role already owns schema ferry; TEMP for apply.</summary>
+    public static async Task<List<string>> DatabaseProblemsAsync(NpgsqlConnection c, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT current_user::text, current_database()::text,
+                   has_database_privilege(current_database(), 'CREATE'),
+                   has_database_privilege(current_database(), 'TEMPORARY'),
+                   (SELECT pg_has_role(n.nspowner, 'USAGE') FROM pg_namespace n WHERE n.nspname = 'ferry'),
+                   (SELECT count(*) FROM pg_namespace n WHERE n.nspname = 'ferry')
+            """, c);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        var user = r.GetString(0);
+        var db = r.GetString(1);
+        var canCreate = r.GetBoolean(2);
+        var canTemp = r.GetBoolean(3);
+        bool? ownsSchema = r.IsDBNull(4) ? null : r.GetBoolean(4);
+        var problems = new List<string>();
+        if (ownsSchema == false)
+            problems.Add($"schema ferry exists but belongs to another role: ALTER SCHEMA ferry OWNER TO {Quote.Ident(user)};");
+        else if (ownsSchema is null && !canCreate)
+            problems.Add($"GRANT CREATE ON DATABASE {Quote.Ident(db)} TO {Quote.Ident(user)};");
+        if (!canTemp)
+            problems.Add($"GRANT TEMPORARY ON DATABASE {Quote.Ident(db)} TO {Quote.Ident(user)};");
+        return problems;
+    }
+
+    /// <summary>Per table: the grants it lacks, as the GRANT statement that fixes them.</summary>
+    public static async Task<List<string>> TableProblemsAsync(NpgsqlConnection c, IEnumerable<TableName> tables, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        foreach (var t in tables)
+        {
+            await using var cmd = new NpgsqlCommand("""
+                SELECT p FROM unnest(ARRAY['SELECT','INSERT','UPDATE','DELETE','TRUNCATE','TRIGGER']) AS p
+                WHERE NOT has_table_privilege(to_regclass($1), p)
+                """, c);
+            cmd.Parameters.AddWithValue(Quote.Qualified(t));
+            var missing = new List<string>();
+            await using (var r = await cmd.ExecuteReaderAsync(ct))
+                while (await r.ReadAsync(ct)) missing.Add(r.GetString(0));
+            await using var schema = new NpgsqlCommand("SELECT has_schema_privilege($1, 'USAGE')", c);
+            schema.Parameters.AddWithValue(t.Schema);
+            if (!(bool)(await schema.ExecuteScalarAsync(ct))!)
+                problems.Add($"GRANT USAGE ON SCHEMA {Quote.Ident(t.Schema)} TO {Quote.Ident(c.UserName!)};");
+            if (missing.Count > 0)
+                problems.Add($"GRANT {string.Join(", ", missing)} ON {Quote.Qualified(t)} TO {Quote.Ident(c.UserName!)};");
+        }
+        return problems;
+    }
+
+    /// <summary>
+    /// Whether the role may set session_replication_role (superuser, or granted the setting on PostgreSQL 15+).
+    /// Ferry never requires it; where it can, apply skips user triggers and FK checks the way a replica should.
+    /// </summary>
+    public static async Task<bool> CanSetReplicationRoleAsync(NpgsqlConnection c, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT rolsuper OR (current_setting('server_version_num')::int >= 150000
+                                AND has_parameter_privilege('session_replication_role', 'SET'))
+            FROM pg_roles WHERE rolname = current_user
+            """, c);
+        try
+        {
+            return (bool)(await cmd.ExecuteScalarAsync(ct))!;
+        }
+        catch (PostgresException)
+        {
+            return false;
+        }
+    }
+}

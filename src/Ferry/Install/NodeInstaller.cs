@@ -1,0 +1,61 @@
+using Ferry.Capture;
+using Ferry.Postgres;
+using Npgsql;
+
+namespace Ferry.Install;
+
+/// <summary>
+/// Installs ferry's schema and the capture of each table in one database. Idempotent and versioned: installing
+/// twice, or over an older version, leaves one correct installation.
+/// </summary>
+public static class NodeInstaller
+{
+    private static readonly string[] NodeScripts =
+        ["node_001_schema.sql", "node_010_progress.sql", "node_020_truncates.sql", "node_030_conflicts.sql", "node_040_origin.sql"];
+
+    public static async Task InstallSchemaAsync(NpgsqlConnection c, CancellationToken ct)
+    {
+        await using var tx = await c.BeginTransactionAsync(ct);
+        // Two relays (or a relay and `ferry add sync`) installing at once must not race on CREATE ... IF NOT EXISTS.
+        await Exec(c, "SELECT pg_advisory_xact_lock(hashtext('ferry.install'))", ct);
+        foreach (var script in NodeScripts) await Exec(c, SqlResources.Read(script), ct);
+        await tx.CommitAsync(ct);
+    }
+
+    public static async Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, CancellationToken ct)
+    {
+        var names = new CaptureNames(shape.Name);
+        var sql = SqlResources.Fill(SqlResources.Read("capture_table.sql"), new Dictionary<string, string>
+        {
+            ["rv"] = names.RowVersions,
+            ["rv_xid_index"] = names.RowVersionsXidIndex,
+            ["fn"] = names.Function,
+            ["fn_truncate"] = names.TruncateFunction,
+            ["table"] = Quote.Qualified(shape.Name),
+            ["table_literal"] = Quote.Literal(Quote.Qualified(shape.Name)),
+            ["key_defs"] = string.Join(", ", shape.KeyColumns.Select(k => Quote.Ident(k.Name) + " " + k.Type)),
+            ["key_cols"] = Quote.List(shape.Key),
+        });
+        await using var tx = await c.BeginTransactionAsync(ct);
+        await Exec(c, "SELECT pg_advisory_xact_lock(hashtext('ferry.install'))", ct);
+        await Exec(c, sql, ct);
+        await tx.CommitAsync(ct);
+    }
+
+    public static async Task RemoveCaptureAsync(NpgsqlConnection c, TableName table, CancellationToken ct)
+    {
+        var names = new CaptureNames(table);
+        var sql = SqlResources.Fill(SqlResources.Read("capture_drop.sql"), new Dictionary<string, string>
+        {
+            ["fn"] = names.Function,
+            ["fn_truncate"] = names.TruncateFunction,
+        });
+        await Exec(c, sql, ct);
+    }
+
+    private static async Task Exec(NpgsqlConnection c, string sql, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(sql, c);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+}

@@ -1,0 +1,23 @@
+namespace Ferry.Install;
+
+/// <summary>A replicated column: generated columns are left out, since the target computes them itself.</summary>
+public sealed record Column(string Name, string Type, bool IsKey, bool IsBuiltinType, bool IsIdentityAlways);
+
+/// <summary>
+/// A table as one database has it: its replicated columns in attribute order and its primary key in key order.
+/// Two databases can replicate a table only when their shapes agree (<see cref="ShapeCheck"/>).
+/// </summary>
+public sealed record TableShape(TableName Name, IReadOnlyList<Column> Columns, IReadOnlyList<string> Key)
+{
+    public IEnumerable<Column> KeyColumns => Key.Select(k => Columns.First(c => c.Name == k));
+
+    public IEnumerable<Column> ValueColumns => Columns.Where(c => !c.IsKey);
+
+    /// <summary>
+    /// Binary COPY carries type OIDs inside arrays and composites, and user-defined types have different OIDs in
+    /// each database; text COPY is safe for every type, binary only for built-in ones.
+    /// </summary>
+    public bool CanCopyBinary => Columns.All(c => c.IsBuiltinType);
+
+    public bool HasIdentityAlways => Columns.Any(c => c.IsIdentityAlways);
+}
