@@ -8,14 +8,13 @@ namespace Ferry.Apply;
 /// <summary>
 /// The target-side SQL of one table. Incoming entries land in a temporary table by COPY; then a handful of
 /// set-based statements decide each entry against the target's own row version, record conflicts, delete, upsert
-/// and stamp the new versions. Parameters: $1 this database's name (what a local entry's NULL origin means),
-/// $2 the dbgroup order as text[] (ties and the <c>source</c> rule).
+/// and stamp the new versions. Each statement's parameters are listed where it is built.
 /// </summary>
 public sealed class ApplySql
 {
     public const string FerryColumns = "ferry_version, ferry_origin, ferry_based_on, ferry_deleted";
 
-    public ApplySql(TableShape shape, int index, ConflictRule rule, string syncName)
+    public ApplySql(TableShape shape, int index, ConflictRule rule)
     {
         Shape = shape;
         var names = new CaptureNames(shape.Name);
@@ -34,6 +33,7 @@ public sealed class ApplySql
             """;
         CopyIn = $"COPY {Temp} ({cols}, {FerryColumns}) FROM STDIN " + (shape.CanCopyBinary ? "(FORMAT binary)" : "(FORMAT text)");
 
+        // $1: this database's name, what a local entry's NULL origin means.
         Local = $"""
             UPDATE {Temp} AS i SET l_version = r.ferry_version, l_origin = coalesce(r.ferry_origin, $1)
             FROM {rv} AS r WHERE {Match("r", "i")}
@@ -43,7 +43,7 @@ public sealed class ApplySql
         // on top of. A follow-up edit (made after its author received the target's version) is not a conflict.
         const string conflict = "(l_version IS NOT NULL AND l_origin <> ferry_origin " +
                                 "AND l_version IS DISTINCT FROM ferry_based_on AND l_version <> ferry_version)";
-        const string rank = "coalesce(array_position($2::text[], {0}), 2147483647)";
+        const string rank = "coalesce(array_position($1::text[], {0}), 2147483647)";
         var newer = $"(l_version IS NULL OR ferry_version > l_version OR (ferry_version = l_version AND " +
                     $"{string.Format(rank, "ferry_origin")} < {string.Format(rank, "l_origin")}))";
         var decide = rule switch
@@ -54,36 +54,40 @@ public sealed class ApplySql
         };
         // Rows older than the table's last truncate are dead everywhere, whichever arrives first.
         var truncatedBefore = "coalesce((SELECT t.version FROM ferry.truncates AS t " +
-                              "WHERE t.schema_name = $3 AND t.table_name = $4), '-infinity')";
+                              "WHERE t.schema_name = $2 AND t.table_name = $3), '-infinity')";
+        // $1 the dbgroup order (text[]), $2 schema, $3 table.
         Decide = $"""
             UPDATE {Temp} SET conflict = {conflict},
                 win = (CASE WHEN {conflict} THEN {decide} ELSE {newer} END) AND ferry_version > {truncatedBefore}
             """;
 
+        // $1 schema, $2 table, $3 sync, $4 key column names, $5 rule.
         RecordConflicts = $"""
             INSERT INTO ferry.conflicts (sync_name, schema_name, table_name, key, local_origin, local_version, local_row,
                                          incoming_origin, incoming_version, incoming_row, winner, rule)
-            SELECT $5, $3, $4,
-                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(i)) AS e WHERE e.key = ANY ($6::text[])),
+            SELECT $3, $1, $2,
+                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(i)) AS e WHERE e.key = ANY ($4::text[])),
                    i.l_origin, i.l_version, CASE WHEN t IS NULL THEN NULL ELSE to_jsonb(t) END,
                    i.ferry_origin, i.ferry_version,
                    CASE WHEN i.ferry_deleted THEN NULL ELSE to_jsonb(i) - ARRAY['ferry_version', 'ferry_origin',
                         'ferry_based_on', 'ferry_deleted', 'l_version', 'l_origin', 'conflict', 'win'] END,
-                   CASE WHEN i.win THEN i.ferry_origin ELSE i.l_origin END, $7
+                   CASE WHEN i.win THEN i.ferry_origin ELSE i.l_origin END, $5
             FROM {Temp} AS i LEFT JOIN {table} AS t ON {Match("t", "i")}
             WHERE i.conflict
             """;
+        // $1 schema, $2 table.
         AbortOnConflict = rule == ConflictRule.Abort
             ? $"""
               SELECT ferry.fail(format('conflict on %s key %s (conflict_strategy=abort): resolve it by hand, then ' ||
-                                       'change the sync''s rule or kick it', $3 || '.' || $4, to_jsonb(i)))
+                                       'change the sync''s rule or kick it', $1 || '.' || $2, to_jsonb(i)))
               FROM {Temp} AS i WHERE i.conflict LIMIT 1
               """
             : null;
 
+        // $1 the truncate's version: rows with no newer entry die, rows written after it survive.
         ApplyTruncate = $"""
             DELETE FROM {table} AS t
-            WHERE NOT EXISTS (SELECT 1 FROM {rv} AS r WHERE {Match("r", "t")} AND r.ferry_version > $3::timestamptz)
+            WHERE NOT EXISTS (SELECT 1 FROM {rv} AS r WHERE {Match("r", "t")} AND r.ferry_version > $1::timestamptz)
             """;
 
         Delete = $"DELETE FROM {table} AS t USING {Temp} AS i WHERE {Match("t", "i")} AND i.win AND i.ferry_deleted";
@@ -108,6 +112,7 @@ public sealed class ApplySql
         LastKey = $"(SELECT ARRAY[{string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + "::text"))}] FROM {Temp} " +
                   $"ORDER BY {string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + " DESC"))} LIMIT 1)";
         Clear = $"TRUNCATE {Temp}";
+        // $1 schema, $2 table, $3 version, $4 origin.
         RecordTruncate = """
             INSERT INTO ferry.truncates AS t (schema_name, table_name, version, origin, xid)
             VALUES ($1, $2, $3, $4, pg_current_xact_id())

@@ -12,7 +12,7 @@ public static class TableCatalog
         await using var cmd = new NpgsqlCommand("""
             SELECT a.attname::text,
                    format_type(a.atttypid, a.atttypmod),
-                   coalesce(array_position(i.indkey::int2[], a.attnum), 0) AS key_position,
+                   coalesce(array_position(i.indkey::int2[], a.attnum) + 1 - array_lower(i.indkey::int2[], 1), 0) AS key_position,
                    a.atttypid < 16384 AS builtin,
                    a.attidentity = 'a' AS identity_always
             FROM pg_attribute a

@@ -1,0 +1,182 @@
+using Ferry.ControlStore;
+using Ferry.Install;
+using Ferry.Postgres;
+
+namespace Ferry.Cli.Commands;
+
+/// <summary>`ferry add database | dbgroup | herd | table | all tables | sync`, in Bucardo's grammar.</summary>
+public static class AddCommands
+{
+    public static async Task<int> RunAsync(BucardoArguments args, CancellationToken ct)
+    {
+        if (args.Words.Count == 0)
+            throw new UsageException("Add what? ferry add database | dbgroup | herd | table | all tables | sync");
+        var noun = args.Words[0].ToLowerInvariant();
+        args.Words.RemoveAt(0);
+        using var store = await Store.OpenAsync(Defaults.StorePath, ct);
+        return noun switch
+        {
+            "database" or "db" => await AddDatabaseAsync(store, args, ct),
+            "dbgroup" => await AddDbGroupAsync(store, args, ct),
+            "herd" or "relgroup" => await AddHerdAsync(store, args, ct),
+            "table" or "tables" => await AddTablesAsync(store, args, null, ct),
+            "all" when args.Words.FirstOrDefault()?.ToLowerInvariant() == "tables" => await AddAllTablesAsync(store, args, ct),
+            "sync" => await AddSyncCommand.RunAsync(store, args, ct),
+            _ => throw new UsageException($"Cannot add '{noun}': use database, dbgroup, herd, table, all tables or sync."),
+        };
+    }
+
+    private static async Task<int> AddDatabaseAsync(Store store, BucardoArguments args, CancellationToken ct)
+    {
+        var name = Single(args, "database NAME");
+        Names.Check(name, "database");
+        var settings = new Dictionary<string, string>();
+        string? password = null;
+        foreach (var (key, value) in args.Pairs)
+        {
+            if (Connect.PasswordKeys.Contains(key)) password = value;
+            else if (Connect.KeyAliases.TryGetValue(key, out var canonical)) settings[canonical] = value;
+            else
+                throw new UsageException($"Unknown key '{key}' for 'add database'. Known: dbname, host, port, user, pass " +
+                                         "(or Bucardo's dbhost, dbport, dbuser, dbpass), sslmode, sslrootcert, sslcert, " +
+                                         "sslkey, passfile, connect_timeout, application_name, target_session_attrs, options.");
+        }
+        if (!settings.ContainsKey("dbname"))
+            throw new UsageException($"Which database? ferry add database {name} dbname=... host=... user=...");
+        if (settings.TryGetValue("port", out var port) && !int.TryParse(port, out _))
+            throw new UsageException($"port must be a number, not '{port}'.");
+        var db = new Database(name, settings, password);
+        if (await store.FindDatabaseAsync(name, ct) is not null)
+            throw new FerryException($"Database '{name}' already exists. Remove it first: ferry remove database {name}");
+
+        await using (var c = await Connect.OpenAsync(db, ct, "ferry add database"))
+        {
+            var problems = await GrantCheck.DatabaseProblemsAsync(c, ct);
+            if (problems.Count > 0)
+                throw new FerryException($"{db.Describe()} lacks what ferry needs. As a superuser or the database owner, run:" +
+                                         Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", problems));
+        }
+        await store.AddDatabaseAsync(db, ct);
+        Output.Line($"Added database {db.Describe()}.");
+        return 0;
+    }
+
+    private static async Task<int> AddDbGroupAsync(Store store, BucardoArguments args, CancellationToken ct)
+    {
+        if (args.Words.Count < 2)
+            throw new UsageException("ferry add dbgroup NAME db1:source db2:source db3:target");
+        var name = args.Words[0];
+        Names.Check(name, "dbgroup");
+        var members = new List<DbGroupMember>();
+        // Bucardo also takes "db1 db2:target" (no role means source for the first, target after), and roles
+        // spelled master/slave/fullcopy.
+        foreach (var word in args.Words.Skip(1).SelectMany(w => w.Split(',', StringSplitOptions.RemoveEmptyEntries)))
+        {
+            var parts = word.Split(':', 2);
+            var role = parts.Length == 1
+                ? (members.Count == 0 ? Role.Source : Role.Target)
+                : parts[1].ToLowerInvariant() switch
+                {
+                    "source" or "master" => Role.Source,
+                    "target" or "slave" or "replica" => Role.Target,
+                    var other => throw new UsageException($"Unknown role '{other}' for {parts[0]}: use source or target."),
+                };
+            if (members.Any(m => m.Database == parts[0]))
+                throw new UsageException($"Database '{parts[0]}' is listed twice in dbgroup {name}.");
+            members.Add(new DbGroupMember(parts[0], role));
+        }
+        args.RejectUnknown("add dbgroup");
+        if (!members.Any(m => m.Role == Role.Source))
+            throw new UsageException($"Dbgroup {name} needs at least one source.");
+        await store.AddDbGroupAsync(new DbGroup(name, members), ct);
+        Output.Line($"Added dbgroup {name}: {string.Join(", ", members.Select(m => $"{m.Database} ({m.Role.ToString().ToLowerInvariant()})"))}.");
+        return 0;
+    }
+
+    private static async Task<int> AddHerdAsync(Store store, BucardoArguments args, CancellationToken ct)
+    {
+        if (args.Words.Count == 0) throw new UsageException("ferry add herd NAME [table ...]");
+        var name = args.Words[0];
+        Names.Check(name, "herd");
+        args.Words.RemoveAt(0);
+        if (args.Words.Count == 0)
+        {
+            args.RejectUnknown("add herd");
+            await store.AddToHerdAsync(name, [], ct);
+            Output.Line($"Added herd {name}.");
+            return 0;
+        }
+        return await AddTablesAsync(store, args, name, ct);
+    }
+
+    private static async Task<int> AddTablesAsync(Store store, BucardoArguments args, string? herdName, CancellationToken ct)
+    {
+        var herd = herdName ?? args.Get("herd", "relgroup")
+                   ?? throw new UsageException("Which herd? ferry add table TABLE ... herd=NAME");
+        Names.Check(herd, "herd");
+        var dbName = args.Get("db");
+        args.RejectUnknown("add table");
+        if (args.Words.Count == 0) throw new UsageException("Which tables? ferry add table TABLE ... herd=NAME");
+        var tables = args.Words.SelectMany(w => w.Split(',', StringSplitOptions.RemoveEmptyEntries)).Select(Parse).ToList();
+        var db = await ReferenceDatabaseAsync(store, dbName, ct);
+        await using var c = await Connect.OpenAsync(db, ct, "ferry add table");
+        foreach (var t in tables)
+        {
+            var shape = await TableCatalog.ReadAsync(c, t, ct)
+                        ?? throw new FerryException($"Table {t} does not exist in database {db.Name} (or {db.User} cannot see it).");
+            if (ShapeCheck.KeyProblem(db.Name, shape) is { } problem) throw new FerryException(problem);
+        }
+        var added = await store.AddToHerdAsync(herd, tables, ct);
+        Output.Line($"Added {added} table{(added == 1 ? "" : "s")} to herd {herd}: {string.Join(", ", tables)}.");
+        return 0;
+    }
+
+    private static async Task<int> AddAllTablesAsync(Store store, BucardoArguments args, CancellationToken ct)
+    {
+        args.Words.RemoveAt(0);
+        var herd = args.Get("herd", "relgroup");
+        var dbName = args.Get("db");
+        var schema = args.Get("schema", "n");
+        args.RejectUnknown("add all tables");
+        if (args.Words.Count > 0) throw new UsageException($"Unexpected '{args.Words[0]}': ferry add all tables herd=NAME [db=NAME] [schema=S]");
+        if (herd is null) throw new UsageException("Which herd? ferry add all tables herd=NAME [db=NAME] [schema=S]");
+        Names.Check(herd, "herd");
+        var db = await ReferenceDatabaseAsync(store, dbName, ct);
+        await using var c = await Connect.OpenAsync(db, ct, "ferry add all tables");
+        var all = await TableCatalog.ListAsync(c, schema, ct);
+        var keyed = all.Where(t => t.HasKey).Select(t => t.Table).ToList();
+        foreach (var (t, _) in all.Where(t => !t.HasKey))
+            Output.Line($"Skipped {t}: it has no primary key (ALTER TABLE {t} ADD PRIMARY KEY (...), then add it).");
+        if (keyed.Count == 0)
+            throw new FerryException($"No table with a primary key found in {db.Name}{(schema is null ? "" : $", schema {schema}")}.");
+        var added = await store.AddToHerdAsync(herd, keyed, ct);
+        Output.Line($"Added {added} table{(added == 1 ? "" : "s")} from {db.Name} to herd {herd}: {string.Join(", ", keyed)}.");
+        return 0;
+    }
+
+    /// <summary>db=NAME, or the first database added: Bucardo fails here once several exist; ferry does not.</summary>
+    private static async Task<Database> ReferenceDatabaseAsync(Store store, string? name, CancellationToken ct)
+    {
+        if (name is not null) return await store.GetDatabaseAsync(name, ct);
+        return (await store.ListDatabasesAsync(ct)).FirstOrDefault()
+               ?? throw new FerryException("No database yet. Add one first: ferry add database NAME dbname=... host=...");
+    }
+
+    private static TableName Parse(string text)
+    {
+        try
+        {
+            return TableName.Parse(text);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
+    internal static string Single(BucardoArguments args, string usage)
+    {
+        if (args.Words.Count != 1) throw new UsageException($"Expected: ferry add {usage} ...");
+        return args.Words[0];
+    }
+}

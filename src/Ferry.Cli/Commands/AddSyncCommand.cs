@@ -1,0 +1,92 @@
+using Ferry.ControlStore;
+using Ferry.Install;
+using Ferry.Resolve;
+
+namespace Ferry.Cli.Commands;
+
+/// <summary>
+/// `ferry add sync NAME herd=H dbs=G [conflict_strategy=latest] [status=active]`. Checks every database first and
+/// changes nothing unless all is well; then installs the capture everywhere and records the sync.
+/// </summary>
+public static class AddSyncCommand
+{
+    // Bucardo sync options that make no difference to ferry: accepted so Bucardo scripts run unchanged.
+    private static readonly string[] Harmless =
+        ["autokick", "checktime", "stayalive", "kidsalive", "ping", "strict_checking", "rebuild_index", "lifetime",
+         "maxkicks", "analyze_after_copy", "vacuum_after_copy", "priority", "makedelta"];
+
+    public static async Task<int> RunAsync(Store store, BucardoArguments args, CancellationToken ct)
+    {
+        var name = AddCommands.Single(args, "sync NAME herd=H dbs=G");
+        Names.Check(name, "sync");
+        var herdName = args.Get("herd", "relgroup");
+        var tables = args.Get("tables", "table");
+        var dbs = args.Get("dbs", "dbgroup") ?? throw new UsageException($"Which databases? ferry add sync {name} herd=H dbs=G");
+        var rule = ConflictRules.Parse(args.Get("conflict_strategy", "conflict") ?? "latest");
+        var status = (args.Get("status") ?? "active").ToLowerInvariant();
+        if (status is not ("active" or "inactive"))
+            throw new UsageException($"status must be active or inactive, not '{status}'.");
+        var onetimecopy = args.Get("onetimecopy");
+        if (onetimecopy is not (null or "0"))
+            throw new UsageException("onetimecopy is not supported yet: load the tables on the targets first " +
+                                     "(pg_dump --data-only), then add the sync; ferry replicates every change from then on.");
+        foreach (var h in Harmless) args.Get(h);
+        args.RejectUnknown("add sync");
+        if (await store.FindSyncAsync(name, ct) is not null)
+            throw new FerryException($"Sync '{name}' already exists. Remove it first: ferry remove sync {name}");
+
+        // herd= names a herd; tables= builds one named after the sync (Bucardo's shortcut).
+        if (herdName is null && tables is null) throw new UsageException($"Which tables? ferry add sync {name} herd=H dbs=G");
+        Herd herd;
+        if (tables is not null)
+        {
+            herdName ??= name;
+            herd = new Herd(herdName, tables.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(t => TableName.Parse(t)).ToList());
+        }
+        else
+        {
+            herd = await store.GetHerdAsync(herdName!, ct);
+        }
+        if (herd.Tables.Count == 0) throw new FerryException($"Herd {herd.Name} has no tables: ferry add all tables herd={herd.Name}");
+
+        // dbs=G names a dbgroup; dbs=a:source,b:target builds one named after the sync.
+        DbGroup group;
+        var inlineGroup = dbs.Contains(':', StringComparison.Ordinal) || dbs.Contains(',', StringComparison.Ordinal);
+        if (inlineGroup)
+        {
+            var members = dbs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select((w, i) =>
+            {
+                var p = w.Split(':', 2);
+                var role = p.Length == 1 ? (i == 0 ? Role.Source : Role.Target)
+                    : p[1].Equals("source", StringComparison.OrdinalIgnoreCase) ? Role.Source
+                    : p[1].Equals("target", StringComparison.OrdinalIgnoreCase) ? Role.Target
+                    : throw new UsageException($"Unknown role '{p[1]}': use source or target.");
+                return new DbGroupMember(p[0], role);
+            }).ToList();
+            group = new DbGroup(name, members);
+        }
+        else
+        {
+            group = await store.GetDbGroupAsync(dbs, ct);
+        }
+        var databases = new List<Database>();
+        foreach (var m in group.Members) databases.Add(await store.GetDatabaseAsync(m.Database, ct));
+        if (group.Members.Count < 2) throw new FerryException($"Dbgroup {group.Name} needs at least two databases to sync.");
+
+        Output.Line($"Checking {databases.Count} databases for sync {name} ({herd.Tables.Count} tables)...");
+        var problems = await SyncInstaller.CheckAsync(databases, herd, ct);
+        if (problems.Count > 0)
+            throw new FerryException($"Sync {name} was not added; nothing was changed:" + Environment.NewLine + "  " +
+                                     string.Join(Environment.NewLine + "  ", problems));
+        await SyncInstaller.InstallAsync(databases, herd, ct);
+        if (tables is not null) await store.AddToHerdAsync(herd.Name, herd.Tables, ct);
+        if (inlineGroup) await store.AddDbGroupAsync(group, ct);
+        await store.AddSyncAsync(new Sync(name, herd.Name, group.Name, rule, status == "active"), ct);
+        Output.Line($"Added sync {name}: herd {herd.Name} over dbgroup {group.Name} " +
+                    $"({string.Join(", ", group.Members.Select(m => $"{m.Database}:{m.Role.ToString().ToLowerInvariant()}"))}), " +
+                    $"conflict_strategy={rule.Name()}. Capture installed in every database.");
+        Output.Line("Start replicating with: ferry start (if the relay already runs: ferry restart)");
+        return 0;
+    }
+}

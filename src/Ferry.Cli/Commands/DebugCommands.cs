@@ -1,0 +1,36 @@
+using Ferry.ControlStore;
+using Ferry.Relay;
+
+namespace Ferry.Cli.Commands;
+
+/// <summary>
+/// Hidden: `ferry debug run-once SYNC SOURCE TARGET` runs one pair's pipeline once, in this process, and says what it
+/// did — for tests that drive pairs one batch at a time, and for an operator who wants to see one stage work.
+/// </summary>
+public static class DebugCommands
+{
+    public static async Task<int> RunAsync(BucardoArguments args, CancellationToken ct)
+    {
+        var chunkRows = int.TryParse(args.Get("chunk_rows"), out var c) ? c : Defaults.ChunkRows;
+        args.RejectUnknown("debug");
+        if (args.Words.Count != 4 || args.Words[0] != "run-once")
+            throw new UsageException("ferry debug run-once SYNC SOURCE TARGET [chunk_rows=N]");
+        using var store = await Store.OpenAsync(Defaults.StorePath, ct);
+        var setup = await LoadAsync(store, args.Words[1], args.Words[2], args.Words[3], ct);
+        await using var runner = await PairRunner.OpenAsync(setup, ct);
+        var result = await runner.DrainAsync(chunkRows, ct);
+        Output.Line($"{setup.Pair}: {result.Rows} rows in {result.Chunks} chunks, {result.Bytes} bytes, " +
+                    $"{result.Elapsed.TotalMilliseconds:F1} ms");
+        return 0;
+    }
+
+    public static async Task<PairSetup> LoadAsync(Store store, string syncName, string source, string target, CancellationToken ct)
+    {
+        var sync = await store.GetSyncAsync(syncName, ct);
+        var group = await store.GetDbGroupAsync(sync.DbGroup, ct);
+        var herd = await store.GetHerdAsync(sync.Herd, ct);
+        var pair = Sync.PairsOf(sync, group).FirstOrDefault(p => p.Source == source && p.Target == target)
+                   ?? throw new FerryException($"Sync {syncName} has no pair {source} -> {target}.");
+        return new PairSetup(pair, sync, group, herd, await store.GetDatabaseAsync(source, ct), await store.GetDatabaseAsync(target, ct));
+    }
+}

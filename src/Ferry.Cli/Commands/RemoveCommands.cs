@@ -1,0 +1,55 @@
+using Ferry.ControlStore;
+using Ferry.Install;
+
+namespace Ferry.Cli.Commands;
+
+/// <summary>
+/// `ferry remove database | dbgroup | herd | sync NAME`. Removing a sync drops its capture triggers where no other
+/// sync needs them; user data is never touched.
+/// </summary>
+public static class RemoveCommands
+{
+    public static async Task<int> RunAsync(BucardoArguments args, CancellationToken ct)
+    {
+        args.RejectUnknown("remove");
+        if (args.Words.Count < 2) throw new UsageException("ferry remove database|dbgroup|herd|sync NAME ...");
+        var kind = args.Words[0].ToLowerInvariant() switch
+        {
+            "database" or "db" => "database",
+            "dbgroup" => "dbgroup",
+            "herd" or "relgroup" => "herd",
+            "sync" => "sync",
+            var other => throw new UsageException($"Cannot remove '{other}': use database, dbgroup, herd or sync."),
+        };
+        using var store = await Store.OpenAsync(Defaults.StorePath, ct);
+        foreach (var name in args.Words.Skip(1))
+        {
+            if (kind == "sync") await RemoveSyncCaptureAsync(store, name, ct);
+            await store.RemoveAsync(kind, name, ct);
+            Output.Line($"Removed {kind} {name}.");
+        }
+        if (kind == "sync") Output.Line("If the relay runs, restart it to stop the sync's workers: ferry restart");
+        return 0;
+    }
+
+    private static async Task RemoveSyncCaptureAsync(Store store, string name, CancellationToken ct)
+    {
+        var sync = await store.GetSyncAsync(name, ct);
+        var herd = await store.GetHerdAsync(sync.Herd, ct);
+        var group = await store.GetDbGroupAsync(sync.DbGroup, ct);
+        // What the other syncs still capture, per database.
+        var stillNeeded = new HashSet<(string Db, TableName Table)>();
+        foreach (var other in (await store.ListSyncsAsync(ct)).Where(s => s.Name != name))
+        {
+            var oh = await store.GetHerdAsync(other.Herd, ct);
+            var og = await store.GetDbGroupAsync(other.DbGroup, ct);
+            foreach (var m in og.Members)
+                foreach (var t in oh.Tables)
+                    stillNeeded.Add((m.Database, t));
+        }
+        var work = new List<(Database, IReadOnlyList<TableName>)>();
+        foreach (var m in group.Members)
+            work.Add((await store.GetDatabaseAsync(m.Database, ct), herd.Tables.Where(t => !stillNeeded.Contains((m.Database, t))).ToList()));
+        foreach (var warning in await SyncInstaller.RemoveCaptureAsync(work, ct)) Output.Error(warning);
+    }
+}

@@ -1,0 +1,112 @@
+using Ferry.Progress;
+using Ferry.Read;
+using Ferry.Resolve;
+using Npgsql;
+
+namespace Ferry.Apply;
+
+/// <summary>
+/// Applies chunks to a target: COPY into temporary tables, then one pipelined batch that resolves, applies and
+/// records progress in a single transaction. On a long link the cost of a chunk is its round trips, so the whole
+/// apply is one <see cref="NpgsqlBatch"/>: one round trip, however many tables and statements.
+/// </summary>
+public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroupOrder, ConflictRule rule,
+    IReadOnlyList<ApplySql> tables, bool useReplicaRole)
+{
+    private bool _tempTablesReady;
+
+    public IReadOnlyList<ApplySql> Tables => tables;
+
+    /// <summary>The temporary tables live as long as the connection; a reconnect makes them again.</summary>
+    public async Task PrepareAsync(CancellationToken ct)
+    {
+        if (_tempTablesReady) return;
+        await using var batch = new NpgsqlBatch(target);
+        foreach (var t in tables) batch.BatchCommands.Add(new NpgsqlBatchCommand(t.CreateTemp));
+        foreach (var t in tables) batch.BatchCommands.Add(new NpgsqlBatchCommand(t.Clear));
+        await batch.ExecuteNonQueryAsync(ct);
+        _tempTablesReady = true;
+    }
+
+    public string CopyInSql(int table) => tables[table].CopyIn;
+
+    /// <summary>
+    /// Resolves and applies what the chunk's COPYs put in the temporary tables, with its progress, atomically.
+    /// Deletes run children first and upserts parents first, so foreign keys hold without superuser.
+    /// </summary>
+    public async Task ApplyAsync(BatchPlan plan, Chunk chunk, CancellationToken ct)
+    {
+        var inChunk = chunk.Slices.Select(s => s.Table).ToList();
+        await using var batch = new NpgsqlBatch(target);
+        void Add(string sql, params object?[] args)
+        {
+            var c = new NpgsqlBatchCommand(sql);
+            foreach (var a in args) c.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
+            batch.BatchCommands.Add(c);
+        }
+
+        Add("BEGIN");
+        // ferry.origin marks these writes as ferry's: the capture triggers leave them alone (no echo).
+        Add("SELECT set_config('ferry.origin', $1, true), set_config('lock_timeout', $2, true), " +
+            "set_config('statement_timeout', $3, true)",
+            pair.Source, ((int)Defaults.LockTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ((int)Defaults.DeadLinkTimeout.TotalMilliseconds * 4).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Add("SET CONSTRAINTS ALL DEFERRED");
+        if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
+
+        foreach (var tr in plan.Truncates.Reverse())
+        {
+            var t = tables.FirstOrDefault(x => x.Shape.Name == tr.Table);
+            if (t is null) continue;
+            Add(t.RecordTruncate, tr.Table.Schema, tr.Table.Name, tr.Version, tr.Origin);
+            Add(t.ApplyTruncate, tr.Version);
+        }
+        foreach (var i in inChunk)
+        {
+            var t = tables[i];
+            Add(t.Local, pair.Target);
+            Add(t.Decide, dbgroupOrder, t.Shape.Name.Schema, t.Shape.Name.Name);
+            Add(t.RecordConflicts, t.Shape.Name.Schema, t.Shape.Name.Name, pair.Sync, t.Shape.Key.ToArray(), rule.Name());
+            if (t.AbortOnConflict is { } abort) Add(abort, t.Shape.Name.Schema, t.Shape.Name.Name);
+        }
+        foreach (var i in Enumerable.Reverse(inChunk)) Add(tables[i].Delete);
+        foreach (var i in inChunk) Add(tables[i].Upsert);
+        foreach (var i in inChunk) Add(tables[i].StampVersions);
+
+        var afterKey = chunk.CursorHasKey ? tables[chunk.CursorTable!.Value].LastKey : "NULL::text[]";
+        Add(PairProgress.SaveSql(afterKey),
+            pair.Sync, pair.Source,
+            chunk.EndsBatch ? plan.Bounds.To : plan.Bounds.From,
+            chunk.EndsBatch ? null : plan.Bounds.To,
+            chunk.CursorTable,
+            plan.SourceNodeId,
+            chunk.Rows);
+        Add("COMMIT");
+        foreach (var i in inChunk) Add(tables[i].Clear);
+        FixTypes(batch);
+        await batch.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// An empty batch still moves the stored snapshot forward, so the next read's xid range starts later; the
+    /// caller does it only now and then, not on every poll.
+    /// </summary>
+    public async Task AdvanceAsync(BatchPlan plan, CancellationToken ct)
+    {
+        await using var batch = new NpgsqlBatch(target);
+        var save = new NpgsqlBatchCommand(PairProgress.SaveSql("NULL::text[]"));
+        foreach (var v in new object?[] { pair.Sync, pair.Source, plan.Bounds.To, null, null, plan.SourceNodeId, 0L })
+            save.Parameters.Add(new NpgsqlParameter { Value = v ?? DBNull.Value });
+        batch.BatchCommands.Add(save);
+        FixTypes(batch);
+        await batch.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>A null parameter has no type of its own; give the few that can be null the type their column has.</summary>
+    private static void FixTypes(NpgsqlBatch batch)
+    {
+        foreach (var c in batch.BatchCommands)
+            foreach (NpgsqlParameter p in c.Parameters)
+                if (p.Value == DBNull.Value) p.NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text;
+    }
+}

@@ -1,0 +1,98 @@
+using Ferry.Postgres;
+using Npgsql;
+
+namespace Ferry.Install;
+
+/// <summary>
+/// Prepares every database of a sync: checks first, on all of them, and changes nothing unless every check passes;
+/// then installs ferry's schema and the capture of every table. Run again, it repairs what is missing.
+/// </summary>
+public static class SyncInstaller
+{
+    /// <summary>Every problem on every database, each naming the database, table and column, with the fix.</summary>
+    public static async Task<List<string>> CheckAsync(IReadOnlyList<Database> databases, Herd herd, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        var shapes = new Dictionary<string, Dictionary<TableName, TableShape?>>();
+        foreach (var db in databases)
+        {
+            NpgsqlConnection c;
+            try
+            {
+                c = await Connect.OpenAsync(db, ct, "ferry check");
+            }
+            catch (FerryException e)
+            {
+                problems.Add(e.Message);
+                continue;
+            }
+            await using (c)
+            {
+                problems.AddRange((await GrantCheck.DatabaseProblemsAsync(c, ct)).Select(p => $"{db.Name}: {p}"));
+                var found = new Dictionary<TableName, TableShape?>();
+                foreach (var t in herd.Tables) found[t] = await TableCatalog.ReadAsync(c, t, ct);
+                shapes[db.Name] = found;
+                var present = found.Where(f => f.Value is not null).Select(f => f.Key).ToList();
+                problems.AddRange((await GrantCheck.TableProblemsAsync(c, present, ct)).Select(p => $"{db.Name}: {p}"));
+            }
+        }
+        if (shapes.Count == 0) return problems;
+        var reference = databases.First(d => shapes.ContainsKey(d.Name));
+        foreach (var t in herd.Tables)
+        {
+            var refShape = shapes[reference.Name][t];
+            if (refShape is null)
+            {
+                problems.Add($"Table {t} does not exist in database {reference.Name} (or {reference.User} cannot see it).");
+                continue;
+            }
+            if (ShapeCheck.KeyProblem(reference.Name, refShape) is { } keyProblem)
+            {
+                problems.Add(keyProblem);
+                continue;
+            }
+            foreach (var db in databases.Where(d => d != reference && shapes.ContainsKey(d.Name)))
+                problems.AddRange(ShapeCheck.Problems(reference.Name, refShape, db.Name, shapes[db.Name][t]));
+        }
+        return problems;
+    }
+
+    public static async Task InstallAsync(IReadOnlyList<Database> databases, Herd herd, CancellationToken ct)
+    {
+        foreach (var db in databases)
+        {
+            await using var c = await Connect.OpenAsync(db, ct, "ferry install");
+            await NodeInstaller.InstallSchemaAsync(c, ct);
+            foreach (var t in herd.Tables)
+            {
+                var shape = await TableCatalog.ReadAsync(c, t, ct)
+                            ?? throw new FerryException($"Table {t} disappeared from {db.Name} while installing.");
+                await NodeInstaller.InstallCaptureAsync(c, shape, ct);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Drops capture triggers of the given tables where no remaining sync needs them. A database that cannot be
+    /// reached is reported, not fatal: its triggers only keep recording row versions.
+    /// </summary>
+    public static async Task<List<string>> RemoveCaptureAsync(IEnumerable<(Database Db, IReadOnlyList<TableName> Tables)> work, CancellationToken ct)
+    {
+        var warnings = new List<string>();
+        foreach (var (db, tables) in work)
+        {
+            try
+            {
+                await using var c = await Connect.OpenAsync(db, ct, "ferry remove");
+                foreach (var t in tables) await NodeInstaller.RemoveCaptureAsync(c, t, ct);
+            }
+            catch (Exception e) when (e is FerryException or PostgresException)
+            {
+                warnings.Add($"Could not remove the capture triggers from {db.Name}: {e.Message}. " +
+                             "They are harmless; run 'ferry remove sync' again when it is reachable, or drop the " +
+                             "functions ferry.capture_* there.");
+            }
+        }
+        return warnings;
+    }
+}

@@ -1,0 +1,42 @@
+using Ferry.Apply;
+using Ferry.Install;
+using Ferry.Read;
+using Npgsql;
+
+namespace Ferry.Relay;
+
+/// <summary>
+/// What a pair needs to run, derived from the configuration and both catalogs when it connects: the tables in
+/// foreign-key order (parents first), each table's read and apply SQL, and the origins it must not forward.
+/// </summary>
+public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, Database Source, Database Target)
+{
+    /// <summary>
+    /// Changes that came from another source of this sync are delivered by that source itself, and a change is
+    /// never sent back where it came from: no echo, no loop, whatever the topology.
+    /// </summary>
+    public string[] SkipOrigins => Group.Sources.Where(s => s != Pair.Source).Append(Pair.Target).Distinct().ToArray();
+
+    public string[] Order => Group.Members.Select(m => m.Database).ToArray();
+
+    public async Task<(IReadOnlyList<ReadSql> Read, IReadOnlyList<ApplySql> Apply)> BuildAsync(
+        NpgsqlConnection source, NpgsqlConnection target, CancellationToken ct)
+    {
+        var ordered = await ForeignKeyOrder.SortAsync(target, Herd.Tables, ct);
+        var read = new List<ReadSql>();
+        var apply = new List<ApplySql>();
+        for (var i = 0; i < ordered.Count; i++)
+        {
+            var table = ordered[i];
+            var s = await TableCatalog.ReadAsync(source, table, ct);
+            var t = await TableCatalog.ReadAsync(target, table, ct);
+            if (s is null)
+                throw new FerryException($"Table {table} does not exist in database {Source.Name}.");
+            var problems = ShapeCheck.Problems(Source.Name, s, Target.Name, t);
+            if (problems.Count > 0) throw new FerryException(string.Join(Environment.NewLine, problems));
+            read.Add(new ReadSql(s));
+            apply.Add(new ApplySql(t!, i, Sync.ConflictRule));
+        }
+        return (read, apply);
+    }
+}

@@ -1,0 +1,88 @@
+using Ferry.ControlStore;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Ferry.Relay;
+
+/// <summary>
+/// The relay: one worker per pair of every active sync, one listener per source database, and the HTTP endpoint.
+/// It holds no replication state of its own (DESIGN invariant 7): kill it at any instant and start it again.
+/// </summary>
+public sealed partial class Relay(Store store, ILoggerFactory loggers) : BackgroundService
+{
+    private readonly ILogger _logger = loggers.CreateLogger("ferry.relay");
+    private readonly List<PairWorker> _workers = [];
+
+    public RelayStatus Status { get; } = new(store);
+
+    public IReadOnlyList<PairWorker> Workers => _workers;
+
+    /// <summary>Set once the workers are started; `ferry start` waits for it.</summary>
+    public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public int Kick(string? sync)
+    {
+        var rung = 0;
+        foreach (var w in _workers.Where(w => sync is null || w.Pair.Sync == sync))
+        {
+            w.Wakeup.Ring();
+            rung++;
+        }
+        return rung;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var tasks = new List<Task>();
+        var wakeupsBySource = new Dictionary<string, List<Wakeup>>();
+        var databases = new Dictionary<string, Database>();
+        foreach (var sync in (await store.ListSyncsAsync(stoppingToken)).Where(s => s.Active))
+        {
+            var group = await store.GetDbGroupAsync(sync.DbGroup, stoppingToken);
+            var herd = await store.GetHerdAsync(sync.Herd, stoppingToken);
+            foreach (var pair in Sync.PairsOf(sync, group))
+            {
+                var source = databases.TryGetValue(pair.Source, out var s) ? s : databases[pair.Source] = await store.GetDatabaseAsync(pair.Source, stoppingToken);
+                var target = databases.TryGetValue(pair.Target, out var t) ? t : databases[pair.Target] = await store.GetDatabaseAsync(pair.Target, stoppingToken);
+                var wakeup = new Wakeup();
+                var worker = new PairWorker(new PairSetup(pair, sync, group, herd, source, target), wakeup, Status,
+                    loggers.CreateLogger("ferry.pair"));
+                _workers.Add(worker);
+                if (!wakeupsBySource.TryGetValue(pair.Source, out var list)) wakeupsBySource[pair.Source] = list = [];
+                list.Add(wakeup);
+            }
+        }
+        foreach (var (name, wakeups) in wakeupsBySource)
+            tasks.Add(Task.Run(() => new SourceListener(databases[name], wakeups, loggers.CreateLogger("ferry.listen")).RunAsync(stoppingToken), stoppingToken));
+        foreach (var w in _workers)
+            tasks.Add(Task.Run(() => w.RunAsync(stoppingToken), stoppingToken));
+        LogStarted(_workers.Count, wakeupsBySource.Count);
+        Started.TrySetResult();
+        tasks.Add(PruneHistoryAsync(stoppingToken));
+        try
+        {
+            await Task.WhenAll(tasks);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task PruneHistoryAsync(CancellationToken ct)
+    {
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                await store.PruneHistoryAsync(TimeSpan.FromDays(7), ct);
+                await Task.Delay(TimeSpan.FromHours(1), ct);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Relay started: {Pairs} pairs, {Sources} source listeners")]
+    private partial void LogStarted(int pairs, int sources);
+}

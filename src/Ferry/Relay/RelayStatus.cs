@@ -1,0 +1,77 @@
+using System.Collections.Concurrent;
+using Ferry.ControlStore;
+using Prometheus;
+
+namespace Ferry.Relay;
+
+/// <summary>
+/// The relay's view of its databases and pairs: kept in memory for the HTTP endpoint and metrics, and written to
+/// the control store so `ferry status` can show it whether or not the relay still runs.
+/// </summary>
+public sealed class RelayStatus(Store store)
+{
+    private static readonly Counter RowsApplied = Metrics.CreateCounter("ferry_rows_applied_total",
+        "Rows applied to targets.", "sync", "source", "target");
+    private static readonly Counter Chunks = Metrics.CreateCounter("ferry_chunks_applied_total",
+        "Chunks committed on targets.", "sync", "source", "target");
+    private static readonly Counter Failures = Metrics.CreateCounter("ferry_pair_failures_total",
+        "Failed attempts of a pair.", "sync", "source", "target");
+    private static readonly Gauge LagRows = Metrics.CreateGauge("ferry_pair_lag_rows",
+        "Entries waiting on the source at the pair's last read.", "sync", "source", "target");
+    private static readonly Gauge LagSeconds = Metrics.CreateGauge("ferry_pair_lag_seconds",
+        "Age of the oldest entry waiting at the pair's last read.", "sync", "source", "target");
+    private static readonly Gauge Up = Metrics.CreateGauge("ferry_database_up",
+        "1 when the relay last reached the database.", "database");
+
+    private readonly ConcurrentDictionary<Pair, PairLive> _pairs = new();
+    private readonly ConcurrentDictionary<string, DatabaseLive> _databases = new();
+
+    public sealed record PairLive(string State, long Rows, long Batches, long LagRows, double LagSeconds,
+        DateTimeOffset? LastGood, string? LastError, DateTimeOffset? ErrorSince);
+
+    public sealed record DatabaseLive(bool Reachable, string? LastError, DateTimeOffset Since);
+
+    public IReadOnlyDictionary<Pair, PairLive> Pairs => _pairs;
+
+    public IReadOnlyDictionary<string, DatabaseLive> Databases => _databases;
+
+    public async Task DatabaseAsync(string name, bool reachable, string? error, CancellationToken ct)
+    {
+        var now = DateTimeOffset.UtcNow;
+        _databases.AddOrUpdate(name, new DatabaseLive(reachable, error, now),
+            (_, old) => old.Reachable == reachable ? old with { LastError = error ?? old.LastError } : new DatabaseLive(reachable, error ?? old.LastError, now));
+        Up.WithLabels(name).Set(reachable ? 1 : 0);
+        await store.RecordDatabaseAsync(name, reachable, error, ct);
+    }
+
+    public async Task PairGoodAsync(Pair pair, DrainResult result, long pendingAfter, CancellationToken ct)
+    {
+        var labels = new[] { pair.Sync, pair.Source, pair.Target };
+        RowsApplied.WithLabels(labels).Inc(result.Rows);
+        Chunks.WithLabels(labels).Inc(result.Chunks);
+        LagRows.WithLabels(labels).Set(pendingAfter);
+        LagSeconds.WithLabels(labels).Set(pendingAfter == 0 ? 0 : result.OldestSeconds ?? 0);
+        var now = DateTimeOffset.UtcNow;
+        var live = _pairs.AddOrUpdate(pair,
+            _ => new PairLive("replicating", result.Rows, result.Chunks > 0 ? 1 : 0, pendingAfter, 0, now, null, null),
+            (_, old) => old with
+            {
+                State = "replicating", Rows = old.Rows + result.Rows, Batches = old.Batches + (result.Chunks > 0 ? 1 : 0),
+                LagRows = pendingAfter, LagSeconds = pendingAfter == 0 ? 0 : result.OldestSeconds ?? 0, LastGood = now,
+                ErrorSince = null,
+            });
+        await store.RecordPairAsync(pair, live.State, live.LagRows, live.LagSeconds, live.Rows, live.Batches, true, null, ct);
+        if (result.Rows > 0)
+            await store.RecordRunAsync(pair, result.Rows, result.Chunks, result.Elapsed.TotalMilliseconds, null, ct);
+    }
+
+    public async Task PairFailedAsync(Pair pair, string state, string error, CancellationToken ct)
+    {
+        Failures.WithLabels(pair.Sync, pair.Source, pair.Target).Inc();
+        var now = DateTimeOffset.UtcNow;
+        var live = _pairs.AddOrUpdate(pair,
+            _ => new PairLive(state, 0, 0, 0, 0, null, error, now),
+            (_, old) => old with { State = state, LastError = error, ErrorSince = old.ErrorSince ?? now });
+        await store.RecordPairAsync(pair, live.State, null, null, live.Rows, live.Batches, false, error, ct);
+    }
+}
