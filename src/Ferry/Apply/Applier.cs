@@ -51,6 +51,9 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             "set_config('statement_timeout', $3, true)",
             pair.Source, ((int)Defaults.LockTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ((int)Defaults.DeadLinkTimeout.TotalMilliseconds * 4).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // One apply at a time per database: two pairs deciding on the same key at once would each see the old
+        // entry and the later commit would win regardless of versions.
+        Add("SELECT pg_advisory_xact_lock(hashtext('ferry.apply'))");
         Add("SET CONSTRAINTS ALL DEFERRED");
         if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
 
@@ -69,9 +72,9 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             Add(t.RecordConflicts, t.Shape.Name.Schema, t.Shape.Name.Name, pair.Sync, t.Shape.Key.ToArray(), rule.Name());
             if (t.AbortOnConflict is { } abort) Add(abort, t.Shape.Name.Schema, t.Shape.Name.Name);
         }
+        foreach (var i in inChunk) Add(tables[i].StampVersions);
         foreach (var i in Enumerable.Reverse(inChunk)) Add(tables[i].Delete);
         foreach (var i in inChunk) Add(tables[i].Upsert);
-        foreach (var i in inChunk) Add(tables[i].StampVersions);
 
         var afterKey = chunk.CursorHasKey ? tables[chunk.CursorTable!.Value].LastKey : "NULL::text[]";
         Add(PairProgress.SaveSql(afterKey),

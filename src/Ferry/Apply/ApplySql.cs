@@ -102,12 +102,30 @@ public sealed class ApplySql
             ON CONFLICT ({keys}) {onConflict}
             """;
 
+        // Compare-and-set: an entry is stamped only if it still holds the version the decision was made on. An
+        // application write that committed in between (its trigger bumps the entry) makes the incoming change lose
+        // here, so the row and its entry never disagree. The UPDATE re-checks its WHERE on the latest row version
+        // after waiting for a lock (READ COMMITTED's EvalPlanQual); applies to one database are serialised anyway.
         StampVersions = $"""
-            INSERT INTO {rv} AS r ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-            SELECT {keys}, ferry_version, ferry_origin, ferry_based_on, pg_current_xact_id() FROM {Temp} WHERE win
-            ON CONFLICT ({keys}) DO UPDATE SET ferry_version = excluded.ferry_version, ferry_origin = excluded.ferry_origin,
-                ferry_based_on = excluded.ferry_based_on, ferry_xid = excluded.ferry_xid
+            WITH updated AS (
+                UPDATE {rv} AS r SET ferry_version = i.ferry_version, ferry_origin = i.ferry_origin,
+                    ferry_based_on = i.ferry_based_on, ferry_xid = pg_current_xact_id()
+                FROM {Temp} AS i
+                WHERE {Match("r", "i")} AND i.win AND i.l_version IS NOT NULL AND r.ferry_version = i.l_version
+                RETURNING {Quote.List(shape.Key, "r")}
+            ), inserted AS (
+                INSERT INTO {rv} ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
+                SELECT {keys}, ferry_version, ferry_origin, ferry_based_on, pg_current_xact_id()
+                FROM {Temp} WHERE win AND l_version IS NULL
+                ON CONFLICT ({keys}) DO NOTHING
+                RETURNING {keys}
+            ), stamped AS (
+                SELECT * FROM updated UNION ALL SELECT * FROM inserted
+            )
+            UPDATE {Temp} AS i SET win = false
+            WHERE i.win AND NOT EXISTS (SELECT 1 FROM stamped AS s WHERE {Match("s", "i")})
             """;
+
 
         LastKey = $"(SELECT ARRAY[{string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + "::text"))}] FROM {Temp} " +
                   $"ORDER BY {string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + " DESC"))} LIMIT 1)";
