@@ -29,7 +29,7 @@ public sealed class ApplySql
             CREATE TEMP TABLE IF NOT EXISTS {Temp} (
                 {string.Join(", ", shape.Columns.Select(c => Quote.Ident(c.Name) + " " + c.Type))},
                 ferry_version timestamptz, ferry_origin text, ferry_based_on timestamptz, ferry_deleted boolean,
-                l_version timestamptz, l_origin text, conflict boolean, win boolean)
+                l_version timestamptz, l_origin text, conflict boolean, rule_win boolean, win boolean)
             """;
         CopyIn = $"COPY {Temp} ({cols}, {FerryColumns}) FROM STDIN " + (shape.CanCopyBinary ? "(FORMAT binary)" : "(FORMAT text)");
 
@@ -58,10 +58,12 @@ public sealed class ApplySql
         // $1 the dbgroup order (text[]), $2 schema, $3 table.
         Decide = $"""
             UPDATE {Temp} SET conflict = {conflict},
+                rule_win = CASE WHEN {conflict} THEN {decide} ELSE {newer} END,
                 win = (CASE WHEN {conflict} THEN {decide} ELSE {newer} END) AND ferry_version > {truncatedBefore}
             """;
 
-        // $1 schema, $2 table, $3 sync, $4 key column names, $5 rule.
+        // $1 schema, $2 table, $3 sync, $4 key column names, $5 rule. The winner recorded is the rule's verdict, which
+        // every database reaches alike; a later truncate may still remove both versions.
         RecordConflicts = $"""
             INSERT INTO ferry.conflicts (sync_name, schema_name, table_name, key, local_origin, local_version, local_row,
                                          incoming_origin, incoming_version, incoming_row, winner, rule)
@@ -70,8 +72,8 @@ public sealed class ApplySql
                    i.l_origin, i.l_version, CASE WHEN t IS NULL THEN NULL ELSE to_jsonb(t) END,
                    i.ferry_origin, i.ferry_version,
                    CASE WHEN i.ferry_deleted THEN NULL ELSE to_jsonb(i) - ARRAY['ferry_version', 'ferry_origin',
-                        'ferry_based_on', 'ferry_deleted', 'l_version', 'l_origin', 'conflict', 'win'] END,
-                   CASE WHEN i.win THEN i.ferry_origin ELSE i.l_origin END, $5
+                        'ferry_based_on', 'ferry_deleted', 'l_version', 'l_origin', 'conflict', 'rule_win', 'win'] END,
+                   CASE WHEN i.rule_win THEN i.ferry_origin ELSE i.l_origin END, $5
             FROM {Temp} AS i LEFT JOIN {table} AS t ON {Match("t", "i")}
             WHERE i.conflict
             """;

@@ -22,7 +22,11 @@ public static class NodeInstaller
         await tx.CommitAsync(ct);
     }
 
-    public static async Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, CancellationToken ct)
+    public static Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, CancellationToken ct) =>
+        InstallCaptureAsync(c, shape, "clock_timestamp()", ct);
+
+    /// <summary>The clock expression is for tests that simulate clock skew between databases.</summary>
+    internal static async Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, string clock, CancellationToken ct)
     {
         var names = new CaptureNames(shape.Name);
         var sql = SqlResources.Fill(SqlResources.Read("capture_table.sql"), new Dictionary<string, string>
@@ -35,6 +39,7 @@ public static class NodeInstaller
             ["table_literal"] = Quote.Literal(Quote.Qualified(shape.Name)),
             ["key_defs"] = string.Join(", ", shape.KeyColumns.Select(k => Quote.Ident(k.Name) + " " + k.Type)),
             ["key_cols"] = Quote.List(shape.Key),
+            ["clock"] = clock,
         });
         await using var tx = await c.BeginTransactionAsync(ct);
         await Exec(c, "SELECT pg_advisory_xact_lock(hashtext('ferry.install'))", ct);

@@ -1,5 +1,6 @@
 -- Capture for one replicated table: its row-version table and the statement-level triggers that fill it.
--- Placeholders are filled with identifiers quoted by Ferry.Postgres.Quote; nothing else is substituted.
+-- Placeholders are filled with identifiers quoted by Ferry.Postgres.Quote; {{clock}} is clock_timestamp(), except
+-- in tests that simulate a skewed clock.
 --
 -- One entry per key ever changed: the key with the table's own types, the version (a per-row clock), the origin
 -- (NULL: changed in this database), based_on (the version of the last change from another origin that this
@@ -18,6 +19,11 @@ CREATE INDEX IF NOT EXISTS {{rv_xid_index}} ON {{rv}} (ferry_xid);
 
 CREATE OR REPLACE FUNCTION {{fn}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    -- A row written after the table's last truncate must be newer than it, even if this clock is behind the
+    -- truncating database's: elsewhere, rows older than the truncate are dead.
+    after_truncate timestamptz := (SELECT t.version + interval '1 microsecond' FROM ferry.truncates AS t
+                                   WHERE t.schema_name = TG_TABLE_SCHEMA AND t.table_name = TG_TABLE_NAME);
 BEGIN
     -- Ferry's own apply writes the entries itself, with the remote version and origin.
     IF coalesce(current_setting('ferry.origin', true), '') <> '' THEN
@@ -26,7 +32,7 @@ BEGIN
     -- A local change beats every version this database has seen of the row, even if the clock is behind.
     IF TG_OP = 'INSERT' THEN
         INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-        SELECT {{key_cols}}, clock_timestamp(), NULL, NULL, pg_current_xact_id() FROM ferry_new
+        SELECT {{key_cols}}, greatest({{clock}}, after_truncate), NULL, NULL, pg_current_xact_id() FROM ferry_new
         ON CONFLICT ({{key_cols}}) DO UPDATE
             SET ferry_version = greatest(excluded.ferry_version, r.ferry_version + interval '1 microsecond'),
                 ferry_based_on = CASE WHEN r.ferry_origin IS NULL THEN r.ferry_based_on ELSE r.ferry_version END,
@@ -35,7 +41,7 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         -- Old and new keys both: a changed primary key is a delete of the old key and an insert of the new.
         INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-        SELECT {{key_cols}}, clock_timestamp(), NULL, NULL, pg_current_xact_id()
+        SELECT {{key_cols}}, greatest({{clock}}, after_truncate), NULL, NULL, pg_current_xact_id()
         FROM (SELECT {{key_cols}} FROM ferry_old UNION SELECT {{key_cols}} FROM ferry_new) AS k
         ON CONFLICT ({{key_cols}}) DO UPDATE
             SET ferry_version = greatest(excluded.ferry_version, r.ferry_version + interval '1 microsecond'),
@@ -44,7 +50,7 @@ BEGIN
                 ferry_xid = excluded.ferry_xid;
     ELSE
         INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-        SELECT {{key_cols}}, clock_timestamp(), NULL, NULL, pg_current_xact_id() FROM ferry_old
+        SELECT {{key_cols}}, greatest({{clock}}, after_truncate), NULL, NULL, pg_current_xact_id() FROM ferry_old
         ON CONFLICT ({{key_cols}}) DO UPDATE
             SET ferry_version = greatest(excluded.ferry_version, r.ferry_version + interval '1 microsecond'),
                 ferry_based_on = CASE WHEN r.ferry_origin IS NULL THEN r.ferry_based_on ELSE r.ferry_version END,
@@ -63,8 +69,12 @@ BEGIN
     IF coalesce(current_setting('ferry.origin', true), '') <> '' THEN
         RETURN NULL;
     END IF;
+    -- The truncate must be newer than every row it removed here, even if this clock is behind the clocks that
+    -- versioned them: elsewhere it deletes exactly the rows older than its version, so it must cover these too.
     INSERT INTO ferry.truncates AS t (schema_name, table_name, version, origin, xid)
-    VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, clock_timestamp(), NULL, pg_current_xact_id())
+    VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME,
+            greatest({{clock}}, (SELECT max(r.ferry_version) + interval '1 microsecond' FROM {{rv}} AS r)),
+            NULL, pg_current_xact_id())
     ON CONFLICT (schema_name, table_name) DO UPDATE
         SET version = greatest(excluded.version, t.version + interval '1 microsecond'),
             origin = NULL,
