@@ -71,10 +71,27 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             Add(t.Decide, dbgroupOrder, t.Shape.Name.Schema, t.Shape.Name.Name);
             Add(t.RecordConflicts, t.Shape.Name.Schema, t.Shape.Name.Name, pair.Sync, t.Shape.Key.ToArray(), rule.Name());
             if (t.AbortOnConflict is { } abort) Add(abort, t.Shape.Name.Schema, t.Shape.Name.Name);
+            foreach (var u in t.Uniques)
+            {
+                Add(u.Record, dbgroupOrder, pair.Target, pair.Sync, t.Shape.Name.Schema, t.Shape.Name.Name,
+                    t.Shape.Key.ToArray(), "unique " + u.Name);
+                Add(u.LoseIncoming, dbgroupOrder, pair.Target);
+                Add(u.EvictLocal, dbgroupOrder, pair.Target);
+            }
         }
         foreach (var i in inChunk) Add(tables[i].StampVersions);
+        foreach (var child in tables)
+            foreach (var (fk, parent) in child.ForeignKeys)
+                if (fk.EvictChildren is { } evict && inChunk.Contains(parent))
+                    Add(evict, pair.Sync, child.Shape.Name.Schema, child.Shape.Name.Name, child.Shape.Key.ToArray(), fk.EvictRuleText, pair.Target);
         foreach (var i in Enumerable.Reverse(inChunk)) Add(tables[i].Delete);
-        foreach (var i in inChunk) Add(tables[i].Upsert);
+        foreach (var i in inChunk)
+        {
+            var t = tables[i];
+            foreach (var (fk, _) in t.ForeignKeys)
+                Add(fk.DropOrphans, pair.Sync, t.Shape.Name.Schema, t.Shape.Name.Name, t.Shape.Key.ToArray(), fk.RuleText, pair.Target);
+            Add(t.Upsert);
+        }
 
         var afterKey = chunk.CursorHasKey ? tables[chunk.CursorTable!.Value].LastKey : "NULL::text[]";
         Add(PairProgress.SaveSql(afterKey),

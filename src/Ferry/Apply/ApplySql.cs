@@ -132,6 +132,7 @@ public sealed class ApplySql
         LastKey = $"(SELECT ARRAY[{string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + "::text"))}] FROM {Temp} " +
                   $"ORDER BY {string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + " DESC"))} LIMIT 1)";
         Clear = $"TRUNCATE {Temp}";
+        Uniques = shape.UniqueKeys.Select(u => new UniqueSql(shape, u, Temp)).ToList();
         // $1 schema, $2 table, $3 version, $4 origin.
         RecordTruncate = """
             INSERT INTO ferry.truncates AS t (schema_name, table_name, version, origin, xid)
@@ -172,4 +173,9 @@ public sealed class ApplySql
     public string LastKey { get; }
 
     public string Clear { get; }
+
+    public IReadOnlyList<UniqueSql> Uniques { get; }
+
+    /// <summary>Foreign keys from this table to others in the herd, with the index of the parent's ApplySql.</summary>
+    public List<(ForeignKeySql Sql, int Parent)> ForeignKeys { get; } = [];
 }

@@ -38,7 +38,31 @@ public static class TableCatalog
             exists.Parameters.AddWithValue(Quote.Qualified(table));
             if (!(bool)(await exists.ExecuteScalarAsync(ct))!) return null;
         }
-        return new TableShape(table, columns, keys.OrderBy(k => k.Position).Select(k => k.Name).ToList());
+        return new TableShape(table, columns, keys.OrderBy(k => k.Position).Select(k => k.Name).ToList())
+        {
+            UniqueKeys = await UniqueKeysAsync(c, table, ct),
+        };
+    }
+
+    private static async Task<List<UniqueKey>> UniqueKeysAsync(NpgsqlConnection c, TableName table, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT ic.relname::text,
+                   array_agg(a.attname::text ORDER BY k.ord)
+            FROM pg_index i
+            JOIN pg_class ic ON ic.oid = i.indexrelid
+            CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k (attnum, ord)
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE i.indrelid = to_regclass($1) AND i.indisunique AND NOT i.indisprimary AND i.indisvalid
+              AND i.indpred IS NULL AND i.indexprs IS NULL
+            GROUP BY ic.relname
+            ORDER BY 1
+            """, c);
+        cmd.Parameters.AddWithValue(Quote.Qualified(table));
+        var keys = new List<UniqueKey>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) keys.Add(new UniqueKey(r.GetString(0), r.GetFieldValue<string[]>(1)));
+        return keys;
     }
 
     /// <summary>Ordinary and partitioned tables visible to this role, outside the system schemas and ferry's own.</summary>
@@ -80,4 +104,32 @@ public static class TableCatalog
             edges.Add((new TableName(r.GetString(0), r.GetString(1)), new TableName(r.GetString(2), r.GetString(3)), r.GetBoolean(4)));
         return edges;
     }
+
+    /// <summary>Foreign keys from <paramref name="child"/> to other tables: columns on both sides, in order.</summary>
+    public static async Task<List<ForeignKey>> ForeignKeysFromAsync(NpgsqlConnection c, TableName child, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT k.conname::text, pn.nspname::text, pc.relname::text,
+                   ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY AS u (n, o)
+                         JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o),
+                   ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY AS u (n, o)
+                         JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.o),
+                   k.confdeltype IN ('a', 'r')
+            FROM pg_constraint k
+            JOIN pg_class pc ON pc.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+            WHERE k.contype = 'f' AND k.conrelid = to_regclass($1) AND k.conrelid <> k.confrelid
+            ORDER BY 1
+            """, c);
+        cmd.Parameters.AddWithValue(Quote.Qualified(child));
+        var keys = new List<ForeignKey>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            keys.Add(new ForeignKey(r.GetString(0), child, new TableName(r.GetString(1), r.GetString(2)),
+                r.GetFieldValue<string[]>(3), r.GetFieldValue<string[]>(4), r.GetBoolean(5)));
+        return keys;
+    }
 }
+
+/// <summary>A foreign key; <see cref="Restricts"/> when deleting a referenced parent fails instead of cascading.</summary>
+public sealed record ForeignKey(string Name, TableName Child, TableName Parent, IReadOnlyList<string> ChildColumns,
+    IReadOnlyList<string> ParentColumns, bool Restricts);

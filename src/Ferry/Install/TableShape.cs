@@ -9,6 +9,9 @@ public sealed record Column(string Name, string Type, bool IsKey, bool IsBuiltin
 /// </summary>
 public sealed record TableShape(TableName Name, IReadOnlyList<Column> Columns, IReadOnlyList<string> Key)
 {
+    /// <summary>Unique constraints besides the primary key: two masters can each insert the same value under other keys.</summary>
+    public IReadOnlyList<UniqueKey> UniqueKeys { get; init; } = [];
+
     public IEnumerable<Column> KeyColumns => Key.Select(k => Columns.First(c => c.Name == k));
 
     public IEnumerable<Column> ValueColumns => Columns.Where(c => !c.IsKey);
@@ -21,3 +24,6 @@ public sealed record TableShape(TableName Name, IReadOnlyList<Column> Columns, I
 
     public bool HasIdentityAlways => Columns.Any(c => c.IsIdentityAlways);
 }
+
+/// <summary>A unique index on plain columns (no expression, no predicate), other than the primary key.</summary>
+public sealed record UniqueKey(string Name, IReadOnlyList<string> Columns);

@@ -37,6 +37,14 @@ public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, D
             read.Add(new ReadSql(s));
             apply.Add(new ApplySql(t!, i, Sync.ConflictRule));
         }
+        // Foreign keys between tables of the herd, as the target has them: the target is where they fire.
+        for (var i = 0; i < ordered.Count; i++)
+            foreach (var fk in await TableCatalog.ForeignKeysFromAsync(target, ordered[i], ct))
+            {
+                var parent = ordered.ToList().IndexOf(fk.Parent);
+                if (parent < 0) continue;
+                apply[i].ForeignKeys.Add((new ForeignKeySql(fk, apply[i].Shape, apply[i].Temp, apply[parent].Temp), parent));
+            }
         return (read, apply);
     }
 }

@@ -1,0 +1,96 @@
+using Ferry.Capture;
+using Ferry.Install;
+using Ferry.Postgres;
+
+namespace Ferry.Apply;
+
+/// <summary>
+/// The foreign-key race: a parent deleted on one master while a child is inserted under it on another. Without
+/// superuser the constraint fires on every target, so ferry settles it the same way everywhere: the delete wins,
+/// the orphaned child is removed and leaves a tombstone that travels like any delete, and each removal is recorded
+/// as a conflict. Never a sync stuck on a foreign-key error.
+/// </summary>
+public sealed class ForeignKeySql
+{
+    private const string FerryColumns = "ARRAY['ferry_version', 'ferry_origin', 'ferry_based_on', 'ferry_deleted', " +
+                                        "'l_version', 'l_origin', 'conflict', 'rule_win', 'win']";
+
+    /// <param name="childTemp">The child's temporary table; <paramref name="parentTemp"/> the parent's, when the parent is in the herd.</param>
+    public ForeignKeySql(ForeignKey fk, TableShape child, string childTemp, string? parentTemp)
+    {
+        var childTable = Quote.Qualified(child.Name);
+        var parentTable = Quote.Qualified(fk.Parent);
+        var rv = new CaptureNames(child.Name).RowVersions;
+        var keys = Quote.List(child.Key);
+        string KeyMatch(string a, string b) => string.Join(" AND ", child.Key.Select(k => $"{a}.{Quote.Ident(k)} = {b}.{Quote.Ident(k)}"));
+        var refMatch = string.Join(" AND ", fk.ChildColumns.Zip(fk.ParentColumns, (c, p) => $"p.{Quote.Ident(p)} = i.{Quote.Ident(c)}"));
+        var notNull = string.Join(" AND ", fk.ChildColumns.Select(c => $"i.{Quote.Ident(c)} IS NOT NULL"));
+        var rule = $"foreign key {fk.Name}";
+
+        // $1 sync, $2 schema, $3 table, $4 key columns, $5 rule text, $6 this database's name. Runs after the
+        // parents' upserts, before the child's: an incoming child whose parent is gone here is not applied, any old
+        // version of it is removed, and its tombstone tells the other databases.
+        DropOrphans = $"""
+            WITH orphans AS (
+                UPDATE {childTemp} AS i SET win = false
+                WHERE i.win AND NOT i.ferry_deleted AND {notNull}
+                  AND NOT EXISTS (SELECT 1 FROM {parentTable} AS p WHERE {refMatch})
+                RETURNING i.*
+            ), removed AS (
+                DELETE FROM {childTable} AS t USING orphans AS o WHERE {KeyMatch("t", "o")}
+                RETURNING 1
+            ), stamped AS (
+                INSERT INTO {rv} AS r ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
+                SELECT {keys}, ferry_version + interval '1 microsecond', NULL, NULL, pg_current_xact_id() FROM orphans
+                ON CONFLICT ({keys}) DO UPDATE SET ferry_version = excluded.ferry_version, ferry_origin = NULL,
+                    ferry_based_on = NULL, ferry_xid = excluded.ferry_xid
+                RETURNING 1
+            )
+            INSERT INTO ferry.conflicts (sync_name, schema_name, table_name, key, local_origin, local_version, local_row,
+                                         incoming_origin, incoming_version, incoming_row, winner, rule)
+            SELECT $1, $2, $3,
+                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(o)) AS e WHERE e.key = ANY ($4::text[])),
+                   $6, '-infinity', NULL, o.ferry_origin, o.ferry_version, to_jsonb(o) - {FerryColumns}, 'delete', $5
+            FROM orphans AS o
+            """;
+        RuleText = rule + ": parent missing";
+
+        if (parentTemp is null || !fk.Restricts) return;
+        var parentMatch = string.Join(" AND ", fk.ChildColumns.Zip(fk.ParentColumns, (c, p) => $"t.{Quote.Ident(c)} = p.{Quote.Ident(p)}"));
+        // Same parameters. Runs before the deletes: local children of a parent this chunk deletes are removed with
+        // a tombstone newer than their own version — unless this chunk moves them to another parent.
+        EvictChildren = $"""
+            WITH gone AS (
+                DELETE FROM {childTable} AS t USING {parentTemp} AS p
+                WHERE {parentMatch} AND p.win AND p.ferry_deleted
+                  AND NOT EXISTS (SELECT 1 FROM {childTemp} AS j WHERE {KeyMatch("j", "t")} AND j.win AND NOT j.ferry_deleted)
+                RETURNING t.*
+            ), stamped AS (
+                INSERT INTO {rv} AS r ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
+                SELECT {Quote.List(child.Key, "g")},
+                       greatest(clock_timestamp(), (SELECT x.ferry_version + interval '1 microsecond' FROM {rv} AS x
+                                                    WHERE {KeyMatch("x", "g")})),
+                       NULL, NULL, pg_current_xact_id()
+                FROM gone AS g
+                ON CONFLICT ({keys}) DO UPDATE SET ferry_version = excluded.ferry_version, ferry_origin = NULL,
+                    ferry_based_on = NULL, ferry_xid = excluded.ferry_xid
+                RETURNING 1
+            )
+            INSERT INTO ferry.conflicts (sync_name, schema_name, table_name, key, local_origin, local_version, local_row,
+                                         incoming_origin, incoming_version, incoming_row, winner, rule)
+            SELECT $1, $2, $3,
+                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(g)) AS e WHERE e.key = ANY ($4::text[])),
+                   $6, '-infinity', to_jsonb(g), $6, '-infinity', NULL, 'delete', $5
+            FROM gone AS g
+            """;
+        EvictRuleText = rule + ": parent deleted";
+    }
+
+    public string DropOrphans { get; }
+
+    public string RuleText { get; }
+
+    public string? EvictChildren { get; }
+
+    public string? EvictRuleText { get; }
+}

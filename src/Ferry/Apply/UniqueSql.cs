@@ -1,0 +1,79 @@
+using Ferry.Capture;
+using Ferry.Install;
+using Ferry.Postgres;
+
+namespace Ferry.Apply;
+
+/// <summary>
+/// Conflicts on a unique key other than the primary key: two masters insert the same email under different ids.
+/// The two rows are decided like any conflict — higher (version, dbgroup rank) wins — so every database reaches
+/// the same verdict whatever order the rows arrive in. The losing row is either not applied (it is the incoming one)
+/// or evicted with a tombstone one microsecond newer than its version, which then travels like any delete. Never
+/// a sync stuck on <c>unique_violation</c>.
+/// <para>Parameters of every statement: $1 dbgroup order (text[]), $2 this database's name.</para>
+/// </summary>
+public sealed class UniqueSql
+{
+    public UniqueSql(TableShape shape, UniqueKey unique, string temp)
+    {
+        var table = Quote.Qualified(shape.Name);
+        var rv = new CaptureNames(shape.Name).RowVersions;
+        string Match(string a, string b, IEnumerable<string> cols) =>
+            string.Join(" AND ", cols.Select(k => $"{a}.{Quote.Ident(k)} = {b}.{Quote.Ident(k)}"));
+        var sameUnique = Match("t", "i", unique.Columns);
+        var otherKey = "(" + Quote.List(shape.Key, "t") + ") IS DISTINCT FROM (" + Quote.List(shape.Key, "i") + ")";
+        const string rank = "coalesce(array_position($1::text[], {0}), 2147483647)";
+        var incomingBeats = $"(i.ferry_version > coalesce(r.ferry_version, '-infinity') OR (i.ferry_version = r.ferry_version " +
+                            $"AND {string.Format(rank, "i.ferry_origin")} < {string.Format(rank, "coalesce(r.ferry_origin, $2)")}))";
+        // Local rows this chunk replaces or deletes anyway are not in the way.
+        var stays = $"NOT EXISTS (SELECT 1 FROM {temp} AS j WHERE {Match("j", "t", shape.Key)} AND j.win)";
+        var collisions = $"""
+            FROM {temp} AS i
+            JOIN {table} AS t ON {sameUnique} AND {otherKey}
+            LEFT JOIN {rv} AS r ON {Match("r", "t", shape.Key)}
+            WHERE i.win AND NOT i.ferry_deleted AND {stays}
+            """;
+
+        // $3 sync, $4 schema, $5 table, $6 key columns, $7 rule text.
+        Record = $"""
+            INSERT INTO ferry.conflicts (sync_name, schema_name, table_name, key, local_origin, local_version, local_row,
+                                         incoming_origin, incoming_version, incoming_row, winner, rule)
+            SELECT $3, $4, $5,
+                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(i)) AS e WHERE e.key = ANY ($6::text[])),
+                   coalesce(r.ferry_origin, $2), coalesce(r.ferry_version, '-infinity'), to_jsonb(t),
+                   i.ferry_origin, i.ferry_version,
+                   to_jsonb(i) - ARRAY['ferry_version', 'ferry_origin', 'ferry_based_on', 'ferry_deleted', 'l_version',
+                                       'l_origin', 'conflict', 'rule_win', 'win'],
+                   CASE WHEN {incomingBeats} THEN i.ferry_origin ELSE coalesce(r.ferry_origin, $2) END, $7
+            {collisions}
+            """;
+        LoseIncoming = $"""
+            UPDATE {temp} AS i SET win = false
+            FROM {table} AS t LEFT JOIN {rv} AS r ON {Match("r", "t", shape.Key)}
+            WHERE {sameUnique} AND {otherKey} AND i.win AND NOT i.ferry_deleted AND {stays} AND NOT {incomingBeats}
+            """;
+        // What still collides now beats the local row: stamp its tombstone, then evict it.
+        EvictLocal = $"""
+            WITH evicted AS (
+                SELECT DISTINCT {Quote.List(shape.Key, "t")}, coalesce(r.ferry_version, i.ferry_version) AS v
+                {collisions}
+            ), stamped AS (
+                INSERT INTO {rv} AS r ({Quote.List(shape.Key)}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
+                SELECT {Quote.List(shape.Key)}, v + interval '1 microsecond', NULL, NULL, pg_current_xact_id() FROM evicted
+                ON CONFLICT ({Quote.List(shape.Key)}) DO UPDATE SET ferry_version = excluded.ferry_version, ferry_origin = NULL,
+                    ferry_based_on = NULL, ferry_xid = excluded.ferry_xid
+                RETURNING 1
+            )
+            DELETE FROM {table} AS t USING evicted AS e WHERE {Match("t", "e", shape.Key)}
+            """;
+        Name = unique.Name;
+    }
+
+    public string Name { get; }
+
+    public string Record { get; }
+
+    public string LoseIncoming { get; }
+
+    public string EvictLocal { get; }
+}
