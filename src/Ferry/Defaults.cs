@@ -40,6 +40,14 @@ public static class Defaults
 
     public static TimeSpan LockTimeout => Seconds("FERRY_LOCK_TIMEOUT_SECONDS", 10);
 
+    /// <summary>
+    /// How long a tombstone outlives the last pair that passed it: a change older than this that has not arrived
+    /// by then is presumed never to arrive. A database away longer must be re-copied.
+    /// </summary>
+    public static TimeSpan TombstoneRetention => Seconds("FERRY_TOMBSTONE_RETENTION_SECONDS", 7 * 24 * 3600);
+
+    public static TimeSpan PurgeInterval => Seconds("FERRY_PURGE_SECONDS", 600);
+
     private static TimeSpan Seconds(string variable, double fallback) =>
         TimeSpan.FromSeconds(double.TryParse(Environment.GetEnvironmentVariable(variable),
             System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0

@@ -26,7 +26,8 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
                    set_config('ferry.read_source', $4, true),
                    set_config('ferry.read_after', coalesce($5::text[], '{}')::text, true),
                    (SELECT value FROM ferry.meta WHERE key = 'node_id'),
-                   pg_current_snapshot()::text
+                   pg_current_snapshot()::text,
+                   (SELECT value FROM ferry.meta WHERE key = 'tombstones_purged_below')
             """);
         setup.Parameters.Add(new NpgsqlParameter { Value = from });
         setup.Parameters.Add(new NpgsqlParameter { Value = (object?)to ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
@@ -46,12 +47,14 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         double? oldest = null;
         var truncates = new List<TruncateEntry>();
         string batchTo, nodeId, now;
+        string? purgedBelow;
         await using (var r = await batch.ExecuteReaderAsync(ct))
         {
             await r.ReadAsync(ct);
             batchTo = r.GetString(1);
             nodeId = r.GetString(5);
             now = r.GetString(6);
+            purgedBelow = r.IsDBNull(7) ? null : r.GetString(7);
             for (var t = startTable; t < tables.Count; t++)
             {
                 await r.NextResultAsync(ct);
@@ -64,6 +67,7 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
                 truncates.Add(new TruncateEntry(new TableName(r.GetString(0), r.GetString(1)), r.GetDateTime(2), r.GetString(3)));
         }
         CheckContinuity(from, now);
+        CheckTombstones(from, purgedBelow);
         return new BatchPlan(new BatchBounds(from, batchTo, startTable, afterKey), nodeId, pending, oldest, truncates);
     }
 
@@ -114,6 +118,21 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
                 $"already applied from it ({applied.Xmax}). It was probably restored from a backup or replaced. " +
                 "Ferry stopped this pair rather than skip or repeat changes; re-copy the tables from it, then reset " +
                 "the pair's progress (DELETE FROM ferry.progress on the target for this sync and source).");
+    }
+
+    /// <summary>
+    /// The source purged tombstones this pair had not passed yet (it was away longer than the retention period):
+    /// reading on would miss those deletes and leave the target diverged for good. Stop and say so.
+    /// </summary>
+    private void CheckTombstones(string from, string? purgedBelow)
+    {
+        if (purgedBelow is null) return;
+        if (PgSnapshot.Parse(from).Xmin < ulong.Parse(purgedBelow, System.Globalization.CultureInfo.InvariantCulture))
+            throw new FerryException(
+                $"This pair has been away from {sourceName} longer than the tombstone retention " +
+                $"({Defaults.TombstoneRetention.TotalHours:F0} h): deletes it had not received were purged there. The target " +
+                "needs a re-copy of the tables from the source; then reset the pair's progress (DELETE FROM ferry.progress " +
+                "on the target for this sync and source).");
     }
 
     private sealed class CountingCopy

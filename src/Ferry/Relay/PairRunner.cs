@@ -89,7 +89,10 @@ public sealed class PairRunner : IAsyncDisposable
             {
                 await _reader.EndAsync(ct);
                 // Move the stored snapshot now and then, so the xid range the next read scans stays short.
-                if (plan.Bounds.To != plan.Bounds.From && DateTime.UtcNow - _lastAdvance > TimeSpan.FromSeconds(5))
+                // A heartbeat once a minute even when nothing changed, so the tombstone purger can tell a pair that
+                // is idle from one that is away.
+                var since = DateTime.UtcNow - _lastAdvance;
+                if ((plan.Bounds.To != plan.Bounds.From && since > TimeSpan.FromSeconds(5)) || since > TimeSpan.FromSeconds(60))
                 {
                     await _applier.AdvanceAsync(plan, ct);
                     _progress = p with { AppliedThrough = plan.Bounds.To, SourceNodeId = plan.SourceNodeId };

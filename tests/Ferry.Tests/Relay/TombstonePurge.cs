@@ -1,0 +1,50 @@
+using Ferry.ControlStore;
+using Ferry.Relay;
+using Ferry.Tests.Harness;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit;
+
+namespace Ferry.Tests.Relay;
+
+/// <summary>DESIGN hard case: tombstones go once every pair passed them; a pair away longer must be re-copied.</summary>
+[Collection("servers")]
+public sealed class TombstonePurge(ServerFixture servers)
+{
+    private static async Task<long> TombstonesAsync(Topology t, int server) =>
+        (await t.Servers[server].ScalarAsync<long>(t.Database,
+            "SELECT count(*) FROM ferry.\"" + new Capture.CaptureNames(new TableName("public", "items")).RowVersions.Split("\".\"")[1].TrimEnd('"') +
+            "\" r WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.id = r.id)", default));
+
+    [Fact]
+    public async Task tombstones_are_purged_after_every_pair_passed_them_and_an_away_pair_is_told_to_recopy()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(tombstones_are_purged_after_every_pair_passed_them_and_an_away_pair_is_told_to_recopy),
+            "CREATE TABLE items (id int PRIMARY KEY, name text)", ["public.items"]);
+        await t.AddDatabasesAsync(2);
+        await t.Cli.OkAsync("add", "sync", "s", "tables=public.items", "dbs=db1:source,db2:target");
+        await t.Cli.OkAsync("start");
+        await t.ExecAsync(0, "INSERT INTO items SELECT g, 'x' FROM generate_series(1, 100) g");
+        await t.ExecAsync(0, "DELETE FROM items WHERE id <= 50");
+        await t.ConvergedAsync("items", [0, 1]);
+        await t.Cli.OkAsync("stop");
+        Assert.Equal(50L, await TombstonesAsync(t, 0));
+
+        using var store = await Store.OpenAsync(Path.Combine(t.Cli.Home, "ferry.db"), default);
+        var purger = new TombstonePurger(store, NullLogger.Instance, TimeSpan.Zero);
+        // The pair has passed them: with no retention, they go.
+        await Eventually.UntilAsync(async () => { await purger.PurgeOnceAsync(default); return await TombstonesAsync(t, 0) == 0; },
+            TimeSpan.FromSeconds(20), "tombstones purged");
+
+        // The target then stays away (its progress is old) while more rows are deleted and purged at the source.
+        await t.ExecAsync(0, "DELETE FROM items WHERE id <= 60");
+        await t.Servers[1].ExecuteAsync(t.Database, "UPDATE ferry.progress SET updated_at = now() - interval '1 day'", default);
+        await Eventually.UntilAsync(async () => { await purger.PurgeOnceAsync(default); return await TombstonesAsync(t, 0) == 0; },
+            TimeSpan.FromSeconds(20), "tombstones purged past the away pair");
+
+        // Back: the pair must not silently skip the deletes it never got.
+        await t.Cli.OkAsync("start");
+        await Eventually.UntilAsync(async () => (await t.Cli.RunAsync("status")).Out.Contains("re-copy", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), "status to ask for a re-copy");
+        Assert.Equal(50L, await t.ScalarAsync<long>(1, "SELECT count(*) FROM items"));
+    }
+}
