@@ -19,20 +19,18 @@ CREATE INDEX IF NOT EXISTS {{rv_xid_index}} ON {{rv}} (ferry_xid);
 
 CREATE OR REPLACE FUNCTION {{fn}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-    -- A row written after the table's last truncate must be newer than it, even if this clock is behind the
-    -- truncating database's: elsewhere, rows older than the truncate are dead.
-    after_truncate timestamptz := (SELECT t.version + interval '1 microsecond' FROM ferry.truncates AS t
-                                   WHERE t.schema_name = TG_TABLE_SCHEMA AND t.table_name = TG_TABLE_NAME);
 BEGIN
     -- Ferry's own apply writes the entries itself, with the remote version and origin.
     IF coalesce(current_setting('ferry.origin', true), '') <> '' THEN
         RETURN NULL;
     END IF;
-    -- A local change beats every version this database has seen of the row, even if the clock is behind.
+    -- A local change beats every version this database has seen of the row, even if the clock is behind; and a row
+    -- written after the table's last truncate is newer than it, even if this clock is behind the truncating
+    -- database's (elsewhere, rows older than the truncate are dead). The truncate's version is a subquery in the
+    -- statement, not a separate query, because this runs for every statement on the table.
     IF TG_OP = 'INSERT' THEN
         INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-        SELECT {{key_cols}}, greatest({{clock}}, after_truncate), NULL, NULL, pg_current_xact_id() FROM ferry_new
+        SELECT {{key_cols}}, greatest({{clock}}, (SELECT t.version + interval '1 microsecond' FROM ferry.truncates AS t WHERE t.schema_name = TG_TABLE_SCHEMA AND t.table_name = TG_TABLE_NAME)), NULL, NULL, pg_current_xact_id() FROM ferry_new
         ON CONFLICT ({{key_cols}}) DO UPDATE
             SET ferry_version = greatest(excluded.ferry_version, r.ferry_version + interval '1 microsecond'),
                 ferry_based_on = CASE WHEN r.ferry_origin IS NULL THEN r.ferry_based_on ELSE r.ferry_version END,
@@ -41,7 +39,7 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         -- Old and new keys both: a changed primary key is a delete of the old key and an insert of the new.
         INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-        SELECT {{key_cols}}, greatest({{clock}}, after_truncate), NULL, NULL, pg_current_xact_id()
+        SELECT {{key_cols}}, greatest({{clock}}, (SELECT t.version + interval '1 microsecond' FROM ferry.truncates AS t WHERE t.schema_name = TG_TABLE_SCHEMA AND t.table_name = TG_TABLE_NAME)), NULL, NULL, pg_current_xact_id()
         FROM (SELECT {{key_cols}} FROM ferry_old UNION SELECT {{key_cols}} FROM ferry_new) AS k
         ON CONFLICT ({{key_cols}}) DO UPDATE
             SET ferry_version = greatest(excluded.ferry_version, r.ferry_version + interval '1 microsecond'),
@@ -50,7 +48,7 @@ BEGIN
                 ferry_xid = excluded.ferry_xid;
     ELSE
         INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-        SELECT {{key_cols}}, greatest({{clock}}, after_truncate), NULL, NULL, pg_current_xact_id() FROM ferry_old
+        SELECT {{key_cols}}, greatest({{clock}}, (SELECT t.version + interval '1 microsecond' FROM ferry.truncates AS t WHERE t.schema_name = TG_TABLE_SCHEMA AND t.table_name = TG_TABLE_NAME)), NULL, NULL, pg_current_xact_id() FROM ferry_old
         ON CONFLICT ({{key_cols}}) DO UPDATE
             SET ferry_version = greatest(excluded.ferry_version, r.ferry_version + interval '1 microsecond'),
                 ferry_based_on = CASE WHEN r.ferry_origin IS NULL THEN r.ferry_based_on ELSE r.ferry_version END,

@@ -1,0 +1,89 @@
+using Ferry.Postgres;
+using Npgsql;
+
+namespace Ferry.Install;
+
+/// <summary>
+/// Two masters drawing keys from their own copy of a sequence hand out the same values: every insert would then be
+/// a conflict. The cure is interleaving — master k of n counts k, k+n, k+2n, … — which needs the sequence's owner,
+/// not ferry's role; so ferry works out the exact statements, from the highest key in use anywhere, and prints them.
+/// </summary>
+public static class SequenceAdvice
+{
+    public sealed record KeySequence(TableName Table, string Column, string Sequence, bool Identity, long Increment);
+
+    /// <summary>Key columns fed by a sequence (serial, identity or a nextval default).</summary>
+    public static async Task<List<KeySequence>> FindAsync(NpgsqlConnection c, TableShape shape, CancellationToken ct)
+    {
+        var found = new List<KeySequence>();
+        foreach (var key in shape.Key)
+        {
+            await using var cmd = new NpgsqlCommand("""
+                SELECT s.seqrelid::regclass::text, a.attidentity <> '', s.seqincrement
+                FROM pg_attribute a
+                JOIN pg_sequence s ON s.seqrelid = pg_get_serial_sequence($1, a.attname)::regclass
+                WHERE a.attrelid = to_regclass($1) AND a.attname = $2
+                """, c);
+            cmd.Parameters.AddWithValue(Quote.Qualified(shape.Name));
+            cmd.Parameters.AddWithValue(key);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            if (await r.ReadAsync(ct))
+                found.Add(new KeySequence(shape.Name, key, r.GetString(0), r.GetBoolean(1), r.GetInt64(2)));
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// The statements for source number <paramref name="k"/> (1-based) of <paramref name="n"/>: continue above
+    /// <paramref name="highest"/>, the largest key in use on any database, on that source's own residue.
+    /// </summary>
+    public static string Statement(KeySequence s, int k, int n, long highest)
+    {
+        var start = highest + 1;
+        start += ((k - start) % n + n) % n;
+        return s.Identity
+            ? $"ALTER TABLE {Quote.Qualified(s.Table)} ALTER COLUMN {Quote.Ident(s.Column)} SET INCREMENT BY {n} RESTART WITH {start};"
+            : $"ALTER SEQUENCE {s.Sequence} INCREMENT BY {n} RESTART WITH {start};";
+    }
+
+    /// <summary>The largest value of a key column on one database (0 when empty).</summary>
+    public static async Task<long> HighestAsync(NpgsqlConnection c, KeySequence s, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            $"SELECT coalesce(max({Quote.Ident(s.Column)})::bigint, 0) FROM {Quote.Qualified(s.Table)}", c);
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>
+    /// Advice for a sync with several sources: per source database, the statements to run as the sequences' owner;
+    /// empty when there is one source or every key sequence already steps by at least the number of sources.
+    /// </summary>
+    public static async Task<List<(string Database, string Sql)>> AdviseAsync(IReadOnlyList<Database> sources, Herd herd, CancellationToken ct)
+    {
+        var advice = new List<(string, string)>();
+        if (sources.Count < 2) return advice;
+        var perDb = new List<(Database Db, List<KeySequence> Seqs)>();
+        var highest = new Dictionary<(TableName, string), long>();
+        foreach (var db in sources)
+        {
+            await using var c = await Connect.OpenAsync(db, ct, "ferry advice");
+            var seqs = new List<KeySequence>();
+            foreach (var t in herd.Tables)
+            {
+                if (await TableCatalog.ReadAsync(c, t, ct) is not { } shape) continue;
+                foreach (var s in await FindAsync(c, shape, ct))
+                {
+                    seqs.Add(s);
+                    var h = await HighestAsync(c, s, ct);
+                    highest[(s.Table, s.Column)] = Math.Max(highest.GetValueOrDefault((s.Table, s.Column)), h);
+                }
+            }
+            perDb.Add((db, seqs));
+        }
+        if (perDb.All(p => p.Seqs.All(s => s.Increment >= sources.Count))) return advice;
+        for (var k = 0; k < perDb.Count; k++)
+            foreach (var s in perDb[k].Seqs)
+                advice.Add((perDb[k].Db.Name, Statement(s, k + 1, sources.Count, highest[(s.Table, s.Column)])));
+        return advice;
+    }
+}
