@@ -1,1 +1,66 @@
-return 0;
+using System.Diagnostics;
+using Ferry.Benchmarks;
+
+BenchOptions? options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine(BenchOptions.Usage);
+    return 2;
+}
+if (options is null)
+{
+    Console.WriteLine(BenchOptions.Usage);
+    return 0;
+}
+
+using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(15));
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+var ct = cancel.Token;
+var clock = Stopwatch.StartNew();
+void Log(string message) => Console.Error.WriteLine($"[{clock.Elapsed.TotalSeconds,6:F1}s] {message}");
+
+var started = DateTimeOffset.UtcNow;
+var loadAtStart = BenchReport.LoadAverage();
+Log("starting two PostgreSQL servers (source, target)");
+await using var cluster = await BenchCluster.StartAsync(ct);
+var machine = await BenchReport.MachineAsync(cluster, ct);
+var results = new List<ScenarioResult>();
+var scenarios = new (string Name, Func<Task<ScenarioResult>> Run)[]
+{
+    (BulkScenario.Name, () => new BulkScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
+    (LatencyScenario.Name, () => new LatencyScenario(cluster, Log).RunAsync(ct)),
+    (CaptureOverheadScenario.Name, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log).RunAsync(ct)),
+    (RoundTripScenario.Name, () => new RoundTripScenario(cluster, Log).RunAsync(ct)),
+};
+var failed = 0;
+foreach (var (name, run) in scenarios.Where(s => options.Runs(s.Name)))
+{
+    Log($"{name}: running");
+    try
+    {
+        var result = await run();
+        results.Add(result);
+        Log($"{name}: done - {result.Summary[0]}");
+    }
+    catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+    {
+        // One broken scenario must not lose the others' figures: record it and go on.
+        failed++;
+        Log($"{name}: FAILED - {e}");
+        results.Add(ScenarioResult.Failed(name, e));
+    }
+}
+
+var document = BenchReport.Document(machine, started, clock.Elapsed, loadAtStart, results);
+await BenchReport.WriteAsync(options.OutPath, document, ct);
+BenchReport.PrintSummary(document, results, options.OutPath);
+return failed == 0 ? 0 : 1;

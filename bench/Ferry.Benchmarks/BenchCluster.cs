@@ -1,0 +1,70 @@
+using Ferry.Local;
+using Npgsql;
+
+namespace Ferry.Benchmarks;
+
+/// <summary>Two throwaway PostgreSQL servers, a source and a target; each scenario gets its own database on both.</summary>
+public sealed class BenchCluster : IAsyncDisposable
+{
+    private BenchCluster(LocalServer source, LocalServer target)
+    {
+        Source = source;
+        Target = target;
+    }
+
+    public LocalServer Source { get; }
+
+    public LocalServer Target { get; }
+
+    public static async Task<BenchCluster> StartAsync(CancellationToken ct)
+    {
+        var starting = new[] { LocalServer.StartAsync("bench-source", ct), LocalServer.StartAsync("bench-target", ct) };
+        try
+        {
+            await Task.WhenAll(starting);
+        }
+        catch
+        {
+            foreach (var t in starting.Where(t => t.IsCompletedSuccessfully)) await t.Result.DisposeAsync();
+            throw;
+        }
+        var cluster = new BenchCluster(starting[0].Result, starting[1].Result);
+        try
+        {
+            await BenchRoles.CreateAsync(cluster.Source, ct);
+            await BenchRoles.CreateAsync(cluster.Target, ct);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The same fresh database on both servers, with the same tables, owned and granted as invariant 1 says.</summary>
+    public async Task CreateDatabaseAsync(string database, string ddl, IReadOnlyList<string> tables, CancellationToken ct)
+    {
+        foreach (var server in new[] { Source, Target })
+        {
+            await BenchRoles.CreateDatabaseAsync(server, database, ct);
+            await BenchRoles.CreateTablesAsync(server, database, ddl, tables, ct);
+        }
+    }
+
+    public async Task<string> ServerVersionAsync(CancellationToken ct) =>
+        await Source.ScalarAsync<string>("postgres", "SHOW server_version", ct) ?? "unknown";
+
+    /// <summary>A connection as the application's writer role (no rights on schema ferry).</summary>
+    public static async Task<NpgsqlConnection> OpenAsync(string connectionString, CancellationToken ct)
+    {
+        var c = new NpgsqlConnection(connectionString);
+        await c.OpenAsync(ct);
+        return c;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Task.WhenAll(Source.DisposeAsync().AsTask(), Target.DisposeAsync().AsTask());
+    }
+}

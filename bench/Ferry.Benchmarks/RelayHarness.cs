@@ -1,0 +1,113 @@
+using Ferry.ControlStore;
+using Ferry.Install;
+using Ferry.Local;
+using Microsoft.Extensions.Logging;
+using RelayService = Ferry.Relay.Relay;
+
+namespace Ferry.Benchmarks;
+
+/// <summary>
+/// Ferry configured through its public API, exactly as <c>ferry add ...</c> would: a control store in a temporary
+/// FERRY_HOME, the two databases as the restricted role, a dbgroup, a herd, a sync (checked, then installed), and
+/// the relay hosted in this process.
+/// </summary>
+public sealed class RelayHarness : IAsyncDisposable
+{
+    private readonly string _home;
+    private readonly Store _store;
+    private readonly ILoggerFactory _loggers;
+    private RelayService? _relay;
+
+    private RelayHarness(string home, Store store, ILoggerFactory loggers)
+    {
+        _home = home;
+        _store = store;
+        _loggers = loggers;
+    }
+
+    public RelayService Relay => _relay ?? throw new InvalidOperationException("The relay is not started.");
+
+    /// <summary>Configures and installs a one-way sync source → target of <paramref name="tables"/>; does not start the relay.</summary>
+    public static async Task<RelayHarness> CreateAsync(LocalServer source, LocalServer target, string database,
+        IReadOnlyList<string> tables, CancellationToken ct)
+    {
+        var home = Path.Combine(Path.GetTempPath(), $"ferry-bench-{database}-{Guid.NewGuid().ToString("N")[..8]}");
+        var store = await Store.CreateAsync(Path.Combine(home, "ferry.db"), ct);
+        // The relay's warnings (a failing pair) go to stderr, with the progress lines; stdout stays the summary.
+        var loggers = LoggerFactory.Create(b => b
+            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
+            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
+            .SetMinimumLevel(LogLevel.Warning));
+        var harness = new RelayHarness(home, store, loggers);
+        try
+        {
+            var src = BenchRoles.FerryDatabase("src", source, database);
+            var tgt = BenchRoles.FerryDatabase("tgt", target, database);
+            await store.AddDatabaseAsync(src, ct);
+            await store.AddDatabaseAsync(tgt, ct);
+            await store.AddDbGroupAsync(new DbGroup("g", [new DbGroupMember("src", Role.Source), new DbGroupMember("tgt", Role.Target)]), ct);
+            await store.AddToHerdAsync("h", tables.Select(t => TableName.Parse(t)), ct);
+            var herd = await store.GetHerdAsync("h", ct);
+            var problems = await SyncInstaller.CheckAsync([src, tgt], herd, ct);
+            if (problems.Count > 0)
+                throw new InvalidOperationException("Ferry's checks failed:\n  " + string.Join("\n  ", problems));
+            await SyncInstaller.InstallAsync([src, tgt], herd, ct);
+            await store.AddSyncAsync(new Sync("s", "h", "g", Resolve.ConflictRule.Latest, Active: true), ct);
+            return harness;
+        }
+        catch
+        {
+            await harness.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Starts the relay and waits until its pair has connected and drained once.</summary>
+    public async Task StartAsync(CancellationToken ct)
+    {
+        _relay = new RelayService(_store, _loggers);
+        await _relay.StartAsync(ct);
+        await _relay.Started.Task.WaitAsync(TimeSpan.FromSeconds(30), ct);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        while (!_relay.Status.Pairs.Values.Any(p => p.State == "replicating"))
+        {
+            if (_relay.Status.Pairs.Values.FirstOrDefault(p => p.LastError is not null) is { } failed)
+                throw new InvalidOperationException($"The relay's pair failed: {failed.LastError}");
+            await Task.Delay(20, timeout.Token);
+        }
+    }
+
+    /// <summary>The pair's last error, if it is not replicating: a benchmark that waits forever should say why.</summary>
+    public string? PairError() =>
+        _relay?.Status.Pairs.Values.FirstOrDefault(p => p.State != "replicating")?.LastError;
+
+    public async Task StopAsync(CancellationToken ct)
+    {
+        if (_relay is null) return;
+        await _relay.StopAsync(ct);
+        _relay.Dispose();
+        _relay = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            _store.Dispose();
+            _loggers.Dispose();
+            try
+            {
+                Directory.Delete(_home, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A temporary folder left behind is harmless.
+            }
+        }
+    }
+}
