@@ -10,11 +10,17 @@ namespace Ferry.Benchmarks;
 /// against an identical table without them. Phases alternate (without, with, without, with, ...); medians are compared,
 /// and each round's ratio is reported too, since the two phases of a round saw the same load on the shared cores.
 /// After each phase with capture, the target must catch up before the next phase starts, so no phase pays for another.
+/// <para>
+/// Run twice: with PostgreSQL's default durability (fsync and synchronous_commit on, as production runs), and with
+/// both off (the throwaway servers' setting), where a commit costs nothing and the triggers' CPU is all there is.
+/// </para>
 /// </summary>
-public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase, int rounds, Action<string> log)
+public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase, int rounds, Action<string> log, bool durable)
 {
     public const string Name = "capture_overhead";
-    private const string Database = "bench_capture";
+    public const string NameNotDurable = "capture_overhead_fsync_off";
+    private string Database => durable ? "bench_capture" : "bench_capture_nd";
+    private string ScenarioName => durable ? Name : NameNotDurable;
     private const string Plain = "cap_plain";
     private const string Captured = "cap_captured";
     private const int Clients = 2;
@@ -31,6 +37,7 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
         await using (var c = await BenchCluster.OpenAsync(writer, ct))
         await using (var preload = new NpgsqlCommand(WriteLoad.Preload(Plain, Preloaded) + ";" + WriteLoad.Preload(Captured, Preloaded), c))
             await preload.ExecuteNonQueryAsync(ct);
+        await SetDurabilityAsync(durable, ct);
         await ferry.StartAsync(ct);
         await CaughtUpAsync(ferry, ct);
 
@@ -51,7 +58,7 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
             await cluster.Source.ExecuteAsync(Database, "CHECKPOINT", ct);
             var tps = await loads[table].RunAsync(Clients, phase, ct);
             (table == Plain ? without : with).Add(tps);
-            var line = $"{Name} {(table == Plain ? "without" : "with")} capture: {tps:F0} tps";
+            var line = $"{ScenarioName} {(table == Plain ? "without" : "with")} capture: {tps:F0} tps";
             if (table == Captured)
             {
                 catchUp.Add(await CaughtUpAsync(ferry, ct));
@@ -60,12 +67,14 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
             log(line);
         }
         await ferry.StopAsync(ct);
+        await SetDurabilityAsync(false, ct);
 
         var plainTps = Stats.Median(without);
         var capturedTps = Stats.Median(with);
         var ratio = capturedTps / plainTps;
         var figures = new JsonObject
         {
+            ["durable_commits"] = durable,
             ["clients"] = Clients,
             ["rounds"] = rounds,
             ["phase_s"] = phase.TotalSeconds,
@@ -78,7 +87,7 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
             ["tps_with_capture_phases"] = new JsonArray(with.Select(v => (JsonNode?)Math.Round(v)).ToArray()),
             ["target_catch_up_ms_after_phase"] = new JsonArray(catchUp.Select(v => (JsonNode?)Stats.Round(v)).ToArray()),
         };
-        return new ScenarioResult(Name, figures, new Target("ratio", ">=", 0.85), ratio,
+        return new ScenarioResult(ScenarioName, figures, new Target("ratio", ">=", 0.85), ratio,
         [
             $"with capture {capturedTps:F0} tps, without {plainTps:F0} tps, ratio {ratio:F3} " +
             $"({Clients} clients, {phase.TotalSeconds:F0} s phases, median of {with.Count})",
@@ -86,6 +95,17 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
             $"with [{string.Join(", ", with.Select(v => v.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)))}]; " +
             $"relay caught up [{string.Join(", ", catchUp.Select(v => v.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)))}] ms after each",
         ]);
+    }
+
+    private async Task SetDurabilityAsync(bool on, CancellationToken ct)
+    {
+        var value = on ? "on" : "off";
+        foreach (var server in new[] { cluster.Source, cluster.Target })
+        {
+            await server.ExecuteAsync("postgres", $"ALTER SYSTEM SET fsync = {value}", ct);
+            await server.ExecuteAsync("postgres", $"ALTER SYSTEM SET synchronous_commit = {value}", ct);
+            await server.ExecuteAsync("postgres", "SELECT pg_reload_conf()", ct);
+        }
     }
 
     /// <summary>Waits until the target holds what the source holds (row count and sum of amounts); returns how long it took.</summary>

@@ -38,7 +38,8 @@ var scenarios = new (string Name, Func<Task<ScenarioResult>> Run)[]
 {
     (BulkScenario.Name, () => new BulkScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
     (LatencyScenario.Name, () => new LatencyScenario(cluster, Log).RunAsync(ct)),
-    (CaptureOverheadScenario.Name, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log).RunAsync(ct)),
+    (CaptureOverheadScenario.Name, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log, durable: true).RunAsync(ct)),
+    (CaptureOverheadScenario.NameNotDurable, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log, durable: false).RunAsync(ct)),
     (RoundTripScenario.Name, () => new RoundTripScenario(cluster, Log).RunAsync(ct)),
 };
 var failed = 0;
