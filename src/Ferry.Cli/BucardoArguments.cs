@@ -64,6 +64,13 @@ public sealed class BucardoArguments
                 $"Known: {string.Join(", ", known.Order(StringComparer.Ordinal))}.");
     }
 
+    /// <summary>Refuses words left over once a verb has taken what it understands: a stray word is a mistake too.</summary>
+    public void RejectWords(string usage)
+    {
+        if (Words.Count > 0)
+            throw new UsageException($"Unexpected '{string.Join(" ", Words)}'. Usage: {usage}");
+    }
+
     private void Set(string key, string value)
     {
         if (key.Length == 0) throw new UsageException("An option has an empty name: write key=value.");

@@ -13,24 +13,55 @@ root.Subcommands.Add(Verb("list", "List databases, dbgroups, herds, tables, sync
 root.Subcommands.Add(Verb("remove", "Remove a database, dbgroup, herd or sync.", RemoveCommands.RunAsync));
 root.Subcommands.Add(Verb("status", "Show syncs, pairs (lag) and databases (reachable, last error).", StatusCommand.RunAsync));
 root.Subcommands.Add(Verb("kick", "Wake a sync's pairs now: ferry kick SYNC.", RelayCommands.KickAsync));
-root.Subcommands.Add(Verb("stop", "Stop the relay.", (_, ct) => RelayCommands.StopAsync(ct)));
-root.Subcommands.Add(Verb("restart", "Stop the relay and start it again (picks up configuration changes).", async (_, ct) =>
+// Bucardo's `stop "reason"` takes a free-text reason: words are accepted, unknown key=value options are not.
+root.Subcommands.Add(Verb("stop", "Stop the relay.", (a, ct) =>
 {
+    a.RejectUnknown("stop");
+    return RelayCommands.StopAsync(ct);
+}));
+root.Subcommands.Add(Verb("restart", "Stop the relay and start it again (picks up configuration changes).", async (a, ct) =>
+{
+    a.RejectUnknown("restart");
     await RelayCommands.StopAsync(ct);
     return await RelayCommands.StartAsync(false, ct);
 }));
+root.Subcommands.Add(Verb("conflicts", "List recorded conflicts: ferry conflicts [SYNC] [--since T] [--json].", ConflictsCommand.RunAsync));
 root.Subcommands.Add(Verb("demo", "Run a live demonstration on throwaway local PostgreSQL servers.", DemoCommand.RunAsync));
 
 var foreground = new Option<bool>("--foreground") { Description = "Run in the foreground (systemd, containers); log to stdout too." };
-var start = new Command("start", "Start the relay in the background; returns once it runs.") { foreground };
-start.SetAction((result, ct) => Guard(() => RelayCommands.StartAsync(result.GetValue(foreground), ct)));
+// Bucardo's `start "reason"` takes a free-text reason; accept it so Bucardo scripts run unchanged.
+var reason = new Argument<string[]>("reason") { Arity = ArgumentArity.ZeroOrMore, Description = "why (accepted, as Bucardo does)" };
+var start = new Command("start", "Start the relay in the background; returns once it runs.") { foreground, reason };
+start.SetAction((result, ct) => Guard(() =>
+{
+    // An argument that takes free words also swallows misspelt options (--forground): refuse those.
+    if ((result.GetValue(reason) ?? []).FirstOrDefault(w => w.StartsWith('-')) is { } bad)
+        throw new UsageException($"Unknown option '{bad}' for start: ferry start [--foreground] [reason ...]");
+    return RelayCommands.StartAsync(result.GetValue(foreground), ct);
+}));
 root.Subcommands.Add(start);
 
 var debug = Verb("debug", "Run one stage by hand: ferry debug run-once SYNC SOURCE TARGET.", DebugCommands.RunAsync);
 debug.Hidden = true;
 root.Subcommands.Add(debug);
 
-return await root.Parse(args).InvokeAsync();
+var parsed = root.Parse(args);
+// System.CommandLine would print its help to stdout and exit 1 on a bad command line; ferry's contract is a
+// sentence on stderr and exit 2, like every other misuse.
+if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
+{
+    if (args.Length == 0) Output.Error("No command given.");
+    // Beside an unrecognized word, "Required command was not provided" only repeats it.
+    foreach (var error in parsed.Errors.Where(e => args.Length > 0 && !e.Message.StartsWith("Required command", StringComparison.Ordinal)))
+        Output.Error(error.Message.TrimEnd('.') + ".");
+    Output.Error("Run 'ferry --help' to see the commands.");
+    return 2;
+}
+// Help and --version write here; the usage line should name the command people type, not the assembly.
+var help = new StringWriter();
+var exit = await parsed.InvokeAsync(new InvocationConfiguration { Output = help });
+Console.Out.Write(help.ToString().Replace("Ferry.Cli", "ferry", StringComparison.Ordinal));
+return exit;
 
 static Command Verb(string name, string description, Func<BucardoArguments, CancellationToken, Task<int>> run)
 {
@@ -68,5 +99,17 @@ static async Task<int> Guard(Func<Task<int>> run)
     {
         Output.Error("interrupted");
         return 130;
+    }
+    catch (Npgsql.PostgresException e)
+    {
+        // A statement ferry ran was refused (a privilege revoked meanwhile, a lock timeout): say so without a trace.
+        Output.Error($"PostgreSQL refused: {e.MessageText} (SQLSTATE {e.SqlState}){(e.Detail is null ? "" : ": " + e.Detail)}.");
+        return 1;
+    }
+    catch (Npgsql.NpgsqlException e)
+    {
+        Output.Error($"Lost the connection to PostgreSQL: {e.Message.TrimEnd('.')}. Check the link and run the command again: " +
+                     "ferry's setup steps are safe to repeat.");
+        return 1;
     }
 }

@@ -44,9 +44,28 @@ public sealed record RelayProcess(int Pid, int HttpPort, DateTimeOffset StartedA
         try
         {
             using var p = Process.GetProcessById(pid);
-            return !p.HasExited;
+            return !p.HasExited && !IsZombie(pid);
         }
         catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// A relay killed with SIGKILL stays a zombie until its parent reaps it. The detached relay's parent is PID 1,
+    /// and in a container that is often a process that never reaps (no tini): the dead relay would then look alive
+    /// forever and `ferry start` would refuse to start a new one. State Z in /proc/PID/stat means it runs no more.
+    /// </summary>
+    private static bool IsZombie(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var afterName = stat.LastIndexOf(')');
+            return afterName > 0 && afterName + 2 < stat.Length && stat[afterName + 2] == 'Z';
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return false;
         }
@@ -60,10 +79,25 @@ public sealed record RelayProcess(int Pid, int HttpPort, DateTimeOffset StartedA
 
     public async Task<string> HttpAsync(HttpMethod method, string path, CancellationToken ct)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        using var response = await http.SendAsync(new HttpRequestMessage(method, $"http://127.0.0.1:{HttpPort}{path}"), ct);
-        var body = await response.Content.ReadAsStringAsync(ct);
-        if (!response.IsSuccessStatusCode) throw new FerryException(body.Trim());
+        var (status, body) = await SendAsync(method, path, ct);
+        if (status >= 400) throw new FerryException(body.Trim());
         return body;
+    }
+
+    /// <summary>The relay's answer and its HTTP status, for callers that explain a refusal in their own words.</summary>
+    public async Task<(int Status, string Body)> SendAsync(HttpMethod method, string path, CancellationToken ct)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        try
+        {
+            using var response = await http.SendAsync(new HttpRequestMessage(method, $"http://127.0.0.1:{HttpPort}{path}"), ct);
+            return ((int)response.StatusCode, await response.Content.ReadAsStringAsync(ct));
+        }
+        catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested))
+        {
+            // Refused, or no answer within the client's timeout: a hung relay, not the user pressing Ctrl-C.
+            throw new FerryException($"The relay (pid {Pid}) does not answer on http://127.0.0.1:{HttpPort}/ ({e.Message}). " +
+                                     $"See {Defaults.LogPath}; ferry restart may help.");
+        }
     }
 }

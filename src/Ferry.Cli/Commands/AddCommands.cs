@@ -31,20 +31,25 @@ public static class AddCommands
         var name = Single(args, "database NAME");
         Names.Check(name, "database");
         var settings = new Dictionary<string, string>();
+        var given = new Dictionary<string, string>(); // canonical key -> the spelling the user typed
         string? password = null;
         foreach (var (key, value) in args.Pairs)
         {
-            if (Connect.PasswordKeys.Contains(key)) password = value;
-            else if (Connect.KeyAliases.TryGetValue(key, out var canonical)) settings[canonical] = value;
-            else
-                throw new UsageException($"Unknown key '{key}' for 'add database'. Known: dbname, host, port, user, pass " +
-                                         "(or Bucardo's dbhost, dbport, dbuser, dbpass), sslmode, sslrootcert, sslcert, " +
-                                         "sslkey, passfile, connect_timeout, application_name, target_session_attrs, options.");
+            var canonical = Connect.PasswordKeys.Contains(key) ? "pass"
+                : Connect.KeyAliases.TryGetValue(key, out var c) ? c
+                : throw new UsageException($"Unknown key '{key}' for 'add database'. Known: dbname, host, port, user, pass " +
+                                           "(or Bucardo's dbhost, dbport, dbuser, dbpass), sslmode, sslrootcert, sslcert, " +
+                                           "sslkey, passfile, connect_timeout, application_name, target_session_attrs, options.");
+            // host= and dbhost= both given: which one was meant? Refuse rather than pick one silently.
+            if (given.TryGetValue(canonical, out var first))
+                throw new UsageException($"'{first}' and '{key}' mean the same thing; give only one of them.");
+            given[canonical] = key;
+            if (canonical == "pass") password = value;
+            else settings[canonical] = value;
         }
         if (!settings.ContainsKey("dbname"))
             throw new UsageException($"Which database? ferry add database {name} dbname=... host=... user=...");
-        if (settings.TryGetValue("port", out var port) && !int.TryParse(port, out _))
-            throw new UsageException($"port must be a number, not '{port}'.");
+        ConnectionSettings.Validate(settings);
         var db = new Database(name, settings, password);
         if (await store.FindDatabaseAsync(name, ct) is not null)
             throw new FerryException($"Database '{name}' already exists. Remove it first: ferry remove database {name}");
@@ -53,8 +58,10 @@ public static class AddCommands
         {
             var problems = await GrantCheck.DatabaseProblemsAsync(c, ct);
             if (problems.Count > 0)
-                throw new FerryException($"{db.Describe()} lacks what ferry needs. As a superuser or the database owner, run:" +
-                                         Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", problems));
+                throw new FerryException($"Database {name} was not added: {db.User} lacks what ferry needs in {db.DbName}. " +
+                                         "As a superuser or the database owner, run:" +
+                                         Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", problems) +
+                                         Environment.NewLine + "then run this command again.");
         }
         await store.AddDatabaseAsync(db, ct);
         Output.Line($"Added database {db.Describe()}.");
@@ -67,30 +74,47 @@ public static class AddCommands
             throw new UsageException("ferry add dbgroup NAME db1:source db2:source db3:target");
         var name = args.Words[0];
         Names.Check(name, "dbgroup");
+        args.RejectUnknown("add dbgroup");
+        // Bucardo also takes "db1 db2:target" (no role means source for the first, target after), comma-separated
+        // lists, and roles spelled master/slave.
+        var members = ParseMembers(name, args.Words.Skip(1));
+        foreach (var m in members)
+            if (await store.FindDatabaseAsync(m.Database, ct) is null)
+                throw new FerryException($"Dbgroup {name} was not added: there is no database '{m.Database}'. " +
+                                         $"Add it first: ferry add database {m.Database} dbname=... host=... user=...");
+        if (await store.FindDbGroupAsync(name, ct) is not null)
+            throw new FerryException($"Dbgroup '{name}' already exists. Remove it first: ferry remove dbgroup {name}");
+        await store.AddDbGroupAsync(new DbGroup(name, members), ct);
+        Output.Line($"Added dbgroup {name}: {string.Join(", ", members.Select(m => $"{m.Database} ({m.Role.ToString().ToLowerInvariant()})"))}.");
+        return 0;
+    }
+
+    /// <summary>"a:source b:target", "a,b:slave": members in order, each named once, at least one source.</summary>
+    internal static List<DbGroupMember> ParseMembers(string group, IEnumerable<string> words)
+    {
         var members = new List<DbGroupMember>();
-        // Bucardo also takes "db1 db2:target" (no role means source for the first, target after), and roles
-        // spelled master/slave/fullcopy.
-        foreach (var word in args.Words.Skip(1).SelectMany(w => w.Split(',', StringSplitOptions.RemoveEmptyEntries)))
+        foreach (var word in words.SelectMany(w => w.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
         {
             var parts = word.Split(':', 2);
+            Names.Check(parts[0], "database");
             var role = parts.Length == 1
                 ? (members.Count == 0 ? Role.Source : Role.Target)
                 : parts[1].ToLowerInvariant() switch
                 {
                     "source" or "master" => Role.Source,
                     "target" or "slave" or "replica" => Role.Target,
-                    var other => throw new UsageException($"Unknown role '{other}' for {parts[0]}: use source or target."),
+                    var other => throw new UsageException(
+                        $"Unknown role '{other}' for database {parts[0]}: use source (or master) or target (or slave)."),
                 };
             if (members.Any(m => m.Database == parts[0]))
-                throw new UsageException($"Database '{parts[0]}' is listed twice in dbgroup {name}.");
+                throw new UsageException($"Database '{parts[0]}' is listed twice in dbgroup {group}.");
             members.Add(new DbGroupMember(parts[0], role));
         }
-        args.RejectUnknown("add dbgroup");
+        if (members.Count == 0)
+            throw new UsageException($"Which databases? ferry add dbgroup {group} db1:source db2:target");
         if (!members.Any(m => m.Role == Role.Source))
-            throw new UsageException($"Dbgroup {name} needs at least one source.");
-        await store.AddDbGroupAsync(new DbGroup(name, members), ct);
-        Output.Line($"Added dbgroup {name}: {string.Join(", ", members.Select(m => $"{m.Database} ({m.Role.ToString().ToLowerInvariant()})"))}.");
-        return 0;
+            throw new UsageException($"Dbgroup {group} needs at least one source: mark the writable database(s) NAME:source.");
+        return members;
     }
 
     private static async Task<int> AddHerdAsync(Store store, BucardoArguments args, CancellationToken ct)

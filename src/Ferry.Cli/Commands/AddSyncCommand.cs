@@ -21,28 +21,45 @@ public static class AddSyncCommand
         Names.Check(name, "sync");
         var herdName = args.Get("herd", "relgroup");
         var tables = args.Get("tables", "table");
-        var dbs = args.Get("dbs", "dbgroup") ?? throw new UsageException($"Which databases? ferry add sync {name} herd=H dbs=G");
-        var rule = ConflictRules.Parse(args.Get("conflict_strategy", "conflict") ?? "latest");
+        var dbs = args.Get("dbs", "dbgroup");
+        var ruleText = args.Get("conflict_strategy", "conflict");
         var status = (args.Get("status") ?? "active").ToLowerInvariant();
+        var onetimecopy = args.Get("onetimecopy");
+        foreach (var h in Harmless) args.Get(h);
+        // A misspelt key (dbz=, heard=) is the likeliest mistake: name it before complaining that dbs= is missing.
+        args.RejectUnknown("add sync");
+        if (dbs is null) throw new UsageException($"Which databases? ferry add sync {name} herd=H dbs=G");
+        if (herdName is null && tables is null) throw new UsageException($"Which tables? ferry add sync {name} herd=H dbs=G");
+        var rule = ConflictRules.Parse(ruleText ?? "latest");
         if (status is not ("active" or "inactive"))
             throw new UsageException($"status must be active or inactive, not '{status}'.");
-        var onetimecopy = args.Get("onetimecopy");
         if (onetimecopy is not (null or "0"))
             throw new UsageException("onetimecopy is not supported yet: load the tables on the targets first " +
                                      "(pg_dump --data-only), then add the sync; ferry replicates every change from then on.");
-        foreach (var h in Harmless) args.Get(h);
-        args.RejectUnknown("add sync");
         if (await store.FindSyncAsync(name, ct) is not null)
             throw new FerryException($"Sync '{name}' already exists. Remove it first: ferry remove sync {name}");
 
         // herd= names a herd; tables= builds one named after the sync (Bucardo's shortcut).
-        if (herdName is null && tables is null) throw new UsageException($"Which tables? ferry add sync {name} herd=H dbs=G");
         Herd herd;
+        var newHerd = false;
         if (tables is not null)
         {
             herdName ??= name;
+            Names.Check(herdName, "herd");
             herd = new Herd(herdName, tables.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(t => TableName.Parse(t)).ToList());
+                .Select(t => TableName.Parse(t)).Distinct().ToList());
+            if (herd.Tables.Count == 0) throw new UsageException($"tables= is empty: ferry add sync {name} tables=t1,t2 dbs=G");
+            // Adding to a herd another sync already replicates would change that sync behind its back.
+            if (await store.FindHerdAsync(herdName, ct) is { } existing)
+            {
+                if (!existing.Tables.Order().SequenceEqual(herd.Tables.Order()))
+                    throw new FerryException($"Herd {herdName} already exists with other tables ({string.Join(", ", existing.Tables)}). " +
+                                             $"Use herd={herdName} without tables=, or another herd= name.");
+            }
+            else
+            {
+                newHerd = true;
+            }
         }
         else
         {
@@ -55,16 +72,10 @@ public static class AddSyncCommand
         var inlineGroup = dbs.Contains(':', StringComparison.Ordinal) || dbs.Contains(',', StringComparison.Ordinal);
         if (inlineGroup)
         {
-            var members = dbs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select((w, i) =>
-            {
-                var p = w.Split(':', 2);
-                var role = p.Length == 1 ? (i == 0 ? Role.Source : Role.Target)
-                    : p[1].Equals("source", StringComparison.OrdinalIgnoreCase) ? Role.Source
-                    : p[1].Equals("target", StringComparison.OrdinalIgnoreCase) ? Role.Target
-                    : throw new UsageException($"Unknown role '{p[1]}': use source or target.");
-                return new DbGroupMember(p[0], role);
-            }).ToList();
-            group = new DbGroup(name, members);
+            group = new DbGroup(name, AddCommands.ParseMembers(name, [dbs]));
+            if (await store.FindDbGroupAsync(name, ct) is not null)
+                throw new FerryException($"A dbgroup named {name} already exists; dbs=DB:ROLE,... would create another. " +
+                                         $"Use dbs={name}, or give the sync another name.");
         }
         else
         {
@@ -74,13 +85,13 @@ public static class AddSyncCommand
         foreach (var m in group.Members) databases.Add(await store.GetDatabaseAsync(m.Database, ct));
         if (group.Members.Count < 2) throw new FerryException($"Dbgroup {group.Name} needs at least two databases to sync.");
 
-        Output.Line($"Checking {databases.Count} databases for sync {name} ({herd.Tables.Count} tables)...");
+        Output.Line($"Checking {databases.Count} databases for sync {name} ({herd.Tables.Count} table{(herd.Tables.Count == 1 ? "" : "s")})...");
         var problems = await SyncInstaller.CheckAsync(databases, herd, ct);
         if (problems.Count > 0)
             throw new FerryException($"Sync {name} was not added; nothing was changed:" + Environment.NewLine + "  " +
                                      string.Join(Environment.NewLine + "  ", problems));
         await SyncInstaller.InstallAsync(databases, herd, ct);
-        if (tables is not null) await store.AddToHerdAsync(herd.Name, herd.Tables, ct);
+        if (newHerd) await store.AddToHerdAsync(herd.Name, herd.Tables, ct);
         if (inlineGroup) await store.AddDbGroupAsync(group, ct);
         await store.AddSyncAsync(new Sync(name, herd.Name, group.Name, rule, status == "active"), ct);
         Output.Line($"Added sync {name}: herd {herd.Name} over dbgroup {group.Name} " +

@@ -14,6 +14,7 @@ public static class InstallCommand
             .ToList();
         foreach (var k in ignored) args.Get(k);
         args.RejectUnknown("install");
+        args.RejectWords("ferry install (it takes no other words; Bucardo's --db-* options are accepted and not needed)");
         var path = Defaults.StorePath;
         var existed = Store.Exists(path);
         using var store = await Store.CreateAsync(path, ct);

@@ -9,6 +9,8 @@ public static class ListCommands
     {
         args.RejectUnknown("list");
         var noun = args.Words.FirstOrDefault()?.ToLowerInvariant() ?? "all";
+        if (args.Words.Count > 1)
+            throw new UsageException($"List one kind at a time, not '{string.Join(" ", args.Words)}': ferry list databases|dbgroups|herds|tables|syncs|all");
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
         switch (noun)
         {

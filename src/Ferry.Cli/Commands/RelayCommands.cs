@@ -113,9 +113,20 @@ public static class RelayCommands
         using (var store = await Store.OpenAsync(Defaults.StorePath, ct))
             foreach (var s in args.Words) await store.GetSyncAsync(s, ct);
         if (RelayProcess.Find() is not { } relay)
-            throw new FerryException("The relay is not running: ferry start");
+            throw new FerryException("The relay is not running, so there is nothing to kick. Start it with: ferry start " +
+                                     "(it replicates every pending change at once).");
         foreach (var s in args.Words.DefaultIfEmpty(""))
-            Output.Line((await relay.HttpAsync(HttpMethod.Post, "/kick?sync=" + Uri.EscapeDataString(s), ct)).Trim());
+        {
+            var (status, body) = await relay.SendAsync(HttpMethod.Post, "/kick?sync=" + Uri.EscapeDataString(s), ct);
+            // 404: the relay runs no pair of that sync. Say why that happens rather than echo the endpoint.
+            if (status == 404)
+                throw new FerryException(s.Length == 0
+                    ? "The relay runs no sync. Add one (ferry add sync), then: ferry restart"
+                    : $"The relay does not run sync {s}: it is inactive, or was added after the relay started " +
+                      "(ferry restart picks it up).");
+            if (status >= 400) throw new FerryException(body.Trim());
+            Output.Line(body.Trim());
+        }
         return 0;
     }
 

@@ -22,7 +22,10 @@ public static class RemoveCommands
             var other => throw new UsageException($"Cannot remove '{other}': use database, dbgroup, herd or sync."),
         };
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
-        foreach (var name in args.Words.Skip(1))
+        var names = args.Words.Skip(1).Distinct().ToList();
+        // All or nothing: `ferry remove database a typo` must not remove a and then fail on typo.
+        foreach (var name in names) await RefuseAsync(store, kind, name, ct);
+        foreach (var name in names)
         {
             if (kind == "sync") await RemoveSyncCaptureAsync(store, name, ct);
             await store.RemoveAsync(kind, name, ct);
@@ -30,6 +33,37 @@ public static class RemoveCommands
         }
         if (kind == "sync") Output.Line("If the relay runs, restart it to stop the sync's workers: ferry restart");
         return 0;
+    }
+
+    /// <summary>Throws, naming what to do, when NAME is unknown or still used; checks only, changes nothing.</summary>
+    private static async Task RefuseAsync(Store store, string kind, string name, CancellationToken ct)
+    {
+        List<string> users;
+        string user;
+        switch (kind)
+        {
+            case "database":
+                await store.GetDatabaseAsync(name, ct);
+                users = (await store.ListDbGroupsAsync(ct)).Where(g => g.Members.Any(m => m.Database == name)).Select(g => g.Name).ToList();
+                user = "dbgroup";
+                break;
+            case "dbgroup":
+                await store.GetDbGroupAsync(name, ct);
+                users = (await store.ListSyncsAsync(ct)).Where(s => s.DbGroup == name).Select(s => s.Name).ToList();
+                user = "sync";
+                break;
+            case "herd":
+                await store.GetHerdAsync(name, ct);
+                users = (await store.ListSyncsAsync(ct)).Where(s => s.Herd == name).Select(s => s.Name).ToList();
+                user = "sync";
+                break;
+            default:
+                await store.GetSyncAsync(name, ct);
+                return;
+        }
+        if (users.Count > 0)
+            throw new FerryException($"Cannot remove {kind} {name}: {user} {string.Join(", ", users)} still use{(users.Count == 1 ? "s" : "")} it. " +
+                                     $"Remove {(users.Count == 1 ? "that" : "those")} first: ferry remove {user} {string.Join(" ", users)}");
     }
 
     private static async Task RemoveSyncCaptureAsync(Store store, string name, CancellationToken ct)

@@ -16,7 +16,7 @@ public static class StatusCommand
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
         var relay = RelayProcess.Find();
         Output.Line(relay is null
-            ? "Relay: not running (ferry start)"
+            ? "Relay: not running; changes wait in the databases until it runs. Start it with: ferry start"
             : $"Relay: running, pid {relay.Pid}, since {relay.StartedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}, http://127.0.0.1:{relay.HttpPort}/");
         var syncs = await store.ListSyncsAsync(ct);
         if (args.Words.Count > 0)

@@ -32,9 +32,10 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
 
     /// <summary>
     /// Resolves and applies what the chunk's COPYs put in the temporary tables, with its progress, atomically.
-    /// Deletes run children first and upserts parents first, so foreign keys hold without superuser.
+    /// Deletes run children first and upserts parents first, so foreign keys hold without superuser. Returns the
+    /// cursor's key when the chunk cut a table mid-way, read in the same round trip, so resuming needs no extra one.
     /// </summary>
-    public async Task ApplyAsync(BatchPlan plan, Chunk chunk, CancellationToken ct)
+    public async Task<string[]?> ApplyAsync(BatchPlan plan, Chunk chunk, CancellationToken ct)
     {
         var inChunk = chunk.Slices.Select(s => s.Table).ToList();
         await using var batch = new NpgsqlBatch(target);
@@ -50,7 +51,9 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         Add("SELECT set_config('ferry.origin', $1, true), set_config('lock_timeout', $2, true), " +
             "set_config('statement_timeout', $3, true)",
             pair.Source, ((int)Defaults.LockTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ((int)Defaults.DeadLinkTimeout.TotalMilliseconds * 4).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            // No longer than the relay waits for an answer (the dead-link bound): a statement it gave up on must not
+            // run on, holding the apply lock against the retry.
+            ((int)Defaults.DeadLinkTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
         // One apply at a time per database: two pairs deciding on the same key at once would each see the old
         // entry and the later commit would win regardless of versions.
         Add("SELECT pg_advisory_xact_lock(hashtext('ferry.apply'))");
@@ -79,7 +82,11 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
                 Add(u.EvictLocal, dbgroupOrder, pair.Target);
             }
         }
-        foreach (var i in inChunk) Add(tables[i].StampVersions);
+        foreach (var i in inChunk)
+        {
+            Add(tables[i].StampVersions);
+            Add(tables[i].StampNew);
+        }
         foreach (var child in tables)
             foreach (var (fk, parent) in child.ForeignKeys)
                 if (fk.EvictChildren is { } evict && inChunk.Contains(parent))
@@ -101,11 +108,23 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             chunk.CursorTable,
             plan.SourceNodeId,
             chunk.Rows);
+        if (chunk.CursorHasKey) Add($"SELECT {afterKey} AS {CursorColumn}");
         Add("COMMIT");
         foreach (var i in inChunk) Add(tables[i].Clear);
         FixTypes(batch);
-        await batch.ExecuteNonQueryAsync(ct);
+        string[]? cursor = null;
+        await using (var r = await batch.ExecuteReaderAsync(ct))
+        {
+            do
+            {
+                if (r.FieldCount == 1 && r.GetName(0) == CursorColumn && await r.ReadAsync(ct))
+                    cursor = r.GetFieldValue<string[]>(0);
+            } while (await r.NextResultAsync(ct));
+        }
+        return cursor;
     }
+
+    private const string CursorColumn = "ferry_cursor";
 
     /// <summary>
     /// An empty batch still moves the stored snapshot forward, so the next read's xid range starts later; the

@@ -115,17 +115,17 @@ public sealed class ApplySql
                 FROM {Temp} AS i
                 WHERE {Match("r", "i")} AND i.win AND i.l_version IS NOT NULL AND r.ferry_version = i.l_version
                 RETURNING {Quote.List(shape.Key, "r")}
-            ), inserted AS (
-                INSERT INTO {rv} ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-                SELECT {keys}, ferry_version, ferry_origin, ferry_based_on, pg_current_xact_id()
-                FROM {Temp} WHERE win AND l_version IS NULL
-                ON CONFLICT ({keys}) DO NOTHING
-                RETURNING {keys}
-            ), stamped AS (
-                SELECT * FROM updated UNION ALL SELECT * FROM inserted
             )
             UPDATE {Temp} AS i SET win = false
-            WHERE i.win AND NOT EXISTS (SELECT 1 FROM stamped AS s WHERE {Match("s", "i")})
+            WHERE i.win AND i.l_version IS NOT NULL AND NOT EXISTS (SELECT 1 FROM updated AS s WHERE {Match("s", "i")})
+            """;
+        // Keys new to this database: a plain INSERT, the cheapest way to write most of a bulk load. An application
+        // inserting the same new key at this very moment makes it fail with unique_violation; the chunk is then
+        // rolled back and retried, and decided against that entry.
+        StampNew = $"""
+            INSERT INTO {rv} ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
+            SELECT {keys}, ferry_version, ferry_origin, ferry_based_on, pg_current_xact_id()
+            FROM {Temp} WHERE win AND l_version IS NULL
             """;
 
 
@@ -168,6 +168,8 @@ public sealed class ApplySql
     public string Upsert { get; }
 
     public string StampVersions { get; }
+
+    public string StampNew { get; }
 
     /// <summary>A scalar subquery: the highest key in the temporary table, as text[], for the chunk cursor.</summary>
     public string LastKey { get; }

@@ -19,7 +19,7 @@ public static class GrantCheck
                    has_database_privilege(current_database(), 'CREATE'),
                    has_database_privilege(current_database(), 'TEMPORARY'),
                    (SELECT pg_has_role(n.nspowner, 'USAGE') FROM pg_namespace n WHERE n.nspname = 'ferry'),
-                   (SELECT count(*) FROM pg_namespace n WHERE n.nspname = 'ferry')
+                   (SELECT n.nspowner::regrole::text FROM pg_namespace n WHERE n.nspname = 'ferry')
             """, c);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);
@@ -28,13 +28,15 @@ public static class GrantCheck
         var canCreate = r.GetBoolean(2);
         var canTemp = r.GetBoolean(3);
         bool? ownsSchema = r.IsDBNull(4) ? null : r.GetBoolean(4);
+        var schemaOwner = r.IsDBNull(5) ? null : r.GetString(5);
         var problems = new List<string>();
+        // Each problem is the statement that fixes it, with why as an SQL comment, so it can be pasted into psql.
         if (ownsSchema == false)
-            problems.Add($"schema ferry exists but belongs to another role: ALTER SCHEMA ferry OWNER TO {Quote.Ident(user)};");
+            problems.Add($"ALTER SCHEMA ferry OWNER TO {Quote.Ident(user)};  -- schema ferry exists but belongs to {schemaOwner}");
         else if (ownsSchema is null && !canCreate)
-            problems.Add($"GRANT CREATE ON DATABASE {Quote.Ident(db)} TO {Quote.Ident(user)};");
+            problems.Add($"GRANT CREATE ON DATABASE {Quote.Ident(db)} TO {Quote.Ident(user)};  -- to create ferry's schema");
         if (!canTemp)
-            problems.Add($"GRANT TEMPORARY ON DATABASE {Quote.Ident(db)} TO {Quote.Ident(user)};");
+            problems.Add($"GRANT TEMPORARY ON DATABASE {Quote.Ident(db)} TO {Quote.Ident(user)};  -- apply stages rows in temporary tables");
         return problems;
     }
 
@@ -55,9 +57,10 @@ public static class GrantCheck
             await using var schema = new NpgsqlCommand("SELECT has_schema_privilege($1, 'USAGE')", c);
             schema.Parameters.AddWithValue(t.Schema);
             if (!(bool)(await schema.ExecuteScalarAsync(ct))!)
-                problems.Add($"GRANT USAGE ON SCHEMA {Quote.Ident(t.Schema)} TO {Quote.Ident(c.UserName!)};");
+                problems.Add($"GRANT USAGE ON SCHEMA {Quote.Ident(t.Schema)} TO {Quote.Ident(c.UserName!)};  -- to see table {t}");
             if (missing.Count > 0)
-                problems.Add($"GRANT {string.Join(", ", missing)} ON {Quote.Qualified(t)} TO {Quote.Ident(c.UserName!)};");
+                problems.Add($"GRANT {string.Join(", ", missing)} ON {Quote.Qualified(t)} TO {Quote.Ident(c.UserName!)};  " +
+                             $"-- {c.UserName} lacks {string.Join(", ", missing)} on {t}");
         }
         return problems;
     }

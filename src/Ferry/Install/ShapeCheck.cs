@@ -13,19 +13,24 @@ public static class ShapeCheck
             return [$"Table {t} does not exist in database {otherDb}. Create it there with the same columns and primary key."];
         var problems = new List<string>();
         if (!reference.Key.SequenceEqual(other.Key))
-            problems.Add($"Table {t} has primary key ({string.Join(", ", reference.Key)}) in {referenceDb} " +
-                         $"but ({string.Join(", ", other.Key)}) in {otherDb}.");
+            problems.Add($"Table {t} has primary key ({string.Join(", ", reference.Key)}) in database {referenceDb} " +
+                         $"but ({(other.Key.Count == 0 ? "none" : string.Join(", ", other.Key))}) in database {otherDb}. " +
+                         "Give it the same primary key in both.");
         foreach (var col in reference.Columns)
         {
             var match = other.Columns.FirstOrDefault(c => c.Name == col.Name);
+            var column = Postgres.Quote.Ident(col.Name);
             if (match is null)
-                problems.Add($"Column {Postgres.Quote.Ident(col.Name)} of table {t} is missing in database {otherDb}.");
+                problems.Add($"Column {column} of table {t} is missing in database {otherDb}. " +
+                             $"Add it there: ALTER TABLE {t} ADD COLUMN {column} {col.Type};");
             else if (match.Type != col.Type)
-                problems.Add($"Column {Postgres.Quote.Ident(col.Name)} of table {t} is {col.Type} in {referenceDb} " +
-                             $"but {match.Type} in {otherDb}.");
+                problems.Add($"Column {column} of table {t} is {col.Type} in database {referenceDb} " +
+                             $"but {match.Type} in database {otherDb}. Make the types the same, e.g. in {otherDb}: " +
+                             $"ALTER TABLE {t} ALTER COLUMN {column} TYPE {col.Type};");
         }
         foreach (var col in other.Columns.Where(c => reference.Columns.All(r => r.Name != c.Name)))
-            problems.Add($"Column {Postgres.Quote.Ident(col.Name)} of table {t} exists in {otherDb} but not in {referenceDb}.");
+            problems.Add($"Column {Postgres.Quote.Ident(col.Name)} of table {t} exists in database {otherDb} but not in " +
+                         $"database {referenceDb}. Add it to {referenceDb} or drop it from {otherDb}.");
         return problems;
     }
 

@@ -28,12 +28,14 @@ public static class SyncInstaller
             }
             await using (c)
             {
-                problems.AddRange((await GrantCheck.DatabaseProblemsAsync(c, ct)).Select(p => $"{db.Name}: {p}"));
+                problems.AddRange((await GrantCheck.DatabaseProblemsAsync(c, ct))
+                    .Select(p => $"Database {db.Name}: as its owner or a superuser, run in {db.DbName}: {p}"));
                 var found = new Dictionary<TableName, TableShape?>();
                 foreach (var t in herd.Tables) found[t] = await TableCatalog.ReadAsync(c, t, ct);
                 shapes[db.Name] = found;
                 var present = found.Where(f => f.Value is not null).Select(f => f.Key).ToList();
-                problems.AddRange((await GrantCheck.TableProblemsAsync(c, present, ct)).Select(p => $"{db.Name}: {p}"));
+                problems.AddRange((await GrantCheck.TableProblemsAsync(c, present, ct))
+                    .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
             }
         }
         if (shapes.Count == 0) return problems;
@@ -88,9 +90,12 @@ public static class SyncInstaller
             }
             catch (Exception e) when (e is FerryException or PostgresException)
             {
-                warnings.Add($"Could not remove the capture triggers from {db.Name}: {e.Message}. " +
-                             "They are harmless; run 'ferry remove sync' again when it is reachable, or drop the " +
-                             "functions ferry.capture_* there.");
+                // The sync is gone from the store by then, so the fix is SQL to run there, not a ferry command.
+                var drops = tables.Select(t => new Capture.CaptureNames(t))
+                    .SelectMany(n => new[] { $"DROP FUNCTION IF EXISTS {n.Function}() CASCADE;", $"DROP FUNCTION IF EXISTS {n.TruncateFunction}() CASCADE;" });
+                warnings.Add($"Could not remove the capture triggers from {db.Name}: {e.Message.TrimEnd('.')}. They only keep " +
+                             $"recording row versions there. When it is reachable, run in {db.DbName} as {db.User}: " +
+                             string.Join(" ", drops));
             }
         }
         return warnings;

@@ -13,13 +13,17 @@ public static class PgErrors
         return (e, inner) switch
         {
             (PostgresException { SqlState: "28P01" }, _) =>
-                $"Password authentication failed for {where}. Check pass= (or ~/.pgpass) for user '{db.User}'.",
+                $"Password authentication failed for user '{db.User}' on {where}. Check the password given with pass= " +
+                "(or in ~/.pgpass, or passfile=) for that user.",
             (PostgresException { SqlState: "28000" } pe, _) =>
                 $"The server refused {where}: {pe.MessageText}. Add a pg_hba.conf entry for this host and user.",
             (PostgresException { SqlState: "3D000" }, _) =>
                 $"Database '{db.DbName}' does not exist on {db.Host}:{db.Port} ({db.Name}). Check dbname=.",
+            (PostgresException { SqlState: "42501" } pe, _) when pe.MessageText.StartsWith("permission denied for database", StringComparison.Ordinal) =>
+                $"{db.User} may not connect to {where}. As a superuser or the database owner, run: " +
+                $"GRANT CONNECT ON DATABASE {Quote.Ident(db.DbName)} TO {Quote.Ident(db.User)};",
             (PostgresException { SqlState: "42501" } pe, _) =>
-                $"Permission denied on {where}: {pe.MessageText}.",
+                $"Permission denied on {where}: {pe.MessageText}. Grant {db.User} the right named there, as a superuser or the owner.",
             (PostgresException pe, _) => $"{where}: {pe.MessageText} (SQLSTATE {pe.SqlState}).",
             (_, SocketException { SocketErrorCode: SocketError.ConnectionRefused }) =>
                 $"Cannot reach {where}: connection refused. Is PostgreSQL running there and listening on port {db.Port}?",
@@ -27,15 +31,25 @@ public static class PgErrors
                 $"Cannot reach {where}: host '{db.Host}' not found. Check host=.",
             (_, SocketException se) => $"Cannot reach {where}: {se.Message}.",
             (NpgsqlException { InnerException: TimeoutException }, _) or (TimeoutException, _) =>
-                $"Cannot reach {where}: timed out. Check host=, port= and the firewall between here and there.",
+                $"Cannot reach {where}: no answer within {ConnectSeconds(db)} s. Check host=, port= and the firewall " +
+                "between here and there; over a slow link, raise connect_timeout=SECONDS.",
+            // Something answered, but not in PostgreSQL's protocol: a web server, an SSH daemon, a wrong port.
+            (NpgsqlException ne, _) when ne.Message.Contains("SSLRequest", StringComparison.Ordinal)
+                                         || ne.Message.Contains("unknown response", StringComparison.OrdinalIgnoreCase) =>
+                $"Cannot talk to {where}: something answers on {db.Host}:{db.Port}, but it is not PostgreSQL. Check host= and port=.",
             _ => $"{where}: {inner.Message}",
         };
     }
+
+    private static int ConnectSeconds(Database db) =>
+        int.TryParse(db.Settings.GetValueOrDefault("connect_timeout"), out var s) ? s : (int)Defaults.ConnectTimeout.TotalSeconds;
 
     /// <summary>True when the error is about the link or the server being away, so a retry may succeed.</summary>
     public static bool IsTransient(Exception e) => e switch
     {
         FerryException { InnerException: { } inner } => IsTransient(inner),
+        // A unique violation on ferry's own row versions is an application insert racing the apply: retry soon.
+        PostgresException { SqlState: "23505", SchemaName: "ferry" } => true,
         PostgresException pe => pe.IsTransient || pe.SqlState is "57P01" or "57P02" or "57P03" or "55P03" or "40001" or "40P01"
                                 || pe.SqlState.StartsWith("08", StringComparison.Ordinal),
         NpgsqlException ne => ne.IsTransient || ne.InnerException is SocketException or IOException or TimeoutException,

@@ -1,0 +1,33 @@
+using System.Globalization;
+
+namespace Ferry.Cli;
+
+/// <summary>
+/// Checks connection keys when they are typed, so a typo is a usage error now, naming the key and the values it
+/// takes, rather than a driver exception (or a silently ignored value) later, in the relay.
+/// </summary>
+public static class ConnectionSettings
+{
+    private static readonly Dictionary<string, string[]> Choices = new()
+    {
+        ["sslmode"] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+        ["channel_binding"] = ["disable", "prefer", "require"],
+        ["target_session_attrs"] = ["any", "read-write", "read-only", "primary", "standby", "prefer-primary", "prefer-standby"],
+    };
+
+    public static void Validate(IReadOnlyDictionary<string, string> settings)
+    {
+        if (settings.GetValueOrDefault("port") is { } port
+            && (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var p) || p is < 1 or > 65535))
+            throw new UsageException($"port must be a number from 1 to 65535, not '{port}'.");
+        if (settings.GetValueOrDefault("connect_timeout") is { } timeout
+            && (!int.TryParse(timeout, NumberStyles.None, CultureInfo.InvariantCulture, out var t) || t < 1))
+            throw new UsageException($"connect_timeout is a number of seconds (1 or more), not '{timeout}'.");
+        foreach (var (key, allowed) in Choices)
+            if (settings.GetValueOrDefault(key) is { } value && !allowed.Contains(value, StringComparer.OrdinalIgnoreCase))
+                throw new UsageException($"{key} must be one of {string.Join(", ", allowed)}, not '{value}'.");
+        foreach (var key in new[] { "dbname", "host", "user" })
+            if (settings.GetValueOrDefault(key) is { Length: 0 })
+                throw new UsageException($"{key} is empty: write {key}=VALUE, or leave it out for the default.");
+    }
+}
