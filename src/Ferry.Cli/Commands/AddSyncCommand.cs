@@ -97,7 +97,26 @@ public static class AddSyncCommand
         Output.Line($"Added sync {name}: herd {herd.Name} over dbgroup {group.Name} " +
                     $"({string.Join(", ", group.Members.Select(m => $"{m.Database}:{m.Role.ToString().ToLowerInvariant()}"))}), " +
                     $"conflict_strategy={rule.Name()}. Capture installed in every database.");
+        await PrintSequenceAdviceAsync(group, databases, herd, ct);
         Output.Line("Start replicating with: ferry start (if the relay already runs: ferry restart)");
         return 0;
+    }
+
+    /// <summary>
+    /// Several masters drawing keys from their own sequences would hand out the same values; interleaving needs the
+    /// sequences' owner, so ferry prints the statements rather than running them.
+    /// </summary>
+    private static async Task PrintSequenceAdviceAsync(DbGroup group, List<Database> databases, Herd herd, CancellationToken ct)
+    {
+        var sources = group.Sources.Select(n => databases.First(d => d.Name == n)).ToList();
+        var advice = await SequenceAdvice.AdviseAsync(sources, herd, ct);
+        if (advice.Count == 0) return;
+        Output.Line($"This sync has {sources.Count} sources and keys drawn from sequences: each source must hand out its own " +
+                    "values, or every insert becomes a conflict. Run, as the owner of each sequence:");
+        foreach (var db in advice.GroupBy(a => a.Database))
+        {
+            Output.Line($"  -- on {db.Key}:");
+            foreach (var (_, sql) in db) Output.Line("  " + sql);
+        }
     }
 }

@@ -19,9 +19,10 @@ public static class SequenceAdvice
         foreach (var key in shape.Key)
         {
             await using var cmd = new NpgsqlCommand("""
-                SELECT s.seqrelid::regclass::text, a.attidentity <> '', s.seqincrement
+                SELECT format('%I.%I', n.nspname, c.relname), a.attidentity <> '', s.seqincrement
                 FROM pg_attribute a
                 JOIN pg_sequence s ON s.seqrelid = pg_get_serial_sequence($1, a.attname)::regclass
+                JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE a.attrelid = to_regclass($1) AND a.attname = $2
                 """, c);
             cmd.Parameters.AddWithValue(Quote.Qualified(shape.Name));

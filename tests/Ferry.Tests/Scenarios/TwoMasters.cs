@@ -53,4 +53,19 @@ public sealed class TwoMasters(ServerFixture servers)
         var conflicts = await t.Cli.OkAsync("conflicts");
         Assert.Contains("No conflicts recorded.", conflicts.Out);
     }
+
+    [Fact]
+    public async Task adding_a_two_master_sync_prints_the_sql_that_interleaves_key_sequences()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(adding_a_two_master_sync_prints_the_sql_that_interleaves_key_sequences),
+            "CREATE TABLE notes (id serial PRIMARY KEY, body text)", ["public.notes"]);
+        await t.ExecAsync(0, "INSERT INTO notes (body) SELECT 'n' FROM generate_series(1, 7)");
+        await t.AddDatabasesAsync();
+        await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:source", "db3:target");
+        await t.Cli.OkAsync("add", "all", "tables", "herd=h");
+        var added = await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g");
+        Assert.Contains("-- on db1:", added.Out);
+        Assert.Contains("ALTER SEQUENCE public.notes_id_seq INCREMENT BY 2 RESTART WITH 9;", added.Out);
+        Assert.Contains("ALTER SEQUENCE public.notes_id_seq INCREMENT BY 2 RESTART WITH 8;", added.Out);
+    }
 }
