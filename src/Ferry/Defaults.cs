@@ -24,8 +24,18 @@ public static class Defaults
     /// <summary>Notifications are lost when a link drops, so every pair also polls.</summary>
     public static TimeSpan PollInterval => Seconds("FERRY_POLL_SECONDS", 1.0);
 
-    /// <summary>Rows per chunk: one target transaction, one cursor commit.</summary>
-    public static int ChunkRows => Int("FERRY_CHUNK_ROWS", 20_000);
+    /// <summary>
+    /// Most rows per chunk: one target transaction, one cursor commit. The relay adapts the size of a pair's chunks
+    /// between <see cref="ChunkRowsMin"/> and this to the link (see Relay.ChunkSizer): large chunks spend fewer round
+    /// trips per row on a long link, small ones lose less to a reset.
+    /// </summary>
+    public static int ChunkRows => Int("FERRY_CHUNK_ROWS", 100_000);
+
+    /// <summary>Fewest rows per chunk the adaptation goes down to (a chunk holds fewer only when fewer are waiting).</summary>
+    public static int ChunkRowsMin => Int("FERRY_CHUNK_ROWS_MIN", 1_000);
+
+    /// <summary>About the most bytes a chunk carries, whatever its rows: wide rows make shorter chunks.</summary>
+    public static long ChunkBytes => Long("FERRY_CHUNK_BYTES", 64L * 1024 * 1024);
 
     /// <summary>How long a silent link may stay silent before it is declared dead.</summary>
     public static TimeSpan DeadLinkTimeout => Seconds("FERRY_DEAD_LINK_SECONDS", 30);
@@ -56,4 +66,7 @@ public static class Defaults
 
     private static int Int(string variable, int fallback) =>
         int.TryParse(Environment.GetEnvironmentVariable(variable), out var v) && v > 0 ? v : fallback;
+
+    private static long Long(string variable, long fallback) =>
+        long.TryParse(Environment.GetEnvironmentVariable(variable), out var v) && v > 0 ? v : fallback;
 }

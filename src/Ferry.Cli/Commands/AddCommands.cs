@@ -1,6 +1,7 @@
 using Ferry.ControlStore;
 using Ferry.Install;
 using Ferry.Postgres;
+using Ferry.Resolve;
 
 namespace Ferry.Cli.Commands;
 
@@ -139,8 +140,18 @@ public static class AddCommands
                    ?? throw new UsageException("Which herd? ferry add table TABLE ... herd=NAME");
         Names.Check(herd, "herd");
         var dbName = args.Get("db");
+        var ruleText = args.Get("conflict_strategy");
         args.RejectUnknown("add table");
         if (args.Words.Count == 0) throw new UsageException("Which tables? ferry add table TABLE ... herd=NAME");
+        ConflictRule? rule;
+        try
+        {
+            rule = ruleText is null ? null : ConflictRules.Parse(ruleText);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException(e.Message);
+        }
         var tables = args.Words.SelectMany(w => w.Split(',', StringSplitOptions.RemoveEmptyEntries)).Select(Parse).ToList();
         var db = await ReferenceDatabaseAsync(store, dbName, ct);
         await using var c = await Connect.OpenAsync(db, ct, "ferry add table");
@@ -152,6 +163,13 @@ public static class AddCommands
         }
         var added = await store.AddToHerdAsync(herd, tables, ct);
         Output.Line($"Added {added} table{(added == 1 ? "" : "s")} to herd {herd}: {string.Join(", ", tables)}.");
+        // Adding a table that is already there with conflict_strategy= sets that table's own rule.
+        if (rule is { } r)
+        {
+            foreach (var t in tables) await store.SetTableRuleAsync(herd, t, r, ct);
+            Output.Line($"Conflicts on {string.Join(", ", tables)} follow conflict_strategy={r.Name()}, whatever the sync's " +
+                        "(a running relay picks this up on: ferry restart).");
+        }
         return 0;
     }
 

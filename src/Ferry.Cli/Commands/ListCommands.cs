@@ -30,8 +30,11 @@ public static class ListCommands
                 }));
                 break;
             case "tables" or "table":
-                Output.Table(["table", "herd"], (await store.ListHerdsAsync(ct))
-                    .SelectMany(h => h.Tables.Select(t => new[] { t.ToString(), h.Name })));
+                Output.Table(["table", "herd", "conflict_strategy"], (await store.ListHerdsAsync(ct))
+                    .SelectMany(h => h.Tables.Select(t => new[]
+                    {
+                        t.ToString(), h.Name, h.Rules.TryGetValue(t, out var rule) ? rule.ToString().ToLowerInvariant() : "(sync's)",
+                    })));
                 break;
             case "syncs" or "sync":
                 Output.Table(["sync", "herd", "dbgroup", "conflict_strategy", "status"], (await store.ListSyncsAsync(ct)).Select(s => new[]

@@ -10,7 +10,7 @@ namespace Ferry.Apply;
 /// records progress in a single transaction. On a long link the cost of a chunk is its round trips, so the whole
 /// apply is one <see cref="NpgsqlBatch"/>: one round trip, however many tables and statements.
 /// </summary>
-public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroupOrder, ConflictRule rule,
+public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroupOrder,
     IReadOnlyList<ApplySql> tables, bool useReplicaRole)
 {
     private bool _tempTablesReady;
@@ -47,6 +47,11 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         }
 
         Add("BEGIN");
+        // Slices read along with the plan come in here rather than by COPY: no round trip of their own.
+        foreach (var slice in chunk.Slices)
+            if (plan.InlineFor(slice) is { } rows)
+                Add(tables[slice.Table].InsertInline,
+                    Enumerable.Range(0, rows.Rows[0].Length).Select(c => (object?)rows.Column(c, slice.Limit)).ToArray());
         // ferry.origin marks these writes as ferry's: the capture triggers leave them alone (no echo).
         Add("SELECT set_config('ferry.origin', $1, true), set_config('lock_timeout', $2, true), " +
             "set_config('statement_timeout', $3, true)",
@@ -72,7 +77,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             var t = tables[i];
             Add(t.Local, pair.Target);
             Add(t.Decide, dbgroupOrder, t.Shape.Name.Schema, t.Shape.Name.Name);
-            Add(t.RecordConflicts, t.Shape.Name.Schema, t.Shape.Name.Name, pair.Sync, t.Shape.Key.ToArray(), rule.Name());
+            Add(t.RecordConflicts, t.Shape.Name.Schema, t.Shape.Name.Name, pair.Sync, t.Shape.Key.ToArray(), t.Rule.Name());
             if (t.AbortOnConflict is { } abort) Add(abort, t.Shape.Name.Schema, t.Shape.Name.Name);
             foreach (var u in t.Uniques)
             {

@@ -17,6 +17,7 @@ public sealed class ApplySql
     public ApplySql(TableShape shape, int index, ConflictRule rule)
     {
         Shape = shape;
+        Rule = rule;
         var names = new CaptureNames(shape.Name);
         var rv = names.RowVersions;
         var table = Quote.Qualified(shape.Name);
@@ -32,6 +33,14 @@ public sealed class ApplySql
                 l_version timestamptz, l_origin text, conflict boolean, rule_win boolean, win boolean)
             """;
         CopyIn = $"COPY {Temp} ({cols}, {FerryColumns}) FROM STDIN " + (shape.CanCopyBinary ? "(FORMAT binary)" : "(FORMAT text)");
+        // A small chunk's rows arrive inside the apply batch instead: one text[] parameter per column, in the order
+        // CopyIn takes them, each value cast back from its text form ($1 .. $n+4).
+        var n = shape.Columns.Count;
+        var casts = shape.Columns.Select((c, i) => $"u.c{i}::{c.Type}")
+            .Concat([$"u.c{n}::timestamptz", $"u.c{n + 1}", $"u.c{n + 2}::timestamptz", $"u.c{n + 3}::boolean"]);
+        InsertInline = $"INSERT INTO {Temp} ({cols}, {FerryColumns}) SELECT {string.Join(", ", casts)} " +
+                       $"FROM unnest({string.Join(", ", Enumerable.Range(1, n + 4).Select(i => $"${i}::text[]"))}) " +
+                       $"AS u({string.Join(", ", Enumerable.Range(0, n + 4).Select(i => $"c{i}"))})";
 
         // $1: this database's name, what a local entry's NULL origin means.
         Local = $"""
@@ -145,11 +154,16 @@ public sealed class ApplySql
 
     public TableShape Shape { get; }
 
+    /// <summary>The table's conflict rule: its own, or its sync's.</summary>
+    public ConflictRule Rule { get; }
+
     public string Temp { get; }
 
     public string CreateTemp { get; }
 
     public string CopyIn { get; }
+
+    public string InsertInline { get; }
 
     public string Local { get; }
 

@@ -40,6 +40,7 @@ public sealed partial class Store : IDisposable
         }
         var store = await OpenExistingAsync(path, ct);
         await store.ExecuteAsync(SqlResources.Read("control_001.sql"), ct);
+        await store.UpgradeStatusAsync(ct);
         await store.ExecuteAsync("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1')", ct);
         return store;
     }
@@ -52,6 +53,7 @@ public sealed partial class Store : IDisposable
                                      "(set FERRY_HOME to use another folder).");
         var store = await OpenExistingAsync(path, ct);
         await store.ExecuteAsync(SqlResources.Read("control_001.sql"), ct);
+        await store.UpgradeStatusAsync(ct);
         return store;
     }
 

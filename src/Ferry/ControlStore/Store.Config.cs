@@ -80,13 +80,21 @@ public sealed partial class Store
         return added;
     }
 
+    /// <summary>Sets (or, with null, clears) a table's own conflict rule within a herd.</summary>
+    public Task SetTableRuleAsync(string herd, TableName table, ConflictRule? rule, CancellationToken ct) =>
+        ExecuteAsync("UPDATE herd_tables SET conflict_rule = $r WHERE herd = $h AND schema_name = $s AND table_name = $t", ct,
+            ("$r", rule?.Name()), ("$h", herd), ("$s", table.Schema), ("$t", table.Name));
+
     public async Task<Herd?> FindHerdAsync(string name, CancellationToken ct)
     {
         var exists = await QueryAsync("SELECT 1 FROM herds WHERE name = $n", _ => 1, ct, ("$n", name));
         if (exists.Count == 0) return null;
-        var tables = await QueryAsync("SELECT schema_name, table_name FROM herd_tables WHERE herd = $n ORDER BY position",
-            r => new TableName(r.GetString(0), r.GetString(1)), ct, ("$n", name));
-        return new Herd(name, tables);
+        var rows = await QueryAsync("SELECT schema_name, table_name, conflict_rule FROM herd_tables WHERE herd = $n ORDER BY position",
+            r => (Table: new TableName(r.GetString(0), r.GetString(1)), Rule: r.IsDBNull(2) ? null : r.GetString(2)), ct, ("$n", name));
+        return new Herd(name, rows.Select(r => r.Table).ToList())
+        {
+            Rules = rows.Where(r => r.Rule is not null).ToDictionary(r => r.Table, r => Rule(r.Rule!)),
+        };
     }
 
     public async Task<Herd> GetHerdAsync(string name, CancellationToken ct) =>

@@ -43,12 +43,28 @@ public sealed partial class Store
             """, ct, ("$s", pair.Sync), ("$src", pair.Source), ("$tgt", pair.Target), ("$state", state), ("$lr", lagRows),
             ("$ls", lagSeconds), ("$rows", rowsMoved), ("$b", batches), ("$good", good ? 1 : 0), ("$e", error), ("$t", Now()));
 
-    public Task RecordRunAsync(Pair pair, long rows, int chunks, double millis, string? error, CancellationToken ct) =>
+    public Task RecordRunAsync(Pair pair, long rows, int chunks, double millis, string? error, CancellationToken ct,
+        double? roundTripsPerChunk = null) =>
         ExecuteAsync("""
-            INSERT INTO run_history (sync, source, target, finished_at, rows, chunks, millis, error)
-            VALUES ($s, $src, $tgt, $t, $rows, $c, $m, $e)
+            INSERT INTO run_history (sync, source, target, finished_at, rows, chunks, millis, error, round_trips_per_chunk)
+            VALUES ($s, $src, $tgt, $t, $rows, $c, $m, $e, $rt)
             """, ct, ("$s", pair.Sync), ("$src", pair.Source), ("$tgt", pair.Target), ("$t", Now()), ("$rows", rows),
-            ("$c", chunks), ("$m", millis), ("$e", error));
+            ("$c", chunks), ("$m", millis), ("$e", error), ("$rt", roundTripsPerChunk));
+
+    /// <summary>Columns added since control_001.sql: a store made by an older ferry gains them when opened.</summary>
+    internal async Task UpgradeStatusAsync(CancellationToken ct)
+    {
+        var columns = await QueryAsync("SELECT name FROM pragma_table_info('run_history')", r => r.GetString(0), ct);
+        if (columns.Contains("round_trips_per_chunk")) return;
+        try
+        {
+            await ExecuteAsync("ALTER TABLE run_history ADD COLUMN round_trips_per_chunk REAL", ct);
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException e) when (e.Message.Contains("duplicate column", StringComparison.Ordinal))
+        {
+            // Another process (the relay, `ferry status`) added it at the same moment.
+        }
+    }
 
     /// <summary>History is for people, not for replication: keep a bounded amount.</summary>
     public Task PruneHistoryAsync(TimeSpan keep, CancellationToken ct) =>

@@ -28,7 +28,13 @@ public static class Connect
     public static readonly IReadOnlySet<string> PasswordKeys =
         new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "pass", "dbpass", "password" };
 
-    public static NpgsqlConnectionStringBuilder Builder(Database db, string applicationName = "ferry")
+    /// <param name="deadLinkBound">
+    /// The relay's connections: every wait fits in the dead-link bound D (FERRY_DEAD_LINK_SECONDS), so a stalled link
+    /// fails its pair within D. When a command gets no answer, Npgsql first tries to cancel it over a second
+    /// connection, which through a dead link costs up to twice the connect timeout; so opening waits D/4 and commands
+    /// what is left, about D/2. Other connections (the CLI's DDL on a large table is slow, not dead) keep longer ones.
+    /// </param>
+    public static NpgsqlConnectionStringBuilder Builder(Database db, string applicationName = "ferry", bool deadLinkBound = false)
     {
         var s = db.Settings;
         var b = new NpgsqlConnectionStringBuilder
@@ -38,8 +44,14 @@ public static class Connect
             Database = db.DbName,
             Username = db.User,
             ApplicationName = s.GetValueOrDefault("application_name") ?? applicationName,
-            Timeout = int.TryParse(s.GetValueOrDefault("connect_timeout"), out var ct) ? ct : (int)Defaults.ConnectTimeout.TotalSeconds,
-            CommandTimeout = (int)Math.Max(5, Defaults.DeadLinkTimeout.TotalSeconds * 4),
+            Timeout = TimeoutSeconds(db, deadLinkBound),
+            CommandTimeout = deadLinkBound
+                ? DeadLinkCommandSeconds
+                : (int)Math.Max(5, Defaults.DeadLinkTimeout.TotalSeconds * 4),
+            // Once the cancel request is sent, the answer is not waited for (2 s by default): the connection is
+            // dropped at once. The server ends the statement by statement_timeout, or an abandoned transaction by
+            // idle_in_transaction_session_timeout.
+            CancellationTimeout = -1,
             Pooling = false,
             TcpKeepAlive = true,
             TcpKeepAliveTime = KeepAliveSeconds,
@@ -47,7 +59,12 @@ public static class Connect
             IncludeErrorDetail = true,
             // Server side: a dead client is noticed by the backend too, and a stuck transaction ends.
             Options = $"-c tcp_user_timeout={(int)Defaults.DeadLinkTimeout.TotalMilliseconds} " +
-                      $"-c idle_in_transaction_session_timeout={(int)Defaults.DeadLinkTimeout.TotalMilliseconds * 2}" +
+                      $"-c idle_in_transaction_session_timeout={(int)Defaults.DeadLinkTimeout.TotalMilliseconds * 2} " +
+                      // Text COPY and the chunk cursor carry values as text from one server to another: both ends
+                      // must print and parse alike whatever each database's defaults ("01/05/2024" is a different
+                      // day under DMY and MDY; "-1 2:03:04" a different interval under sql_standard; floats lose
+                      // digits when extra_float_digits <= 0). Client options override database and role settings.
+                      "-c DateStyle=ISO,MDY -c IntervalStyle=postgres -c extra_float_digits=3" +
                       (s.GetValueOrDefault("options") is { Length: > 0 } extra ? " " + extra : ""),
         };
         if (db.Password is not null) b.Password = db.Password;
@@ -67,12 +84,32 @@ public static class Connect
         return b;
     }
 
+    /// <summary>
+    /// Seconds to wait for a connection to open: connect_timeout= if the user gave it (a slow link needs it), else
+    /// FERRY_CONNECT_SECONDS, or for the relay's connections a quarter of the dead-link bound if that is less.
+    /// </summary>
+    public static int TimeoutSeconds(Database db, bool deadLinkBound = false) =>
+        int.TryParse(db.Settings.GetValueOrDefault("connect_timeout"), out var s) ? s
+            : deadLinkBound ? Math.Min((int)Defaults.ConnectTimeout.TotalSeconds, DeadLinkConnectSeconds)
+            : (int)Defaults.ConnectTimeout.TotalSeconds;
+
+    /// <summary>The relay's connect timeout: a quarter of the dead-link bound, whole seconds (Npgsql's unit), at least 1.</summary>
+    private static int DeadLinkConnectSeconds => Math.Max(1, (int)(Defaults.DeadLinkTimeout.TotalSeconds / 4));
+
+    /// <summary>
+    /// How long the relay waits for a command's answer: what the dead-link bound leaves after the cancel attempt's
+    /// two connect timeouts (see <see cref="Builder"/>), about half of it; at least 1 s.
+    /// </summary>
+    public static int DeadLinkCommandSeconds =>
+        Math.Max(1, (int)Defaults.DeadLinkTimeout.TotalSeconds - 2 * DeadLinkConnectSeconds);
+
     private static int KeepAliveSeconds => Math.Max(1, (int)(Defaults.DeadLinkTimeout.TotalSeconds / 3));
 
     /// <summary>Opens a connection, turning the failures people meet into messages that say what to do.</summary>
-    public static async Task<NpgsqlConnection> OpenAsync(Database db, CancellationToken ct, string applicationName = "ferry")
+    public static async Task<NpgsqlConnection> OpenAsync(Database db, CancellationToken ct, string applicationName = "ferry",
+        bool deadLinkBound = false)
     {
-        var connection = new NpgsqlConnection(Builder(db, applicationName).ToString());
+        var connection = new NpgsqlConnection(Builder(db, applicationName, deadLinkBound).ToString());
         try
         {
             await connection.OpenAsync(ct);

@@ -9,15 +9,30 @@ namespace Ferry.Read;
 /// </summary>
 public sealed class PairReader(NpgsqlConnection source, string sourceName, string[] skipOrigins, IReadOnlyList<ReadSql> tables)
 {
+    private bool _endPending;
+
+    /// <summary>About the most bytes of rows read along with the plan (each table gets a share, at least 64 KiB).</summary>
+    public const long InlineBytes = 1024 * 1024;
+
+    /// <summary>How long the last slice's two COPYs took to start: about one round trip of the slower link.</summary>
+    public TimeSpan LastCopyStart { get; private set; }
+
     public IReadOnlyList<ReadSql> Tables => tables;
 
     /// <summary>
     /// Opens the read transaction. Between batches, <paramref name="bounds"/> has no <c>To</c> and the transaction's
     /// own snapshot becomes it; inside a batch, the stored bounds are read again.
     /// </summary>
-    public async Task<BatchPlan> BeginAsync(string from, string? to, int startTable, string[]? afterKey, CancellationToken ct)
+    /// <param name="inlineRows">
+    /// Per table, how many entries to read along as text (0: none): small chunks then need no COPY at all.
+    /// </param>
+    public async Task<BatchPlan> BeginAsync(string from, string? to, int startTable, string[]? afterKey, CancellationToken ct,
+        Func<int, int>? inlineRows = null)
     {
         await using var batch = new NpgsqlBatch(source);
+        // The previous chunk's read transaction ends in this round trip rather than in one of its own.
+        if (_endPending) batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+        _endPending = false;
         batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
         var setup = new NpgsqlBatchCommand("""
             SELECT set_config('ferry.read_from', $1, true),
@@ -42,10 +57,23 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         for (var t = startTable; t < tables.Count; t++)
             batch.BatchCommands.Add(new NpgsqlBatchCommand(tables[t].Count(t == startTable && afterKey is not null)));
         batch.BatchCommands.Add(new NpgsqlBatchCommand(ReadSql.Truncates));
+        var inlined = new int[tables.Count];
+        // The budget is shared by the tables, so what rides along stays near 1 MiB however large the herd.
+        var inlineBytes = Math.Max(64 * 1024, InlineBytes / Math.Max(1, tables.Count - startTable));
+        for (var t = startTable; t < tables.Count; t++)
+        {
+            inlined[t] = inlineRows?.Invoke(t) ?? 0;
+            if (inlined[t] <= 0) continue;
+            var fetch = new NpgsqlBatchCommand(tables[t].Inline(t == startTable && afterKey is not null));
+            fetch.Parameters.Add(new NpgsqlParameter<int> { TypedValue = inlined[t] });
+            fetch.Parameters.Add(new NpgsqlParameter<long> { TypedValue = inlineBytes });
+            batch.BatchCommands.Add(fetch);
+        }
 
         var pending = new long[tables.Count];
         double? oldest = null;
         var truncates = new List<TruncateEntry>();
+        var inline = new InlineRows?[tables.Count];
         string batchTo, nodeId, now;
         string? purgedBelow;
         await using (var r = await batch.ExecuteReaderAsync(ct))
@@ -65,10 +93,36 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
             await r.NextResultAsync(ct);
             while (await r.ReadAsync(ct))
                 truncates.Add(new TruncateEntry(new TableName(r.GetString(0), r.GetString(1)), r.GetDateTime(2), r.GetString(3)));
+            for (var t = startTable; t < tables.Count; t++)
+                if (inlined[t] > 0)
+                {
+                    await r.NextResultAsync(ct);
+                    inline[t] = await ReadInlineAsync(r, ct);
+                }
         }
         CheckContinuity(from, now);
         CheckTombstones(from, purgedBelow);
-        return new BatchPlan(new BatchBounds(from, batchTo, startTable, afterKey), nodeId, pending, oldest, truncates);
+        return new BatchPlan(new BatchBounds(from, batchTo, startTable, afterKey), nodeId, pending, oldest, truncates)
+        {
+            Inline = inline,
+        };
+    }
+
+    private static async Task<InlineRows> ReadInlineAsync(NpgsqlDataReader r, CancellationToken ct)
+    {
+        var rows = new List<string?[]>();
+        long chars = 0;
+        while (await r.ReadAsync(ct))
+        {
+            var row = new string?[r.FieldCount];
+            for (var i = 0; i < row.Length; i++)
+            {
+                row[i] = r.IsDBNull(i) ? null : r.GetString(i);
+                chars += row[i]?.Length ?? 1;
+            }
+            rows.Add(row);
+        }
+        return new InlineRows(rows, chars);
     }
 
     /// <summary>Streams one slice straight into the target's COPY, without decoding a row.</summary>
@@ -76,16 +130,27 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
     {
         var sql = tables[slice.Table];
         var copyOut = sql.CopyOut(slice.Limit, slice.AfterKey);
+        var started = System.Diagnostics.Stopwatch.StartNew();
         if (sql.Shape.CanCopyBinary)
         {
-            await using var output = await source.BeginRawBinaryCopyAsync(copyOut, ct);
-            await using var input = await target.BeginRawBinaryCopyAsync(copyIn, ct);
-            var counter = new CountingCopy();
-            await counter.CopyAsync(output, input, ct);
-            return counter.Bytes;
+            // Both COPYs start at once: on two long links that is one wait, not two.
+            var (output, input) = await BothAsync(source.BeginRawBinaryCopyAsync(copyOut, ct), target.BeginRawBinaryCopyAsync(copyIn, ct));
+            LastCopyStart = started.Elapsed;
+            await using (output)
+            await using (input)
+            {
+                // A COPY that stalls must fail like any other command: set, not assumed, so a dead link is noticed.
+                output.ReadTimeout = input.WriteTimeout = DeadLinkMillis;
+                var counter = new CountingCopy();
+                await counter.CopyAsync(output, input, ct);
+                return counter.Bytes;
+            }
         }
-        using var reader = await source.BeginTextExportAsync(copyOut, ct);
-        await using var writer = await target.BeginTextImportAsync(copyIn, ct);
+        var (reader, writer) = await BothAsync(source.BeginTextExportAsync(copyOut, ct), target.BeginTextImportAsync(copyIn, ct));
+        LastCopyStart = started.Elapsed;
+        using var readerScope = reader;
+        await using var writerScope = writer;
+        reader.Timeout = writer.Timeout = DeadLinkMillis;
         var buffer = new char[64 * 1024];
         long chars = 0;
         int n;
@@ -99,9 +164,35 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
 
     public async Task EndAsync(CancellationToken ct)
     {
+        _endPending = false;
         await using var cmd = new NpgsqlCommand("COMMIT", source);
         await cmd.ExecuteNonQueryAsync(ct);
     }
+
+    /// <summary>
+    /// Ends the read transaction with the next <see cref="BeginAsync"/>, saving a round trip per chunk; only for a
+    /// caller that begins again at once (the transaction is idle meanwhile, bounded by the server's
+    /// idle_in_transaction_session_timeout).
+    /// </summary>
+    public void EndWithNextBegin() => _endPending = true;
+
+    /// <summary>Awaits two starts; when one fails, the other's stream is closed before the failure goes on.</summary>
+    private static async Task<(TA, TB)> BothAsync<TA, TB>(Task<TA> a, Task<TB> b) where TA : IDisposable where TB : IAsyncDisposable
+    {
+        try
+        {
+            await Task.WhenAll(a, b);
+        }
+        catch
+        {
+            if (a.IsCompletedSuccessfully) a.Result.Dispose();
+            if (b.IsCompletedSuccessfully) await b.Result.DisposeAsync();
+            throw;
+        }
+        return (a.Result, b.Result);
+    }
+
+    private static int DeadLinkMillis => (int)Math.Max(1000, Defaults.DeadLinkTimeout.TotalMilliseconds);
 
     /// <summary>
     /// A database restored from a backup hands out transaction ids again that the stored snapshot already covers:

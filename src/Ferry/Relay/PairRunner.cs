@@ -8,8 +8,16 @@ using Npgsql;
 
 namespace Ferry.Relay;
 
-/// <summary>What one drain of a pair did.</summary>
-public sealed record DrainResult(long Rows, int Chunks, long Bytes, long PendingBefore, double? OldestSeconds, TimeSpan Elapsed);
+/// <summary>
+/// What one drain of a pair did. <see cref="ChunkRoundTrips"/> counts the waits for an answer spent on its chunks,
+/// on both links (a pipelined batch is one, a COPY two on the target and one on the source): on a long link they,
+/// not bytes, are the cost.
+/// </summary>
+public sealed record DrainResult(long Rows, int Chunks, long Bytes, long PendingBefore, double? OldestSeconds, TimeSpan Elapsed,
+    int ChunkRoundTrips = 0)
+{
+    public double? RoundTripsPerChunk => Chunks == 0 ? null : (double)ChunkRoundTrips / Chunks;
+}
 
 /// <summary>
 /// The pipeline for one pair over two open connections: read a batch from the source, apply it to the target
@@ -25,6 +33,8 @@ public sealed class PairRunner : IAsyncDisposable
     private readonly Applier _applier;
     private PairProgress? _progress;
     private DateTime _lastAdvance = DateTime.MinValue;
+    private DateTime _lastTargetContact = DateTime.UtcNow;
+    private ChunkSizer? _fixedSizer;
 
     private PairRunner(PairSetup setup, NpgsqlConnection source, NpgsqlConnection target, PairReader reader, Applier applier)
     {
@@ -37,48 +47,101 @@ public sealed class PairRunner : IAsyncDisposable
 
     public NpgsqlConnection Source => _source;
 
+    /// <summary>Rows of the chunk being copied or applied now: what a failure at this instant would send again.</summary>
+    public long InFlightRows { get; private set; }
+
+    /// <summary>Chunks this runner committed since its connections opened.</summary>
+    public long ChunksCommitted { get; private set; }
+
     public static async Task<PairRunner> OpenAsync(PairSetup setup, CancellationToken ct)
     {
-        var source = await Connect.OpenAsync(setup.Source, ct, "ferry read " + setup.Pair);
+        var source = await OpenEndAsync(setup.Source, "ferry read " + setup.Pair, ct);
         NpgsqlConnection? target = null;
         try
         {
-            target = await Connect.OpenAsync(setup.Target, ct, "ferry apply " + setup.Pair);
+            target = await OpenEndAsync(setup.Target, "ferry apply " + setup.Pair, ct);
             var (read, apply) = await setup.BuildAsync(source, target, ct);
             var replicaRole = await GrantCheck.CanSetReplicationRoleAsync(target, ct);
             var reader = new PairReader(source, setup.Pair.Source, setup.SkipOrigins, read);
-            var applier = new Applier(target, setup.Pair, setup.Order, setup.Sync.ConflictRule, apply, replicaRole);
+            var applier = new Applier(target, setup.Pair, setup.Order, apply, replicaRole);
             return new PairRunner(setup, source, target, reader, applier);
         }
-        catch
+        catch (Exception e)
         {
+            var failed = target is null ? null : LinkFailure.Attribute(e, setup, source, target);
             await source.DisposeAsync();
             if (target is not null) await target.DisposeAsync();
+            if (failed is not null) throw failed;
             throw;
         }
     }
 
-    /// <summary>Applies everything the source holds for the target now, in chunks of at most <paramref name="chunkRows"/>.</summary>
-    public async Task<DrainResult> DrainAsync(int chunkRows, CancellationToken ct)
+    private static async Task<NpgsqlConnection> OpenEndAsync(Database db, string applicationName, CancellationToken ct)
+    {
+        try
+        {
+            return await Connect.OpenAsync(db, ct, applicationName, deadLinkBound: true);
+        }
+        catch (FerryException e) when (e.InnerException is not null && PgErrors.IsTransient(e))
+        {
+            throw LinkFailure.Opening(db, e);
+        }
+    }
+
+    /// <summary>Applies everything the source holds for the target now, in chunks of exactly <paramref name="chunkRows"/> rows at most.</summary>
+    public Task<DrainResult> DrainAsync(int chunkRows, CancellationToken ct)
+    {
+        // Kept across calls, so the row widths learned by one drain size the next one's reads.
+        if (_fixedSizer?.MaxRows != chunkRows) _fixedSizer = ChunkSizer.Fixed(chunkRows, _fixedSizer);
+        return DrainAsync(_fixedSizer, ct);
+    }
+
+    /// <summary>
+    /// Applies everything the source holds for the target now, in chunks sized by <paramref name="sizer"/>. A failure
+    /// on a connection comes out as a <see cref="LinkException"/> naming the database whose link broke.
+    /// </summary>
+    public async Task<DrainResult> DrainAsync(ChunkSizer sizer, CancellationToken ct)
+    {
+        try
+        {
+            return await DrainCoreAsync(sizer, ct);
+        }
+        catch (Exception e) when (e is not FerryException && !(e is OperationCanceledException && ct.IsCancellationRequested))
+        {
+            if (InFlightRows > 0) sizer.Failed();
+            if (LinkFailure.Attribute(e, _setup, _source, _target) is { } failed) throw failed;
+            throw;
+        }
+    }
+
+    private async Task<DrainResult> DrainCoreAsync(ChunkSizer sizer, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
+        InFlightRows = 0;
         _progress ??= await PairProgress.LoadAsync(_target, _setup.Pair, ct);
         await _applier.PrepareAsync(ct);
         long rows = 0, bytes = 0, pendingBefore = -1;
         double? oldest = null;
         var chunks = 0;
+        var trips = 0;
         while (true)
         {
+            var chunkClock = Stopwatch.StartNew();
             var p = _progress;
             var plan = await _reader.BeginAsync(p.AppliedThrough ?? PairProgress.BeginningOfTime, p.ChunkTo,
-                p.ChunkTable ?? 0, p.ChunkAfterKey, ct);
+                p.ChunkTable ?? 0, p.ChunkAfterKey, ct, sizer.InlineRows);
+            for (var t = 0; t < plan.Inline.Count; t++)
+                if (plan.Inline[t] is { Rows.Count: > 0 } seen) sizer.Copied(t, seen.Rows.Count, seen.Chars);
             if (p.SourceNodeId is { } known && known != plan.SourceNodeId)
             {
                 await _reader.EndAsync(ct);
                 throw new FerryException(
                     $"Database {_setup.Source.Name} is not the database this pair was replicating from (its ferry node id " +
                     $"changed from {known} to {plan.SourceNodeId}): it was replaced or re-installed. Ferry stopped this pair " +
-                    "rather than skip changes; re-copy the tables, then reset the pair's progress.");
+                    "rather than skip changes. Re-copy the herd's tables from " +
+                    $"{_setup.Source.Name} to {_setup.Target.Name} (pg_dump --data-only, or COPY), then reset the pair's " +
+                    $"progress on {_setup.Target.Name}: DELETE FROM ferry.progress WHERE sync_name = " +
+                    $"'{_setup.Pair.Sync}' AND source_name = '{_setup.Source.Name}'; and restart ferry.");
             }
             if (pendingBefore < 0)
             {
@@ -96,23 +159,66 @@ public sealed class PairRunner : IAsyncDisposable
                 {
                     await _applier.AdvanceAsync(plan, ct);
                     _progress = p with { AppliedThrough = plan.Bounds.To, SourceNodeId = plan.SourceNodeId };
-                    _lastAdvance = DateTime.UtcNow;
+                    _lastAdvance = _lastTargetContact = DateTime.UtcNow;
                 }
-                return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed);
+                else if (DateTime.UtcNow - _lastTargetContact > Defaults.DeadLinkTimeout / 4)
+                {
+                    // An idle target is still asked now and then, so a link that died quietly is noticed while idle;
+                    // the ping's shorter timeout keeps the wait for it plus its own time within the dead-link bound.
+                    await using var ping = new NpgsqlCommand("SELECT 1", _target)
+                    {
+                        CommandTimeout = Math.Max(1, Connect.DeadLinkCommandSeconds - (int)Math.Ceiling(Defaults.DeadLinkTimeout.TotalSeconds / 4)),
+                    };
+                    await ping.ExecuteScalarAsync(ct);
+                    _lastTargetContact = DateTime.UtcNow;
+                }
+                return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips);
             }
 
-            var chunk = Chunk.Plan(plan, chunkRows);
+            var budget = sizer.Rows;
+            var chunk = Chunk.Plan(plan, budget, sizer.MaxBytes, sizer.BytesPerRow, sizer.MinRows);
+            InFlightRows = chunk.Rows;
+            trips++; // the read's begin, counts and truncates: one pipelined batch
             foreach (var slice in chunk.Slices)
-                bytes += await _reader.CopySliceAsync(slice, _target, _applier.CopyInSql(slice.Table), ct);
-            await _reader.EndAsync(ct);
-            await _applier.ApplyAsync(plan, chunk, ct);
+            {
+                if (plan.InlineFor(slice) is { } inline)
+                {
+                    bytes += inline.Chars; // read with the plan, applied with the chunk: no COPY
+                    continue;
+                }
+                var copied = await _reader.CopySliceAsync(slice, _target, _applier.CopyInSql(slice.Table), ct);
+                sizer.Copied(slice.Table, slice.Limit, copied);
+                sizer.RoundTrip(_reader.LastCopyStart);
+                bytes += copied;
+                trips += 3; // COPY out starts; COPY in starts, and ends
+            }
+            // Inside a batch the next chunk's read begins at once: its round trip ends this transaction too. At the
+            // batch's end the read commits while the target applies: two links, one wait.
+            if (!chunk.EndsBatch) _reader.EndWithNextBegin();
+            var applying = _applier.ApplyAsync(plan, chunk, ct);
+            try
+            {
+                await Task.WhenAll(applying, chunk.EndsBatch ? _reader.EndAsync(ct) : Task.CompletedTask);
+            }
+            finally
+            {
+                // Committed on the target is committed, whatever happened to the source meanwhile.
+                if (applying.IsCompletedSuccessfully) InFlightRows = 0;
+            }
+            var cursorKey = applying.Result;
+            trips += chunk.EndsBatch ? 2 : 1;
+            _lastTargetContact = DateTime.UtcNow;
+            InFlightRows = 0;
+            ChunksCommitted++;
             rows += chunk.Rows;
             chunks++;
+            sizer.Committed(chunk.Rows, budget, chunkClock.Elapsed);
+            // The cursor just committed, known without asking the target again.
             _progress = chunk.EndsBatch
                 ? new PairProgress(plan.Bounds.To, null, null, null, plan.SourceNodeId)
-                : await PairProgress.LoadAsync(_target, _setup.Pair, ct);
+                : new PairProgress(plan.Bounds.From, plan.Bounds.To, chunk.CursorTable, cursorKey, plan.SourceNodeId);
             if (chunk.EndsBatch)
-                return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed);
+                return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips);
         }
     }
 

@@ -35,7 +35,7 @@ public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, D
             var problems = ShapeCheck.Problems(Source.Name, s, Target.Name, t);
             if (problems.Count > 0) throw new FerryException(string.Join(Environment.NewLine, problems));
             read.Add(new ReadSql(s));
-            apply.Add(new ApplySql(t!, i, Sync.ConflictRule));
+            apply.Add(new ApplySql(t!, i, Herd.RuleFor(table, Sync.ConflictRule)));
         }
         // Foreign keys between tables of the herd, as the target has them: the target is where they fire.
         for (var i = 0; i < ordered.Count; i++)

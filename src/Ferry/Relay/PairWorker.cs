@@ -17,6 +17,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
     public async Task RunAsync(CancellationToken ct)
     {
         var backoff = new Backoff(TimeSpan.FromMilliseconds(200), Defaults.MaxBackoff);
+        var sizer = ChunkSizer.FromDefaults();
         PairRunner? runner = null;
         try
         {
@@ -34,8 +35,9 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                     DrainResult result;
                     do
                     {
-                        result = await runner.DrainAsync(Defaults.ChunkRows, ct);
-                        if (result.Rows > 0) LogApplied(setup.Pair, result.Rows, result.Chunks, result.Elapsed.TotalMilliseconds);
+                        result = await runner.DrainAsync(sizer, ct);
+                        if (result.Rows > 0)
+                            LogApplied(setup.Pair, result.Rows, result.Chunks, result.Elapsed.TotalMilliseconds, result.RoundTripsPerChunk ?? 0, sizer.Rows);
                         await status.PairGoodAsync(setup.Pair, result, 0, ct);
                     } while (result.Rows > 0 && !ct.IsCancellationRequested);
                     backoff.Reset();
@@ -47,12 +49,19 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                 }
                 catch (Exception e)
                 {
-                    var message = e is FerryException ? e.Message : PgErrors.Explain(Guess(e), e);
-                    var transient = PgErrors.IsTransient(e);
+                    // A broken link names its database; other errors do not say which end failed, so guess.
+                    var link = e as LinkException;
+                    var cause = link?.InnerException ?? e;
+                    var message = e is FerryException or LinkException ? e.Message : PgErrors.Explain(Guess(e), e);
+                    var transient = PgErrors.IsTransient(cause);
+                    if (runner is { InFlightRows: > 0 } r) LogResend(setup.Pair, r.InFlightRows);
+                    // A link that fails now and then but moves chunks in between is worth retrying at once: backing
+                    // off further after each reset would leave it idle most of the time.
+                    if (runner is { ChunksCommitted: > 0 }) backoff.Reset();
                     LogFailed(setup.Pair, message);
                     if (runner is not null) await runner.DisposeAsync();
                     runner = null;
-                    await RecordFailureAsync(e, message, transient, ct);
+                    await RecordFailureAsync(e, link?.Database, message, transient, ct);
                     try
                     {
                         await Task.Delay(transient ? backoff.Next() : Defaults.MaxBackoff, ct);
@@ -70,15 +79,21 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
         }
     }
 
-    private async Task RecordFailureAsync(Exception e, string message, bool transient, CancellationToken ct)
+    private async Task RecordFailureAsync(Exception e, Database? failed, string message, bool transient, CancellationToken ct)
     {
         try
         {
-            if (transient && message.Contains(setup.Source.Name, StringComparison.Ordinal))
-                await status.DatabaseAsync(setup.Source.Name, false, message, ct);
-            if (transient && message.Contains(setup.Target.Name, StringComparison.Ordinal))
-                await status.DatabaseAsync(setup.Target.Name, false, message, ct);
-            await status.PairFailedAsync(setup.Pair, transient ? "retrying" : "stopped: " + e.GetType().Name, message, ct);
+            if (failed is not null)
+                await status.DatabaseAsync(failed.Name, false, message, ct);
+            else
+            {
+                if (transient && message.Contains(setup.Source.Name, StringComparison.Ordinal))
+                    await status.DatabaseAsync(setup.Source.Name, false, message, ct);
+                if (transient && message.Contains(setup.Target.Name, StringComparison.Ordinal))
+                    await status.DatabaseAsync(setup.Target.Name, false, message, ct);
+            }
+            var kind = (e is LinkException { InnerException: { } inner } ? inner : e).GetType().Name;
+            await status.PairFailedAsync(setup.Pair, transient ? "retrying" : "stopped: " + kind, message, ct);
         }
         catch (Exception inner) when (inner is not OperationCanceledException)
         {
@@ -92,8 +107,12 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Pair {Pair} connected")]
     private partial void LogConnected(Pair pair);
 
-    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Pair {Pair} applied {Rows} rows in {Chunks} chunks, {Millis:F1} ms")]
-    private partial void LogApplied(Pair pair, long rows, int chunks, double millis);
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information,
+        Message = "Pair {Pair} applied {Rows} rows in {Chunks} chunks, {Millis:F1} ms, {RoundTrips:F1} round trips per chunk, next chunk {Budget} rows")]
+    private partial void LogApplied(Pair pair, long rows, int chunks, double millis, double roundTrips, int budget);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Pair {Pair} lost a chunk in flight: {Rows} rows will be sent again")]
+    private partial void LogResend(Pair pair, long rows);
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Pair {Pair} failed: {Message}")]
     private partial void LogFailed(Pair pair, string message);

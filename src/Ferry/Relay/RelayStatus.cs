@@ -22,6 +22,9 @@ public sealed class RelayStatus(Store store)
         "Age of the oldest entry waiting at the pair's last read.", "sync", "source", "target");
     private static readonly Gauge Up = Metrics.CreateGauge("ferry_database_up",
         "1 when the relay last reached the database.", "database");
+    private static readonly Gauge RoundTrips = Metrics.CreateGauge("ferry_round_trips_per_chunk",
+        "Round trips (waits for an answer, source and target links together) per chunk in the pair's last drain.",
+        "sync", "source", "target");
 
     private readonly ConcurrentDictionary<Pair, PairLive> _pairs = new();
     private readonly ConcurrentDictionary<string, DatabaseLive> _databases = new();
@@ -51,6 +54,7 @@ public sealed class RelayStatus(Store store)
         Chunks.WithLabels(labels).Inc(result.Chunks);
         LagRows.WithLabels(labels).Set(pendingAfter);
         LagSeconds.WithLabels(labels).Set(pendingAfter == 0 ? 0 : result.OldestSeconds ?? 0);
+        if (result.RoundTripsPerChunk is { } trips) RoundTrips.WithLabels(labels).Set(trips);
         var now = DateTimeOffset.UtcNow;
         var live = _pairs.AddOrUpdate(pair,
             _ => new PairLive("replicating", result.Rows, result.Chunks > 0 ? 1 : 0, pendingAfter, 0, now, null, null),
@@ -62,7 +66,8 @@ public sealed class RelayStatus(Store store)
             });
         await store.RecordPairAsync(pair, live.State, live.LagRows, live.LagSeconds, live.Rows, live.Batches, true, null, ct);
         if (result.Rows > 0)
-            await store.RecordRunAsync(pair, result.Rows, result.Chunks, result.Elapsed.TotalMilliseconds, null, ct);
+            await store.RecordRunAsync(pair, result.Rows, result.Chunks, result.Elapsed.TotalMilliseconds, null, ct,
+                result.RoundTripsPerChunk);
     }
 
     public async Task PairFailedAsync(Pair pair, string state, string error, CancellationToken ct)

@@ -17,7 +17,7 @@ public sealed partial class SourceListener(Database source, IReadOnlyList<Wakeup
         {
             try
             {
-                await using var c = await Connect.OpenAsync(source, ct, "ferry listen");
+                await using var c = await Connect.OpenAsync(source, ct, "ferry listen", deadLinkBound: true);
                 c.Notification += (_, _) => RingAll();
                 await using (var listen = new NpgsqlCommand("LISTEN " + Quote.Ident(Defaults.Channel), c))
                     await listen.ExecuteNonQueryAsync(ct);
@@ -28,7 +28,7 @@ public sealed partial class SourceListener(Database source, IReadOnlyList<Wakeup
                     if (!await c.WaitAsync(Defaults.DeadLinkTimeout / 3, ct))
                     {
                         // Silence: make sure the link is alive, or fail within the dead-link bound.
-                        await using var ping = new NpgsqlCommand("SELECT 1", c) { CommandTimeout = (int)Math.Max(1, Defaults.DeadLinkTimeout.TotalSeconds) };
+                        await using var ping = new NpgsqlCommand("SELECT 1", c) { CommandTimeout = Connect.DeadLinkCommandSeconds };
                         await ping.ExecuteScalarAsync(ct);
                     }
                 }

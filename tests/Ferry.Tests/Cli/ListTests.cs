@@ -24,8 +24,8 @@ public sealed class ListTests(ServerFixture servers)
         Assert.Matches(@"(?m)^g\s+db1:source, db2:target\s*$", (await t.Cli.OkAsync("list", "dbgroups")).Out);
         Assert.Matches(@"(?m)^h\s+""public"".""items"", ""public"".""parts""\s*$", (await t.Cli.OkAsync("list", "herds")).Out);
         var tables = (await t.Cli.OkAsync("list", "tables")).Out;
-        Assert.Matches(@"(?m)^""public"".""items""\s+h\s*$", tables);
-        Assert.Matches(@"(?m)^""public"".""parts""\s+h\s*$", tables);
+        Assert.Matches(@"(?m)^""public"".""items""\s+h\s+\(sync's\)\s*$", tables);
+        Assert.Matches(@"(?m)^""public"".""parts""\s+h\s+\(sync's\)\s*$", tables);
         Assert.Matches(@"(?m)^s\s+h\s+g\s+latest\s+active\s*$", (await t.Cli.OkAsync("list", "syncs")).Out);
 
         // Bucardo's singular and relgroup spellings, and `list` alone for everything.
@@ -56,7 +56,7 @@ public sealed class ListUsageTests : IAsyncLifetime
     public async Task an_empty_store_lists_headers_only()
     {
         Assert.Equal("sync  herd  dbgroup  conflict_strategy  status", (await _cli.OkAsync("list", "syncs")).Out.Trim());
-        Assert.Equal("table  herd", (await _cli.OkAsync("list", "tables")).Out.Trim());
+        Assert.Equal("table  herd  conflict_strategy", (await _cli.OkAsync("list", "tables")).Out.Trim());
     }
 
     [Fact]

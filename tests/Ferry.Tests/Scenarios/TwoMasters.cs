@@ -68,4 +68,28 @@ public sealed class TwoMasters(ServerFixture servers)
         Assert.Contains("ALTER SEQUENCE public.notes_id_seq INCREMENT BY 2 RESTART WITH 9;", added.Out);
         Assert.Contains("ALTER SEQUENCE public.notes_id_seq INCREMENT BY 2 RESTART WITH 8;", added.Out);
     }
+
+    [Fact]
+    public async Task a_table_can_follow_its_own_conflict_rule()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(a_table_can_follow_its_own_conflict_rule), Schema, ["public.customers"]);
+        await t.AddDatabasesAsync();
+        await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:source", "db3:target");
+        await t.Cli.OkAsync("add", "table", "customers", "herd=h");
+        await t.Cli.OkAsync("add", "table", "customers", "herd=h", "conflict_strategy=source");
+        Assert.Contains("source", (await t.Cli.OkAsync("list", "tables")).Out);
+        await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g", "conflict_strategy=latest");
+        await t.Cli.OkAsync("start");
+        await t.ExecAsync(0, "INSERT INTO customers VALUES (1, 'alice', 'nowhere')");
+        await t.ConvergedAsync("customers", [0, 1, 2]);
+
+        // Under `source`, db1 (first in the dbgroup) wins the conflict although db2's edit is later.
+        await t.Cli.OkAsync("stop");
+        await t.ExecAsync(0, "UPDATE customers SET city = 'db1 edit' WHERE id = 1");
+        await t.ExecAsync(1, "UPDATE customers SET city = 'db2 edit, later' WHERE id = 1");
+        await t.Cli.OkAsync("start");
+        await t.ConvergedAsync("customers", [0, 1, 2]);
+        Assert.Equal("db1 edit", await t.ScalarAsync<string>(2, "SELECT city FROM customers WHERE id = 1"));
+        Assert.Contains("\"rule\": \"source\"", (await t.Cli.OkAsync("conflicts", "--json")).Out);
+    }
 }

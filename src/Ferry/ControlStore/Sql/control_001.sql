@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS herd_tables (
     schema_name TEXT NOT NULL,
     table_name  TEXT NOT NULL,
     position    INTEGER NOT NULL,
+    conflict_rule TEXT,               -- overrides the sync's conflict_strategy for this table
     PRIMARY KEY (herd, schema_name, table_name)
 );
 
