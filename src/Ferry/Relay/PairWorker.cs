@@ -87,13 +87,16 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                 await status.DatabaseAsync(failed.Name, false, message, ct);
             else
             {
-                if (transient && message.Contains(setup.Source.Name, StringComparison.Ordinal))
+                // Connection failures (refused, timed out, wrong password) name the database as Describe() does.
+                if (message.Contains(setup.Source.Describe(), StringComparison.Ordinal))
                     await status.DatabaseAsync(setup.Source.Name, false, message, ct);
-                if (transient && message.Contains(setup.Target.Name, StringComparison.Ordinal))
+                if (message.Contains(setup.Target.Describe(), StringComparison.Ordinal))
                     await status.DatabaseAsync(setup.Target.Name, false, message, ct);
             }
             var kind = (e is LinkException { InnerException: { } inner } ? inner : e).GetType().Name;
-            await status.PairFailedAsync(setup.Pair, transient ? "retrying" : "stopped: " + kind, message, ct);
+            // Not transient: it needs a person (a grant, a password, a re-copy); ferry still tries again now and then.
+            await status.PairFailedAsync(setup.Pair, transient ? "retrying" : $"stopped ({kind}), tried again every " +
+                $"{Defaults.MaxBackoff.TotalSeconds:F0} s", message, ct);
         }
         catch (Exception inner) when (inner is not OperationCanceledException)
         {

@@ -82,5 +82,6 @@ public sealed class HardCases(ServerFixture servers)
         Assert.Contains("foreign key order_lines_order_id_fkey", conflicts.Out);
         var status = await t.Cli.OkAsync("status");
         Assert.DoesNotContain("retrying", status.Out);
+        Assert.DoesNotContain("stopped", status.Out);
     }
 }
