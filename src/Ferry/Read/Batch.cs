@@ -35,8 +35,11 @@ public sealed record InlineRows(IReadOnlyList<string?[]> Rows, long Chars)
     public string?[] Column(int column, int count) => Rows.Take(count).Select(r => r[column]).ToArray();
 }
 
-/// <summary>One table's slice of a chunk: up to <see cref="Limit"/> entries, after the cursor key when resuming.</summary>
-public sealed record ChunkSlice(int Table, int Limit, bool AfterKey);
+/// <summary>
+/// One table's slice of a chunk: up to <see cref="Limit"/> entries, after the cursor key when resuming. A
+/// <see cref="Whole"/> slice takes everything the table has left in the batch, so it needs no ordering and no limit.
+/// </summary>
+public sealed record ChunkSlice(int Table, int Limit, bool AfterKey, bool Whole = false);
 
 /// <summary>
 /// A chunk: slices of one or more tables within the row budget. When the batch does not end with it, its cursor
@@ -79,7 +82,7 @@ public sealed record Chunk(IReadOnlyList<ChunkSlice> Slices, long Rows, int? Cur
                 slices.Add(new ChunkSlice(t, (int)room, after));
                 return new Chunk(slices, rows + room, t, CursorHasKey: true);
             }
-            slices.Add(new ChunkSlice(t, (int)pending, after));
+            slices.Add(new ChunkSlice(t, (int)pending, after, Whole: true));
             rows += pending;
             bytes += pending * (width ?? 0);
         }

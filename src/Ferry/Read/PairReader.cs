@@ -129,7 +129,7 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
     public async Task<long> CopySliceAsync(ChunkSlice slice, NpgsqlConnection target, string copyIn, CancellationToken ct)
     {
         var sql = tables[slice.Table];
-        var copyOut = sql.CopyOut(slice.Limit, slice.AfterKey);
+        var copyOut = sql.CopyOut(slice.Limit, slice.AfterKey, slice.Whole);
         var started = System.Diagnostics.Stopwatch.StartNew();
         if (sql.Shape.CanCopyBinary)
         {
