@@ -26,9 +26,12 @@ public sealed class ChunkSizer
         _adaptive = adaptive;
     }
 
-    /// <summary>The configured bounds, adapting between them, starting at the larger of the minimum and 10,000 rows.</summary>
+    /// <summary>
+    /// The configured bounds, adapting between them, starting at the largest: a healthy link drains a backlog in the
+    /// fewest chunks (each costs a count, a COPY and a commit), and a flaky one halves it at its first failure.
+    /// </summary>
     public static ChunkSizer FromDefaults() =>
-        new(Defaults.ChunkRowsMin, Defaults.ChunkRows, Defaults.ChunkBytes, Math.Max(Defaults.ChunkRowsMin, 10_000));
+        new(Defaults.ChunkRowsMin, Defaults.ChunkRows, Defaults.ChunkBytes, Defaults.ChunkRows);
 
     /// <summary>Always <paramref name="rows"/> rows (bytes still bounded): for tests and tools that want fixed chunks.</summary>
     public static ChunkSizer Fixed(int rows, ChunkSizer? learnedFrom = null)
