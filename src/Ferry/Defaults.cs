@@ -25,6 +25,13 @@ public static class Defaults
     public static TimeSpan PollInterval => Seconds("FERRY_POLL_SECONDS", 1.0);
 
     /// <summary>
+    /// Least time between the starts of a pair's batches while changes keep coming: under a steady write load one
+    /// batch every 50 ms carries many commits at the cost of one, instead of a batch per commit. The first batch after
+    /// a wakeup starts at once.
+    /// </summary>
+    public static TimeSpan MinBatchInterval => TimeSpan.FromMilliseconds(Int("FERRY_MIN_BATCH_MS", 50));
+
+    /// <summary>
     /// Most rows per chunk: one target transaction, one cursor commit. The relay adapts the size of a pair's chunks
     /// between <see cref="ChunkRowsMin"/> and this to the link (see Relay.ChunkSizer): large chunks spend fewer round
     /// trips per row on a long link, small ones lose less to a reset.

@@ -68,8 +68,9 @@ public sealed partial class Store : IDisposable
         }.ToString());
         await connection.OpenAsync(ct);
         var store = new Store(connection, path);
-        // WAL lets `ferry status` read while the relay writes; busy_timeout waits out the other writer.
-        await store.ExecuteAsync("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;", ct);
+        // WAL lets `ferry status` read while the relay writes; busy_timeout waits out the other writer. NORMAL
+        // syncs at checkpoints only: a power cut may lose the last status lines, never replication state (there is none).
+        await store.ExecuteAsync("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;", ct);
         return store;
     }
 

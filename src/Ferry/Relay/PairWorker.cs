@@ -18,6 +18,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
     {
         var backoff = new Backoff(TimeSpan.FromMilliseconds(200), Defaults.MaxBackoff);
         var sizer = ChunkSizer.FromDefaults();
+        var lastDrain = 0L;
         PairRunner? runner = null;
         try
         {
@@ -33,8 +34,15 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                         LogConnected(setup.Pair);
                     }
                     DrainResult result;
+                    var woken = true;
                     do
                     {
+                        // The first batch after a wakeup starts at once (latency); while changes keep coming, the
+                        // next ones wait out MinBatchInterval so that each carries many commits (throughput).
+                        var since = System.Diagnostics.Stopwatch.GetElapsedTime(lastDrain);
+                        if (!woken && since < Defaults.MinBatchInterval) await Task.Delay(Defaults.MinBatchInterval - since, ct);
+                        woken = false;
+                        lastDrain = System.Diagnostics.Stopwatch.GetTimestamp();
                         result = await runner.DrainAsync(sizer, ct);
                         if (result.Rows > 0)
                             LogApplied(setup.Pair, result.Rows, result.Chunks, result.Elapsed.TotalMilliseconds, result.RoundTripsPerChunk ?? 0, sizer.Rows);

@@ -64,14 +64,48 @@ public sealed class RelayStatus(Store store)
                 LagRows = pendingAfter, LagSeconds = pendingAfter == 0 ? 0 : result.OldestSeconds ?? 0, LastGood = now,
                 ErrorSince = null,
             });
+        // Under a steady write load a pair drains many times a second: the store hears of it once a second (and
+        // at once after a failure), so the relay's bookkeeping does not compete with replication for the disk.
+        var run = _runs.AddOrUpdate(pair, _ => new RunTotals(), (_, t) => t);
+        lock (run)
+        {
+            run.Rows += result.Rows;
+            run.Chunks += result.Chunks;
+            run.Millis += result.Elapsed.TotalMilliseconds;
+            if (result.RoundTripsPerChunk is { } rt) run.RoundTrips = rt;
+            if (!run.Failed && now - run.Written < TimeSpan.FromSeconds(1)) return;
+            (run.Written, run.Failed) = (now, false);
+        }
         await store.RecordPairAsync(pair, live.State, live.LagRows, live.LagSeconds, live.Rows, live.Batches, true, null, ct);
-        if (result.Rows > 0)
-            await store.RecordRunAsync(pair, result.Rows, result.Chunks, result.Elapsed.TotalMilliseconds, null, ct,
-                result.RoundTripsPerChunk);
+        long rows;
+        int chunks;
+        double millis;
+        double? perChunk;
+        lock (run)
+        {
+            (rows, chunks, millis, perChunk) = (run.Rows, run.Chunks, run.Millis, run.RoundTrips);
+            (run.Rows, run.Chunks, run.Millis) = (0, 0, 0);
+        }
+        if (rows > 0) await store.RecordRunAsync(pair, rows, chunks, millis, null, ct, perChunk);
+    }
+
+    private readonly ConcurrentDictionary<Pair, RunTotals> _runs = new();
+
+    /// <summary>What a pair applied since its status was last written to the store.</summary>
+    private sealed class RunTotals
+    {
+        public long Rows;
+        public int Chunks;
+        public double Millis;
+        public double? RoundTrips;
+        public DateTimeOffset Written;
+        public bool Failed;
     }
 
     public async Task PairFailedAsync(Pair pair, string state, string error, CancellationToken ct)
     {
+        var run = _runs.GetOrAdd(pair, _ => new RunTotals());
+        lock (run) run.Failed = true;
         Failures.WithLabels(pair.Sync, pair.Source, pair.Target).Inc();
         var now = DateTimeOffset.UtcNow;
         var live = _pairs.AddOrUpdate(pair,

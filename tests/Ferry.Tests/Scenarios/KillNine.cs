@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Ferry.Tests.Harness;
 using Xunit;
 
@@ -47,7 +46,7 @@ public sealed class KillNine(ServerFixture servers)
             return (count, busy);
         }, x => x.count is > 0 and < Rows - 10_000 && x.busy > 0, TimeSpan.FromSeconds(30),
             "db2 to be part-way through the batch");
-        await KillRelayAsync(t);
+        Assert.True(await RelayKiller.KillAsync(t), "the relay was running");
         var afterKill = await t.ScalarAsync<long>(1, "SELECT count(*) FROM bulk");
         Assert.InRange(afterKill, partial.count, Rows - 1);
 
@@ -56,7 +55,7 @@ public sealed class KillNine(ServerFixture servers)
         await ContentEqualsAsync(t, expected);
 
         // Between batches: killed while idle, changes made while it is gone, then started again.
-        await KillRelayAsync(t);
+        Assert.True(await RelayKiller.KillAsync(t), "the relay was running");
         await t.ExecAsync(0, "UPDATE bulk SET payload = 'changed', n = -n WHERE id % 1000 = 0");
         await t.ExecAsync(0, "DELETE FROM bulk WHERE id BETWEEN 100 AND 199");
         await t.ExecAsync(0, $"INSERT INTO bulk SELECT i, 'late', 1 FROM generate_series({Rows + 1}, {Rows + 10}) i");
@@ -156,32 +155,6 @@ public sealed class KillNine(ServerFixture servers)
                     default) ?? "");
             throw new TimeoutException(
                 e.Message + "\n--- relay log (end), then ferry's sessions\n" + string.Join('\n', lines), e);
-        }
-    }
-
-    /// <summary>SIGKILL to the pid the relay wrote in relay.json, then waits until it is really gone.</summary>
-    private static async Task KillRelayAsync(Topology t)
-    {
-        var state = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(t.Cli.Home, "relay.json")));
-        var pid = state.RootElement.GetProperty("Pid").GetInt32();
-        using var relay = Process.GetProcessById(pid);
-        relay.Kill(); // SIGKILL on Unix: no handler runs, nothing is flushed or rolled back by the relay.
-        await Eventually.UntilAsync(() => Task.FromResult(IsGone(pid)), TimeSpan.FromSeconds(10), $"relay pid {pid} to die");
-    }
-
-    /// <summary>Gone, or a zombie nobody has reaped yet: either way it runs no more code and holds no sockets.</summary>
-    private static bool IsGone(int pid)
-    {
-        var stat = $"/proc/{pid}/stat";
-        if (!File.Exists(stat)) return true;
-        try
-        {
-            var text = File.ReadAllText(stat);
-            return text[(text.LastIndexOf(')') + 2)..].StartsWith('Z');
-        }
-        catch (IOException)
-        {
-            return true;
         }
     }
 }
