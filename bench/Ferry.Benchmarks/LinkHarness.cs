@@ -47,16 +47,7 @@ public sealed class LinkHarness : IAsyncDisposable
             {
                 Settings = new Dictionary<string, string>(direct.Settings) { ["port"] = targetLink.Port.ToString(CultureInfo.InvariantCulture) },
             };
-            await store.AddDatabaseAsync(src, ct);
-            await store.AddDatabaseAsync(tgt, ct);
-            await store.AddDbGroupAsync(new DbGroup("g", [new DbGroupMember("src", Role.Source), new DbGroupMember("tgt", Role.Target)]), ct);
-            await store.AddToHerdAsync("h", tables.Select(t => TableName.Parse(t)), ct);
-            var herd = await store.GetHerdAsync("h", ct);
-            var problems = await SyncInstaller.CheckAsync([src, direct], herd, ct);
-            if (problems.Count > 0)
-                throw new InvalidOperationException("Ferry's checks failed:\n  " + string.Join("\n  ", problems));
-            await SyncInstaller.InstallAsync([src, direct], herd, ct);
-            await store.AddSyncAsync(new Sync("s", "h", "g", Resolve.ConflictRule.Latest, Active: true), ct);
+            await RelayHarness.ConfigureAsync(store, src, tgt, direct, tables, ct);
             return harness;
         }
         catch

@@ -43,16 +43,7 @@ public sealed class RelayHarness : IAsyncDisposable
         {
             var src = BenchRoles.FerryDatabase("src", source, database);
             var tgt = BenchRoles.FerryDatabase("tgt", target, database);
-            await store.AddDatabaseAsync(src, ct);
-            await store.AddDatabaseAsync(tgt, ct);
-            await store.AddDbGroupAsync(new DbGroup("g", [new DbGroupMember("src", Role.Source), new DbGroupMember("tgt", Role.Target)]), ct);
-            await store.AddToHerdAsync("h", tables.Select(t => TableName.Parse(t)), ct);
-            var herd = await store.GetHerdAsync("h", ct);
-            var problems = await SyncInstaller.CheckAsync([src, tgt], herd, ct);
-            if (problems.Count > 0)
-                throw new InvalidOperationException("Ferry's checks failed:\n  " + string.Join("\n  ", problems));
-            await SyncInstaller.InstallAsync([src, tgt], herd, ct);
-            await store.AddSyncAsync(new Sync("s", "h", "g", Resolve.ConflictRule.Latest, Active: true), ct);
+            await ConfigureAsync(store, src, tgt, tgt, tables, ct);
             return harness;
         }
         catch
@@ -60,6 +51,25 @@ public sealed class RelayHarness : IAsyncDisposable
             await harness.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Sync "s" from src to tgt as a user would set it up: checks, capture installed, configuration stored.
+    /// <paramref name="tgtDirect"/> is how ferry's installer reaches the target when the relay goes through a proxy.
+    /// </summary>
+    internal static async Task ConfigureAsync(Store store, Database src, Database tgt, Database tgtDirect,
+        IEnumerable<string> tables, CancellationToken ct)
+    {
+        await store.AddDatabaseAsync(src, ct);
+        await store.AddDatabaseAsync(tgt, ct);
+        await store.AddDbGroupAsync(new DbGroup("g", [new DbGroupMember("src", Role.Source), new DbGroupMember("tgt", Role.Target)]), ct);
+        await store.AddToHerdAsync("h", tables.Select(t => TableName.Parse(t)), ct);
+        var herd = await store.GetHerdAsync("h", ct);
+        var problems = await SyncInstaller.CheckAsync([src, tgtDirect], herd, ct);
+        if (problems.Count > 0)
+            throw new InvalidOperationException("Ferry's checks failed:\n  " + string.Join("\n  ", problems));
+        await SyncInstaller.InstallAsync([src, tgtDirect], herd, ct);
+        await store.AddSyncAsync(new Sync("s", "h", "g", Resolve.ConflictRule.Latest, Active: true), ct);
     }
 
     /// <summary>Starts the relay and waits until its pair has connected and drained once.</summary>
