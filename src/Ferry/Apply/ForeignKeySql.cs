@@ -26,6 +26,9 @@ public sealed class ForeignKeySql
         var refMatch = string.Join(" AND ", fk.ChildColumns.Zip(fk.ParentColumns, (c, p) => $"p.{Quote.Ident(p)} = i.{Quote.Ident(c)}"));
         var notNull = string.Join(" AND ", fk.ChildColumns.Select(c => $"i.{Quote.Ident(c)} IS NOT NULL"));
         var rule = $"foreign key {fk.Name}";
+        // An evicted child's entry becomes a local tombstone, so the removal travels like any delete.
+        var tombstone = $"ON CONFLICT ({keys}) DO UPDATE SET ferry_version = excluded.ferry_version, ferry_origin = NULL, " +
+                        "ferry_based_on = NULL, ferry_xid = excluded.ferry_xid";
 
         // $1 sync, $2 schema, $3 table, $4 key columns, $5 rule text, $6 this database's name. Runs after the
         // parents' upserts, before the child's: an incoming child whose parent is gone here is not applied, any old
@@ -42,12 +45,10 @@ public sealed class ForeignKeySql
             ), stamped AS (
                 INSERT INTO {rv} AS r ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
                 SELECT {keys}, ferry_version + interval '1 microsecond', NULL, NULL, pg_current_xact_id() FROM orphans
-                ON CONFLICT ({keys}) DO UPDATE SET ferry_version = excluded.ferry_version, ferry_origin = NULL,
-                    ferry_based_on = NULL, ferry_xid = excluded.ferry_xid
+                {tombstone}
                 RETURNING 1
             )
-            INSERT INTO ferry.conflicts (sync_name, schema_name, table_name, key, local_origin, local_version, local_row,
-                                         incoming_origin, incoming_version, incoming_row, winner, rule)
+            {RecordConflict}
             SELECT $1, $2, $3,
                    (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(o)) AS e WHERE e.key = ANY ($4::text[])),
                    $6, '-infinity', NULL, o.ferry_origin, o.ferry_version, to_jsonb(o) - {FerryColumns}, 'delete', $5
@@ -72,12 +73,10 @@ public sealed class ForeignKeySql
                                                     WHERE {KeyMatch("x", "g")})),
                        NULL, NULL, pg_current_xact_id()
                 FROM gone AS g
-                ON CONFLICT ({keys}) DO UPDATE SET ferry_version = excluded.ferry_version, ferry_origin = NULL,
-                    ferry_based_on = NULL, ferry_xid = excluded.ferry_xid
+                {tombstone}
                 RETURNING 1
             )
-            INSERT INTO ferry.conflicts (sync_name, schema_name, table_name, key, local_origin, local_version, local_row,
-                                         incoming_origin, incoming_version, incoming_row, winner, rule)
+            {RecordConflict}
             SELECT $1, $2, $3,
                    (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(g)) AS e WHERE e.key = ANY ($4::text[])),
                    $6, '-infinity', to_jsonb(g), $6, '-infinity', NULL, 'delete', $5
@@ -85,6 +84,10 @@ public sealed class ForeignKeySql
             """;
         EvictRuleText = rule + ": parent deleted";
     }
+
+    private const string RecordConflict =
+        "INSERT INTO ferry.conflicts (sync_name, schema_name, table_name, key, local_origin, local_version, local_row, " +
+        "incoming_origin, incoming_version, incoming_row, winner, rule)";
 
     public string DropOrphans { get; }
 
