@@ -39,8 +39,7 @@ public sealed partial class Store : IDisposable
             await using (new FileStream(path, options)) { }
         }
         var store = await OpenExistingAsync(path, ct);
-        await store.ExecuteAsync(SqlResources.Read("control_001.sql"), ct);
-        await store.UpgradeStatusAsync(ct);
+        await store.MigrateAsync(ct);
         await store.ExecuteAsync("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1')", ct);
         return store;
     }
@@ -52,9 +51,19 @@ public sealed partial class Store : IDisposable
             throw new FerryException($"No ferry control store at {path}. Run 'ferry install' first " +
                                      "(set FERRY_HOME to use another folder).");
         var store = await OpenExistingAsync(path, ct);
-        await store.ExecuteAsync(SqlResources.Read("control_001.sql"), ct);
-        await store.UpgradeStatusAsync(ct);
+        await store.MigrateAsync(ct);
         return store;
+    }
+
+    /// <summary>
+    /// Brings a store made by any earlier ferry up to this one's tables, on every open: each step is idempotent
+    /// (CREATE TABLE IF NOT EXISTS, a column added only when missing), so there is no version to compare.
+    /// </summary>
+    private async Task MigrateAsync(CancellationToken ct)
+    {
+        await ExecuteAsync(SqlResources.Read("control_001.sql"), ct);
+        await UpgradeStatusAsync(ct);
+        await ExecuteAsync(SqlResources.Read("control_002_sequences.sql"), ct);
     }
 
     private static async Task<Store> OpenExistingAsync(string path, CancellationToken ct)

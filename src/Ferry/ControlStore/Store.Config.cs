@@ -80,6 +80,22 @@ public sealed partial class Store
         return added;
     }
 
+    /// <summary>Adds sequences to a herd, creating the herd if needed; sequences already in it are left as they are.</summary>
+    public async Task<int> AddSequencesToHerdAsync(string herd, IEnumerable<TableName> sequences, CancellationToken ct)
+    {
+        var added = 0;
+        await InTransactionAsync(async tx =>
+        {
+            await Run(tx, "INSERT OR IGNORE INTO herds (name) VALUES ($n)", ("$n", herd));
+            foreach (var s in sequences)
+                added += await Run(tx,
+                    "INSERT OR IGNORE INTO herd_sequences (herd, schema_name, sequence_name, position) " +
+                    "VALUES ($h, $s, $q, (SELECT coalesce(max(position), 0) + 1 FROM herd_sequences WHERE herd = $h))",
+                    ("$h", herd), ("$s", s.Schema), ("$q", s.Name));
+        }, ct);
+        return added;
+    }
+
     /// <summary>Sets (or, with null, clears) a table's own conflict rule within a herd.</summary>
     public Task SetTableRuleAsync(string herd, TableName table, ConflictRule? rule, CancellationToken ct) =>
         ExecuteAsync("UPDATE herd_tables SET conflict_rule = $r WHERE herd = $h AND schema_name = $s AND table_name = $t", ct,
@@ -91,9 +107,13 @@ public sealed partial class Store
         if (exists.Count == 0) return null;
         var rows = await QueryAsync("SELECT schema_name, table_name, conflict_rule FROM herd_tables WHERE herd = $n ORDER BY position",
             r => (Table: new TableName(r.GetString(0), r.GetString(1)), Rule: r.IsDBNull(2) ? null : r.GetString(2)), ct, ("$n", name));
+        var sequences = await QueryAsync(
+            "SELECT schema_name, sequence_name FROM herd_sequences WHERE herd = $n ORDER BY position",
+            r => new TableName(r.GetString(0), r.GetString(1)), ct, ("$n", name));
         return new Herd(name, rows.Select(r => r.Table).ToList())
         {
             Rules = rows.Where(r => r.Rule is not null).ToDictionary(r => r.Table, r => Rule(r.Rule!)),
+            Sequences = sequences,
         };
     }
 

@@ -1,13 +1,14 @@
 namespace Ferry;
 
-/// <summary>A table's schema and name, unquoted, exactly as in <c>pg_class</c>.</summary>
+/// <summary>A table's (or a sequence's) schema and name, unquoted, exactly as in <c>pg_class</c>.</summary>
 public sealed record TableName(string Schema, string Name) : IComparable<TableName>
 {
     /// <summary>
     /// Parses what a user types: <c>orders</c>, <c>public.orders</c>, <c>"My Schema"."Order Lines"</c>.
     /// Unquoted parts fold to lower case, as PostgreSQL folds them.
     /// </summary>
-    public static TableName Parse(string text, string defaultSchema = "public")
+    /// <param name="kind">what the name is of, for the error message: "table" or "sequence"</param>
+    public static TableName Parse(string text, string defaultSchema = "public", string kind = "table")
     {
         var parts = new List<string>();
         var i = 0;
@@ -41,7 +42,7 @@ public sealed record TableName(string Schema, string Name) : IComparable<TableNa
             }
             if (i < text.Length)
             {
-                if (text[i] != '.') throw new FormatException($"Unexpected '{text[i]}' in table name '{text}'.");
+                if (text[i] != '.') throw new FormatException($"Unexpected '{text[i]}' in {kind} name '{text}'.");
                 i++;
             }
         }
@@ -49,7 +50,7 @@ public sealed record TableName(string Schema, string Name) : IComparable<TableNa
         {
             1 => new TableName(defaultSchema, parts[0]),
             2 => new TableName(parts[0], parts[1]),
-            _ => throw new FormatException($"'{text}' is not a table name: write table or schema.table."),
+            _ => throw new FormatException($"'{text}' is not a {kind} name: write {kind} or schema.{kind}."),
         };
     }
 
