@@ -66,6 +66,42 @@ public static class GrantCheck
     }
 
     /// <summary>
+    /// Per sequence: the grants it lacks, as the GRANT statement that fixes them. Reading a sequence's position
+    /// (<c>SELECT last_value, is_called FROM seq</c>) needs SELECT; moving it forward (<c>setval</c>, <c>nextval</c>)
+    /// needs UPDATE, which only a database some pair writes to needs. Sequences are looked up by name in the catalog,
+    /// so a schema the role may not use is reported, not raised.
+    /// </summary>
+    public static async Task<List<string>> SequenceProblemsAsync(NpgsqlConnection c, IEnumerable<TableName> sequences, bool moved,
+        CancellationToken ct)
+    {
+        var problems = new List<string>();
+        string[] needed = moved ? ["SELECT", "UPDATE"] : ["SELECT"];
+        var user = Quote.Ident(c.UserName!);
+        foreach (var s in sequences)
+        {
+            await using var cmd = new NpgsqlCommand("""
+                SELECT has_schema_privilege(n.oid, 'USAGE'),
+                       ARRAY(SELECT p FROM unnest($3::text[]) AS p WHERE NOT has_sequence_privilege(cl.oid, p))
+                FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace
+                WHERE n.nspname = $1 AND cl.relname = $2 AND cl.relkind = 'S'
+                """, c);
+            cmd.Parameters.AddWithValue(s.Schema);
+            cmd.Parameters.AddWithValue(s.Name);
+            cmd.Parameters.AddWithValue(needed);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            if (!await r.ReadAsync(ct)) continue; // missing: reported by whoever looked it up
+            if (!r.GetBoolean(0))
+                problems.Add($"GRANT USAGE ON SCHEMA {Quote.Ident(s.Schema)} TO {user};  -- to see sequence {s}");
+            var missing = r.GetFieldValue<string[]>(1);
+            if (missing.Length > 0)
+                problems.Add($"GRANT {string.Join(", ", missing)} ON SEQUENCE {s} TO {user};  " +
+                             $"-- {c.UserName} lacks {string.Join(", ", missing)} on {s}" +
+                             (moved ? " (SELECT reads its position, UPDATE moves it forward)" : " (SELECT reads its position)"));
+        }
+        return problems;
+    }
+
+    /// <summary>
     /// Whether the role may set session_replication_role (superuser, or granted the setting on PostgreSQL 15+).
     /// Ferry never requires it; where it can, apply skips user triggers and FK checks the way a replica should.
     /// </summary>

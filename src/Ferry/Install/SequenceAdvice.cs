@@ -81,10 +81,73 @@ public static class SequenceAdvice
             }
             perDb.Add((db, seqs));
         }
-        if (perDb.All(p => p.Seqs.All(s => s.Increment >= sources.Count))) return advice;
-        for (var k = 0; k < perDb.Count; k++)
-            foreach (var s in perDb[k].Seqs)
-                advice.Add((perDb[k].Db.Name, Statement(s, k + 1, sources.Count, highest[(s.Table, s.Column)])));
+        if (!perDb.All(p => p.Seqs.All(s => s.Increment >= sources.Count)))
+            for (var k = 0; k < perDb.Count; k++)
+                foreach (var s in perDb[k].Seqs)
+                    advice.Add((perDb[k].Db.Name, Statement(s, k + 1, sources.Count, highest[(s.Table, s.Column)])));
+        // The herd's own sequences, unless judged above as a key's: format('%I.%I') parses back to the same name.
+        var keyed = perDb.SelectMany(p => p.Seqs).Select(s => TableName.Parse(s.Sequence)).ToHashSet();
+        advice.AddRange(await HerdAdviceAsync(sources, herd.Sequences.Where(s => !keyed.Contains(s)).ToList(), ct));
         return advice;
+    }
+
+    /// <summary>
+    /// For the herd's sequences: the relay carries each forward from every source, which keeps a master from
+    /// handing out a value another master handed out before the last pass, not one handed out since. Two sources
+    /// whose sequences count a + i·s and b + j·t (i, j ≥ 0, upwards) meet exactly when gcd(s, t) divides a − b; then
+    /// ferry advises interleaving them, continuing above the highest value any source handed out. Descending
+    /// sequences get no advice (they are rare; interleave them the same way, counting down).
+    /// </summary>
+    private static async Task<List<(string Database, string Sql)>> HerdAdviceAsync(IReadOnlyList<Database> sources,
+        IReadOnlyList<TableName> sequences, CancellationToken ct)
+    {
+        var advice = new List<(string, string)>();
+        if (sequences.Count == 0) return advice;
+        var next = new Dictionary<TableName, List<(System.Numerics.BigInteger Next, long Increment)>>();
+        foreach (var db in sources)
+        {
+            await using var c = await Connect.OpenAsync(db, ct, "ferry advice");
+            foreach (var s in sequences)
+            {
+                await using var cmd = new NpgsqlCommand(
+                    $"SELECT t.last_value, t.is_called, p.seqincrement FROM {Quote.Qualified(s)} AS t " +
+                    "JOIN pg_catalog.pg_sequence AS p ON p.seqrelid = t.tableoid", c);
+                try
+                {
+                    await using var r = await cmd.ExecuteReaderAsync(ct);
+                    await r.ReadAsync(ct);
+                    var (last, called, increment) = (r.GetInt64(0), r.GetBoolean(1), r.GetInt64(2));
+                    if (!next.TryGetValue(s, out var list)) next[s] = list = [];
+                    list.Add((called ? (System.Numerics.BigInteger)last + increment : last, increment));
+                }
+                catch (PostgresException)
+                {
+                    next[s] = []; // checked by add sync already; advice is a courtesy, never a failure
+                }
+            }
+        }
+        foreach (var (s, states) in next)
+        {
+            if (states.Count != sources.Count || states.Any(x => x.Increment < 0) || !MayMeet(states)) continue;
+            var highest = (long)states.Max(x => x.Next - x.Increment);
+            for (var k = 0; k < sources.Count; k++)
+            {
+                var start = highest + 1;
+                start += ((k + 1 - start) % sources.Count + sources.Count) % sources.Count;
+                advice.Add((sources[k].Name, $"ALTER SEQUENCE {s} INCREMENT BY {sources.Count} RESTART WITH {start};"));
+            }
+        }
+        return advice;
+    }
+
+    private static bool MayMeet(List<(System.Numerics.BigInteger Next, long Increment)> states)
+    {
+        for (var i = 0; i < states.Count; i++)
+            for (var j = i + 1; j < states.Count; j++)
+            {
+                var gcd = System.Numerics.BigInteger.GreatestCommonDivisor(states[i].Increment, states[j].Increment);
+                if ((states[i].Next - states[j].Next) % gcd == 0) return true;
+            }
+        return false;
     }
 }

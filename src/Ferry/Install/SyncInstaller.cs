@@ -10,10 +10,17 @@ namespace Ferry.Install;
 public static class SyncInstaller
 {
     /// <summary>Every problem on every database, each naming the database, table and column, with the fix.</summary>
-    public static async Task<List<string>> CheckAsync(IReadOnlyList<Database> databases, Herd herd, CancellationToken ct)
+    public static Task<List<string>> CheckAsync(IReadOnlyList<Database> databases, Herd herd, CancellationToken ct) =>
+        CheckAsync(databases, herd, databases.Select(d => d.Name).ToHashSet(), ct);
+
+    /// <param name="sequenceTargets">the databases whose sequences the relay moves (targets of some pair): they need
+    /// UPDATE on the herd's sequences, the others only SELECT</param>
+    public static async Task<List<string>> CheckAsync(IReadOnlyList<Database> databases, Herd herd,
+        IReadOnlySet<string> sequenceTargets, CancellationToken ct)
     {
         var problems = new List<string>();
         var shapes = new Dictionary<string, Dictionary<TableName, TableShape?>>();
+        var sequences = new Dictionary<string, Dictionary<TableName, SequenceShape>>();
         foreach (var db in databases)
         {
             NpgsqlConnection c;
@@ -36,8 +43,10 @@ public static class SyncInstaller
                 var present = found.Where(f => f.Value is not null).Select(f => f.Key).ToList();
                 problems.AddRange((await GrantCheck.TableProblemsAsync(c, present, ct))
                     .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
+                sequences[db.Name] = await CheckSequencesAsync(c, db, herd, sequenceTargets.Contains(db.Name), problems, ct);
             }
         }
+        problems.AddRange(SequenceDirectionProblems(databases, herd, sequences));
         if (shapes.Count == 0) return problems;
         var reference = databases.First(d => shapes.ContainsKey(d.Name));
         foreach (var t in herd.Tables)
@@ -57,6 +66,50 @@ public static class SyncInstaller
                 problems.AddRange(ShapeCheck.Problems(reference.Name, refShape, db.Name, shapes[db.Name][t]));
         }
         return problems;
+    }
+
+    /// <summary>
+    /// The herd's sequences on one database: each must be a sequence there, readable, and where the relay moves it,
+    /// writable. Sequences need nothing installed: the relay reads and moves them (Relay/SequenceSync).
+    /// </summary>
+    private static async Task<Dictionary<TableName, SequenceShape>> CheckSequencesAsync(NpgsqlConnection c, Database db, Herd herd,
+        bool moved, List<string> problems, CancellationToken ct)
+    {
+        var found = new Dictionary<TableName, SequenceShape>();
+        foreach (var s in herd.Sequences)
+        {
+            var lookup = await SequenceCatalog.ReadAsync(c, s, ct);
+            if (lookup.Shape is { } shape) found[s] = shape;
+            else if (lookup.OtherKind is { } kind)
+                problems.Add($"Sequence {s} of herd {herd.Name} is {kind} in database {db.Name}, not a sequence.");
+            else
+                problems.Add($"Sequence {s} of herd {herd.Name} does not exist in database {db.Name} (or {db.User} cannot see it). " +
+                             "Create it there as the other databases have it: every database of the sync needs it.");
+        }
+        problems.AddRange((await GrantCheck.SequenceProblemsAsync(c, found.Keys, moved, ct))
+            .Select(p => $"Database {db.Name}: as the sequence owner or a superuser, run in {db.DbName}: {p}"));
+        return found;
+    }
+
+    /// <summary>
+    /// The relay moves a sequence forward in its own direction only; one that counts up on one database and down on
+    /// another has no forward both agree on.
+    /// </summary>
+    private static IEnumerable<string> SequenceDirectionProblems(IReadOnlyList<Database> databases, Herd herd,
+        Dictionary<string, Dictionary<TableName, SequenceShape>> sequences)
+    {
+        foreach (var s in herd.Sequences)
+        {
+            var seen = databases.Where(d => sequences.TryGetValue(d.Name, out var f) && f.ContainsKey(s))
+                .Select(d => (Db: d.Name, Shape: sequences[d.Name][s])).ToList();
+            if (seen.Count < 2) continue;
+            var first = seen[0];
+            if (seen.FirstOrDefault(x => x.Shape.Direction != first.Shape.Direction) is { Db: not null } other)
+                yield return $"Sequence {s} counts {first.Shape.Direction} in database {first.Db} (INCREMENT BY {first.Shape.Increment}) " +
+                             $"but {other.Shape.Direction} in database {other.Db} (INCREMENT BY {other.Shape.Increment}): ferry moves a " +
+                             "sequence forward only, so it must count the same way everywhere. As its owner, change one of them " +
+                             "(ALTER SEQUENCE ... INCREMENT BY ..., with MINVALUE, MAXVALUE and RESTART to match).";
+        }
     }
 
     public static async Task InstallAsync(IReadOnlyList<Database> databases, Herd herd, CancellationToken ct)
