@@ -4,8 +4,8 @@ using Ferry.Relay;
 namespace Ferry.Cli.Commands;
 
 /// <summary>
-/// Hidden: `ferry debug run-once SYNC SOURCE TARGET` runs one pair's pipeline once, in this process, and says what it
-/// did — for tests that drive pairs one batch at a time, and for an operator who wants to see one stage work.
+/// Hidden: `ferry debug run-once SYNC SOURCE TARGET` runs one pair's pipeline once (rows, then the herd's sequences),
+/// in this process, and says what it did — for tests that drive pairs one batch at a time, and for an operator who wants to see one stage work.
 /// </summary>
 public static class DebugCommands
 {
@@ -21,7 +21,14 @@ public static class DebugCommands
         var result = await runner.DrainAsync(chunkRows, ct);
         Output.Line($"{setup.Pair}: {result.Rows} rows in {result.Chunks} chunks, {result.Bytes} bytes, " +
                     $"{result.Elapsed.TotalMilliseconds:F1} ms");
-        return 0;
+        if (setup.Herd.Sequences.Count == 0) return 0;
+        var sequences = await new SequenceSync(setup, null, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+            .CatchUpAsync(runner.Source, runner.Target, ct);
+        var count = setup.Herd.Sequences.Count;
+        Output.Line($"{setup.Pair}: {count} sequence{(count == 1 ? "" : "s")}, {sequences.Moved.Count} moved forward" +
+                    string.Concat(sequences.Moved.Select(m => $"; {m.Sequence} next {m.Next}")));
+        foreach (var problem in sequences.Problems) Output.Error(problem);
+        return sequences.Problems.Count == 0 ? 0 : 1;
     }
 
     public static async Task<PairSetup> LoadAsync(Store store, string syncName, string source, string target, CancellationToken ct)

@@ -20,6 +20,11 @@ public sealed partial class Store
                 checked_at = excluded.checked_at
             """, ct, ("$n", name), ("$r", reachable ? 1 : 0), ("$e", error), ("$t", Now()));
 
+    /// <summary>
+    /// Records a pair's state. <paramref name="good"/>: rows moved (last_good_at advances); an <paramref name="error"/>
+    /// given with it is a problem that does not stop the rows (a sequence that cannot be moved), and stays the last
+    /// error, since when it first appeared, until a good record comes without one.
+    /// </summary>
     public Task RecordPairAsync(Pair pair, string state, long? lagRows, double? lagSeconds, long rowsMoved, long batches,
         bool good, string? error, CancellationToken ct) =>
         ExecuteAsync("""
@@ -35,8 +40,8 @@ public sealed partial class Store
                 batches = excluded.batches,
                 last_batch_at = CASE WHEN $b > pair_status.batches THEN excluded.last_batch_at ELSE pair_status.last_batch_at END,
                 last_good_at = coalesce(excluded.last_good_at, pair_status.last_good_at),
-                last_error = CASE WHEN $good THEN pair_status.last_error ELSE excluded.last_error END,
-                error_since = CASE WHEN $good THEN NULL
+                last_error = CASE WHEN $good AND $e IS NULL THEN pair_status.last_error ELSE excluded.last_error END,
+                error_since = CASE WHEN $good AND $e IS NULL THEN NULL
                                    WHEN pair_status.error_since IS NOT NULL THEN pair_status.error_since
                                    ELSE excluded.error_since END,
                 updated_at = excluded.updated_at

@@ -47,6 +47,8 @@ public sealed class PairRunner : IAsyncDisposable
 
     public NpgsqlConnection Source => _source;
 
+    public NpgsqlConnection Target => _target;
+
     /// <summary>Rows of the chunk being copied or applied now: what a failure at this instant would send again.</summary>
     public long InFlightRows { get; private set; }
 

@@ -19,6 +19,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
         var backoff = new Backoff(TimeSpan.FromMilliseconds(200), Defaults.MaxBackoff);
         var sizer = ChunkSizer.FromDefaults();
         var lastDrain = 0L;
+        var sequences = new SequenceSync(setup, status, logger);
         PairRunner? runner = null;
         try
         {
@@ -47,6 +48,8 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                         if (result.Rows > 0)
                             LogApplied(setup.Pair, result.Rows, result.Chunks, result.Elapsed.TotalMilliseconds, result.RoundTripsPerChunk ?? 0, sizer.Rows);
                         await status.PairGoodAsync(setup.Pair, result, 0, ct);
+                        // At most once per poll interval, so also under a write load that never lets the loop end.
+                        await sequences.RunIfDueAsync(runner.Source, runner.Target, ct);
                     } while (result.Rows > 0 && !ct.IsCancellationRequested);
                     backoff.Reset();
                     await wakeup.WaitAsync(Defaults.PollInterval, ct);

@@ -26,8 +26,12 @@ public sealed class RelayStatus(Store store)
         "Round trips (waits for an answer, source and target links together) per chunk in the pair's last drain.",
         "sync", "source", "target");
 
+    /// <summary>The state of a pair whose rows flow but one of whose sequences cannot be carried forward.</summary>
+    public const string SequencesFailing = "sequences failing";
+
     private readonly ConcurrentDictionary<Pair, PairLive> _pairs = new();
     private readonly ConcurrentDictionary<string, DatabaseLive> _databases = new();
+    private readonly ConcurrentDictionary<Pair, string> _sequenceProblems = new();
 
     public sealed record PairLive(string State, long Rows, long Batches, long LagRows, double LagSeconds,
         DateTimeOffset? LastGood, string? LastError, DateTimeOffset? ErrorSince);
@@ -56,13 +60,17 @@ public sealed class RelayStatus(Store store)
         LagSeconds.WithLabels(labels).Set(pendingAfter == 0 ? 0 : result.OldestSeconds ?? 0);
         if (result.RoundTripsPerChunk is { } trips) RoundTrips.WithLabels(labels).Set(trips);
         var now = DateTimeOffset.UtcNow;
+        // Rows moved; a sequence problem, if one stands, still shows until it is fixed.
+        var sequenceProblem = _sequenceProblems.GetValueOrDefault(pair);
+        var state = sequenceProblem is null ? "replicating" : SequencesFailing;
         var live = _pairs.AddOrUpdate(pair,
-            _ => new PairLive("replicating", result.Rows, result.Chunks > 0 ? 1 : 0, pendingAfter, 0, now, null, null),
+            _ => new PairLive(state, result.Rows, result.Chunks > 0 ? 1 : 0, pendingAfter, 0, now, sequenceProblem,
+                sequenceProblem is null ? null : now),
             (_, old) => old with
             {
-                State = "replicating", Rows = old.Rows + result.Rows, Batches = old.Batches + (result.Chunks > 0 ? 1 : 0),
+                State = state, Rows = old.Rows + result.Rows, Batches = old.Batches + (result.Chunks > 0 ? 1 : 0),
                 LagRows = pendingAfter, LagSeconds = pendingAfter == 0 ? 0 : result.OldestSeconds ?? 0, LastGood = now,
-                ErrorSince = null,
+                LastError = sequenceProblem ?? old.LastError, ErrorSince = sequenceProblem is null ? null : old.ErrorSince ?? now,
             });
         // Under a steady write load a pair drains many times a second: the store hears of it once a second (and
         // at once after a failure), so the relay's bookkeeping does not compete with replication for the disk.
@@ -76,7 +84,7 @@ public sealed class RelayStatus(Store store)
             if (!run.Failed && now - run.Written < TimeSpan.FromSeconds(1)) return;
             (run.Written, run.Failed) = (now, false);
         }
-        await store.RecordPairAsync(pair, live.State, live.LagRows, live.LagSeconds, live.Rows, live.Batches, true, null, ct);
+        await store.RecordPairAsync(pair, live.State, live.LagRows, live.LagSeconds, live.Rows, live.Batches, true, sequenceProblem, ct);
         long rows;
         int chunks;
         double millis;
@@ -100,6 +108,32 @@ public sealed class RelayStatus(Store store)
         public double? RoundTrips;
         public DateTimeOffset Written;
         public bool Failed;
+    }
+
+    /// <summary>
+    /// What carrying the pair's sequences forward last met (null: all moved or already ahead). Sequences are apart
+    /// from rows: a problem leaves the pair replicating, in state <see cref="SequencesFailing"/> with the problem as
+    /// its last error, so `ferry status` shows the sync degraded until it is fixed. Written to the store only when
+    /// it changes.
+    /// </summary>
+    public async Task SequencesAsync(Pair pair, string? problem, CancellationToken ct)
+    {
+        var before = _sequenceProblems.GetValueOrDefault(pair);
+        if (problem == before) return;
+        if (problem is null) _sequenceProblems.TryRemove(pair, out _);
+        else _sequenceProblems[pair] = problem;
+        var now = DateTimeOffset.UtcNow;
+        var live = _pairs.AddOrUpdate(pair,
+            _ => new PairLive(problem is null ? "replicating" : SequencesFailing, 0, 0, 0, 0, null, problem, problem is null ? null : now),
+            (_, old) => old with
+            {
+                // A pair failing on its rows stays failed: that is the news, and it retries on its own.
+                State = old.State is "replicating" or SequencesFailing ? (problem is null ? "replicating" : SequencesFailing) : old.State,
+                LastError = problem ?? old.LastError,
+                ErrorSince = problem is null ? (old.State == SequencesFailing ? null : old.ErrorSince) : old.ErrorSince ?? now,
+            });
+        if (live.State is "replicating" or SequencesFailing)
+            await store.RecordPairAsync(pair, live.State, null, null, live.Rows, live.Batches, true, problem, ct);
     }
 
     public async Task PairFailedAsync(Pair pair, string state, string error, CancellationToken ct)
