@@ -7,9 +7,9 @@ using Ferry.Cli.Commands;
 var root = new RootCommand("ferry: PostgreSQL multi-master replication from a relay, with plain grants (no superuser).");
 
 root.Subcommands.Add(Verb("install", "Create the control store under $FERRY_HOME (default ~/.ferry).", InstallCommand.RunAsync));
-root.Subcommands.Add(Verb("add", "Add a database, dbgroup, herd, table, all tables or sync: ferry add database NAME dbname=... host=...",
-    AddCommands.RunAsync));
-root.Subcommands.Add(Verb("list", "List databases, dbgroups, herds, tables, syncs or all.", ListCommands.RunAsync));
+root.Subcommands.Add(Verb("add", "Add a database, dbgroup, herd, table, all tables, sequence, all sequences or sync: " +
+    "ferry add database NAME dbname=... host=...", AddCommands.RunAsync));
+root.Subcommands.Add(Verb("list", "List databases, dbgroups, herds, tables, sequences, syncs or all.", ListCommands.RunAsync));
 root.Subcommands.Add(Verb("remove", "Remove a database, dbgroup, herd or sync.", RemoveCommands.RunAsync));
 root.Subcommands.Add(Verb("status", "Show syncs, pairs (lag) and databases (reachable, last error).", StatusCommand.RunAsync));
 root.Subcommands.Add(Verb("kick", "Wake a sync's pairs now: ferry kick SYNC.", RelayCommands.KickAsync));

@@ -5,13 +5,15 @@ using Ferry.Resolve;
 
 namespace Ferry.Cli.Commands;
 
-/// <summary>`ferry add database | dbgroup | herd | table | all tables | sync`, in Bucardo's grammar.</summary>
+/// <summary>
+/// `ferry add database | dbgroup | herd | table | all tables | sequence | all sequences | sync`, in Bucardo's grammar.
+/// </summary>
 public static class AddCommands
 {
     public static async Task<int> RunAsync(BucardoArguments args, CancellationToken ct)
     {
         if (args.Words.Count == 0)
-            throw new UsageException("Add what? ferry add database | dbgroup | herd | table | all tables | sync");
+            throw new UsageException("Add what? ferry add database | dbgroup | herd | table | all tables | sequence | all sequences | sync");
         var noun = args.Words[0].ToLowerInvariant();
         args.Words.RemoveAt(0);
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
@@ -22,8 +24,11 @@ public static class AddCommands
             "herd" or "relgroup" => await AddHerdAsync(store, args, ct),
             "table" or "tables" => await AddTablesAsync(store, args, null, ct),
             "all" when args.Words.FirstOrDefault()?.ToLowerInvariant() == "tables" => await AddAllTablesAsync(store, args, ct),
+            "sequence" or "sequences" => await AddSequenceCommands.AddAsync(store, args, ct),
+            "all" when args.Words.FirstOrDefault()?.ToLowerInvariant() == "sequences" => await AddSequenceCommands.AddAllAsync(store, args, ct),
             "sync" => await AddSyncCommand.RunAsync(store, args, ct),
-            _ => throw new UsageException($"Cannot add '{noun}': use database, dbgroup, herd, table, all tables or sync."),
+            _ => throw new UsageException($"Cannot add '{noun}': use database, dbgroup, herd, table, all tables, sequence, " +
+                                          "all sequences or sync."),
         };
     }
 
@@ -197,7 +202,7 @@ public static class AddCommands
     }
 
     /// <summary>db=NAME, or the first database added: Bucardo fails here once several exist; ferry does not.</summary>
-    private static async Task<Database> ReferenceDatabaseAsync(Store store, string? name, CancellationToken ct)
+    internal static async Task<Database> ReferenceDatabaseAsync(Store store, string? name, CancellationToken ct)
     {
         if (name is not null) return await store.GetDatabaseAsync(name, ct);
         return (await store.ListDatabasesAsync(ct)).FirstOrDefault()

@@ -85,18 +85,25 @@ public static class AddSyncCommand
         foreach (var m in group.Members) databases.Add(await store.GetDatabaseAsync(m.Database, ct));
         if (group.Members.Count < 2) throw new FerryException($"Dbgroup {group.Name} needs at least two databases to sync.");
 
-        Output.Line($"Checking {databases.Count} databases for sync {name} ({herd.Tables.Count} table{(herd.Tables.Count == 1 ? "" : "s")})...");
-        var problems = await SyncInstaller.CheckAsync(databases, herd, ct);
+        var sync = new Sync(name, herd.Name, group.Name, rule, status == "active");
+        Output.Line($"Checking {databases.Count} databases for sync {name} ({herd.Tables.Count} table{(herd.Tables.Count == 1 ? "" : "s")}" +
+                    (herd.Sequences.Count == 0 ? "" : $", {herd.Sequences.Count} sequence{(herd.Sequences.Count == 1 ? "" : "s")}") + ")...");
+        // Every database some pair writes to has its sequences moved forward (UPDATE); a lone source is only read.
+        var sequenceTargets = Sync.PairsOf(sync, group).Select(p => p.Target).ToHashSet();
+        var problems = await SyncInstaller.CheckAsync(databases, herd, sequenceTargets, ct);
         if (problems.Count > 0)
             throw new FerryException($"Sync {name} was not added; nothing was changed:" + Environment.NewLine + "  " +
                                      string.Join(Environment.NewLine + "  ", problems));
         await SyncInstaller.InstallAsync(databases, herd, ct);
         if (newHerd) await store.AddToHerdAsync(herd.Name, herd.Tables, ct);
         if (inlineGroup) await store.AddDbGroupAsync(group, ct);
-        await store.AddSyncAsync(new Sync(name, herd.Name, group.Name, rule, status == "active"), ct);
+        await store.AddSyncAsync(sync, ct);
         Output.Line($"Added sync {name}: herd {herd.Name} over dbgroup {group.Name} " +
                     $"({string.Join(", ", group.Members.Select(m => $"{m.Database}:{m.Role.ToString().ToLowerInvariant()}"))}), " +
                     $"conflict_strategy={rule.Name()}. Capture installed in every database.");
+        if (herd.Sequences.Count > 0)
+            Output.Line($"Sequences {string.Join(", ", herd.Sequences)} are carried forward from each source to the other " +
+                        "databases: never back, each keeping its own INCREMENT and interleave.");
         await PrintSequenceAdviceAsync(group, databases, herd, ct);
         Output.Line("Start replicating with: ferry start (if the relay already runs: ferry restart)");
         return 0;
@@ -111,8 +118,9 @@ public static class AddSyncCommand
         var sources = group.Sources.Select(n => databases.First(d => d.Name == n)).ToList();
         var advice = await SequenceAdvice.AdviseAsync(sources, herd, ct);
         if (advice.Count == 0) return;
-        Output.Line($"This sync has {sources.Count} sources and keys drawn from sequences: each source must hand out its own " +
-                    "values, or every insert becomes a conflict. Run, as the owner of each sequence:");
+        Output.Line($"This sync has {sources.Count} sources and sequences that do not interleave (keys drawn from sequences, or " +
+                    "sequences of the herd): each source must hand out its own values, or every insert becomes a conflict. " +
+                    "Run, as the owner of each sequence:");
         foreach (var db in advice.GroupBy(a => a.Database))
         {
             Output.Line($"  -- on {db.Key}:");

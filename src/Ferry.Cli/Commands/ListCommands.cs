@@ -2,7 +2,7 @@ using Ferry.ControlStore;
 
 namespace Ferry.Cli.Commands;
 
-/// <summary>`ferry list databases | dbgroups | herds | tables | syncs | all`.</summary>
+/// <summary>`ferry list databases | dbgroups | herds | tables | sequences | syncs | all`.</summary>
 public static class ListCommands
 {
     public static async Task<int> RunAsync(BucardoArguments args, CancellationToken ct)
@@ -10,7 +10,8 @@ public static class ListCommands
         args.RejectUnknown("list");
         var noun = args.Words.FirstOrDefault()?.ToLowerInvariant() ?? "all";
         if (args.Words.Count > 1)
-            throw new UsageException($"List one kind at a time, not '{string.Join(" ", args.Words)}': ferry list databases|dbgroups|herds|tables|syncs|all");
+            throw new UsageException($"List one kind at a time, not '{string.Join(" ", args.Words)}': " +
+                                     "ferry list databases|dbgroups|herds|tables|sequences|syncs|all");
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
         switch (noun)
         {
@@ -24,9 +25,9 @@ public static class ListCommands
                 }));
                 break;
             case "herds" or "herd" or "relgroups" or "relgroup":
-                Output.Table(["herd", "tables"], (await store.ListHerdsAsync(ct)).Select(h => new[]
+                Output.Table(["herd", "tables", "sequences"], (await store.ListHerdsAsync(ct)).Select(h => new[]
                 {
-                    h.Name, string.Join(", ", h.Tables),
+                    h.Name, string.Join(", ", h.Tables), string.Join(", ", h.Sequences),
                 }));
                 break;
             case "tables" or "table":
@@ -35,6 +36,10 @@ public static class ListCommands
                     {
                         t.ToString(), h.Name, h.Rules.TryGetValue(t, out var rule) ? rule.ToString().ToLowerInvariant() : "(sync's)",
                     })));
+                break;
+            case "sequences" or "sequence":
+                Output.Table(["sequence", "herd"], (await store.ListHerdsAsync(ct))
+                    .SelectMany(h => h.Sequences.Select(q => new[] { q.ToString(), h.Name })));
                 break;
             case "syncs" or "sync":
                 Output.Table(["sync", "herd", "dbgroup", "conflict_strategy", "status"], (await store.ListSyncsAsync(ct)).Select(s => new[]
@@ -51,7 +56,7 @@ public static class ListCommands
                 }
                 break;
             default:
-                throw new UsageException($"Cannot list '{noun}': use databases, dbgroups, herds, tables, syncs or all.");
+                throw new UsageException($"Cannot list '{noun}': use databases, dbgroups, herds, tables, sequences, syncs or all.");
         }
         return 0;
     }

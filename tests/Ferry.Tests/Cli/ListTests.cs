@@ -61,7 +61,7 @@ public sealed class ListUsageTests : IAsyncLifetime
 
     [Fact]
     public async Task an_unknown_kind_is_a_usage_error_naming_the_kinds() =>
-        await _cli.RefusesAsync(Refusal.Usage, ["list", "widgets"], "Cannot list 'widgets'", "databases, dbgroups, herds, tables, syncs");
+        await _cli.RefusesAsync(Refusal.Usage, ["list", "widgets"], "Cannot list 'widgets'", "databases, dbgroups, herds, tables, sequences, syncs");
 
     [Fact]
     public async Task two_kinds_at_once_is_a_usage_error() =>

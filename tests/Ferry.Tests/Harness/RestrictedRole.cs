@@ -72,6 +72,13 @@ public static class RestrictedRole
         return s.ExecuteAsync(db, string.Join(";\n", sql), ct);
     }
 
+    /// <summary>
+    /// What ferry_repl needs on each sequence of a herd (quoted, e.g. <c>public."order no"</c>): SELECT to read its
+    /// position, UPDATE to move it forward.
+    /// </summary>
+    public static Task GrantSequencesAsync(LocalServer s, string db, IEnumerable<string> qualifiedSequences, CancellationToken ct) =>
+        s.ExecuteAsync(db, string.Join(";\n", qualifiedSequences.Select(q => $"GRANT SELECT, UPDATE ON SEQUENCE {q} TO {User}")), ct);
+
     public static string ConnectionString(LocalServer s, string db, string user = User, string password = Password) =>
         new Npgsql.NpgsqlConnectionStringBuilder
         {
