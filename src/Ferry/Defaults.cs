@@ -32,6 +32,12 @@ public static class Defaults
     public static TimeSpan MinBatchInterval => TimeSpan.FromMilliseconds(Int("FERRY_MIN_BATCH_MS", 50));
 
     /// <summary>
+    /// The most the interval between batches grows to while every batch finds more changes: the added delay a steady
+    /// write load sees, traded for fewer, larger batches.
+    /// </summary>
+    public static TimeSpan MaxBatchInterval => TimeSpan.FromMilliseconds(Math.Max(Int("FERRY_MAX_BATCH_MS", 200), Int("FERRY_MIN_BATCH_MS", 50)));
+
+    /// <summary>
     /// Most rows per chunk: one target transaction, one cursor commit. The relay adapts the size of a pair's chunks
     /// between <see cref="ChunkRowsMin"/> and this to the link (see Relay.ChunkSizer): large chunks spend fewer round
     /// trips per row on a long link, small ones lose less to a reset.

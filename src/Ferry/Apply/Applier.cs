@@ -103,6 +103,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             foreach (var (fk, _) in t.ForeignKeys)
                 Add(fk.DropOrphans, pair.Sync, t.Shape.Name.Schema, t.Shape.Name.Name, t.Shape.Key.ToArray(), fk.RuleText, pair.Target);
             Add(t.Upsert);
+            Add(t.UpsertNew);
         }
 
         var afterKey = chunk.CursorHasKey ? tables[chunk.CursorTable!.Value].LastKey : "NULL::text[]";

@@ -30,7 +30,8 @@ public sealed class ApplySql
             CREATE TEMP TABLE IF NOT EXISTS {Temp} (
                 {string.Join(", ", shape.Columns.Select(c => Quote.Ident(c.Name) + " " + c.Type))},
                 ferry_version timestamptz, ferry_origin text, ferry_based_on timestamptz, ferry_deleted boolean,
-                l_version timestamptz, l_origin text, conflict boolean, rule_win boolean, win boolean)
+                l_version timestamptz, l_origin text,
+                conflict boolean DEFAULT false, rule_win boolean DEFAULT true, win boolean DEFAULT true)
             """;
         CopyIn = $"COPY {Temp} ({cols}, {FerryColumns}) FROM STDIN " + (shape.CanCopyBinary ? "(FORMAT binary)" : "(FORMAT text)");
         // A small chunk's rows arrive inside the apply batch instead: one text[] parameter per column, in the order
@@ -64,11 +65,14 @@ public sealed class ApplySql
         // Rows older than the table's last truncate are dead everywhere, whichever arrives first.
         var truncatedBefore = "coalesce((SELECT t.version FROM ferry.truncates AS t " +
                               "WHERE t.schema_name = $2 AND t.table_name = $3), '-infinity')";
-        // $1 the dbgroup order (text[]), $2 schema, $3 table.
+        // $1 the dbgroup order (text[]), $2 schema, $3 table. An entry the target has never seen is no conflict and
+        // wins unless a truncate killed it: what the temporary table's defaults say already, so such entries (all of
+        // a bulk load) are not rewritten.
         Decide = $"""
             UPDATE {Temp} SET conflict = {conflict},
                 rule_win = CASE WHEN {conflict} THEN {decide} ELSE {newer} END,
                 win = (CASE WHEN {conflict} THEN {decide} ELSE {newer} END) AND ferry_version > {truncatedBefore}
+            WHERE l_version IS NOT NULL OR ferry_version <= {truncatedBefore}
             """;
 
         // $1 schema, $2 table, $3 sync, $4 key column names, $5 rule. The winner recorded is the rule's verdict, which
@@ -107,11 +111,23 @@ public sealed class ApplySql
         var onConflict = values.Count == 0
             ? "DO NOTHING"
             : "DO UPDATE SET " + string.Join(", ", values.Select(c => $"{Quote.Ident(c.Name)} = excluded.{Quote.Ident(c.Name)}"));
+        var insert = $"INSERT INTO {table} AS t ({cols}){(shape.HasIdentityAlways ? " OVERRIDING SYSTEM VALUE" : "")}";
         Upsert = $"""
-            INSERT INTO {table} AS t ({cols}){(shape.HasIdentityAlways ? " OVERRIDING SYSTEM VALUE" : "")}
-            SELECT {cols} FROM {Temp} AS i WHERE i.win AND NOT i.ferry_deleted
+            {insert}
+            SELECT {cols} FROM {Temp} AS i WHERE i.win AND NOT i.ferry_deleted AND i.l_version IS NOT NULL
             ON CONFLICT ({keys}) {onConflict}
             """;
+        // Keys without an entry here are almost always new rows: a plain INSERT writes them at half the cost of
+        // ON CONFLICT's speculative insertion. Rows that predate ferry's capture have no entry either; if one is in
+        // the way, the insert is undone and the keys upserted instead. A DO block, so the fallback costs no round trip.
+        var newRows = $"SELECT {cols} FROM {Temp} AS i WHERE i.win AND NOT i.ferry_deleted AND i.l_version IS NULL";
+        UpsertNew = "DO " + Quote.Literal($"""
+            BEGIN
+                {insert} {newRows};
+            EXCEPTION WHEN unique_violation THEN
+                {insert} {newRows} ON CONFLICT ({keys}) {onConflict};
+            END
+            """);
 
         // Compare-and-set: an entry is stamped only if it still holds the version the decision was made on. An
         // application write that committed in between (its trigger bumps the entry) makes the incoming change lose
@@ -180,6 +196,9 @@ public sealed class ApplySql
     public string Delete { get; }
 
     public string Upsert { get; }
+
+    /// <summary>The upsert of the keys new to this database: a DO block, without parameters.</summary>
+    public string UpsertNew { get; }
 
     public string StampVersions { get; }
 

@@ -23,7 +23,7 @@ public static class NodeInstaller
     }
 
     public static Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, CancellationToken ct) =>
-        InstallCaptureAsync(c, shape, "clock_timestamp()", ct);
+        InstallCaptureAsync(c, shape, "pg_catalog.clock_timestamp()", ct);
 
     /// <summary>The clock expression is for tests that simulate clock skew between databases.</summary>
     internal static async Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, string clock, CancellationToken ct)
@@ -40,6 +40,7 @@ public static class NodeInstaller
             ["key_defs"] = string.Join(", ", shape.KeyColumns.Select(k => Quote.Ident(k.Name) + " " + k.Type)),
             ["key_cols"] = Quote.List(shape.Key),
             ["clock"] = clock,
+            ["doorbell"] = Doorbell.Arguments,
         });
         await using var tx = await c.BeginTransactionAsync(ct);
         await Exec(c, "SELECT pg_advisory_xact_lock(hashtext('ferry.install'))", ct);

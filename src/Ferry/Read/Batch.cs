@@ -26,6 +26,12 @@ public sealed record BatchPlan(BatchBounds Bounds, string SourceNodeId, long[] P
         slice.Table < Inline.Count && Inline[slice.Table] is { } rows && rows.Rows.Count >= slice.Limit ? rows : null;
 
     public bool IsEmpty => Total == 0 && Truncates.Count == 0;
+
+    /// <summary>Per table, about how many rows it holds on the source (0 where not read).</summary>
+    public IReadOnlyList<double> TableRows { get; init; } = [];
+
+    /// <summary>Whether a whole slice of <paramref name="entries"/> entries is enough of its table to hash-join it.</summary>
+    public bool HashWorthy(int table, long entries) => table < TableRows.Count && entries * 8 >= TableRows[table];
 }
 
 /// <summary>Entries read as text rows: the table's columns, then version, origin, based-on and deleted.</summary>
@@ -39,7 +45,7 @@ public sealed record InlineRows(IReadOnlyList<string?[]> Rows, long Chars)
 /// One table's slice of a chunk: up to <see cref="Limit"/> entries, after the cursor key when resuming. A
 /// <see cref="Whole"/> slice takes everything the table has left in the batch, so it needs no ordering and no limit.
 /// </summary>
-public sealed record ChunkSlice(int Table, int Limit, bool AfterKey, bool Whole = false);
+public sealed record ChunkSlice(int Table, int Limit, bool AfterKey, bool Whole = false, bool Hash = false);
 
 /// <summary>
 /// A chunk: slices of one or more tables within the row budget. When the batch does not end with it, its cursor
@@ -82,7 +88,7 @@ public sealed record Chunk(IReadOnlyList<ChunkSlice> Slices, long Rows, int? Cur
                 slices.Add(new ChunkSlice(t, (int)room, after));
                 return new Chunk(slices, rows + room, t, CursorHasKey: true);
             }
-            slices.Add(new ChunkSlice(t, (int)pending, after, Whole: true));
+            slices.Add(new ChunkSlice(t, (int)pending, after, Whole: true, Hash: plan.HashWorthy(t, pending)));
             rows += pending;
             bytes += pending * (width ?? 0);
         }

@@ -1,3 +1,4 @@
+using Ferry.Postgres;
 using Npgsql;
 
 namespace Ferry.Read;
@@ -71,6 +72,7 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         }
 
         var pending = new long[tables.Count];
+        var tableRows = new double[tables.Count];
         double? oldest = null;
         var truncates = new List<TruncateEntry>();
         var inline = new InlineRows?[tables.Count];
@@ -89,6 +91,7 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
                 await r.ReadAsync(ct);
                 pending[t] = r.GetInt64(0);
                 if (!r.IsDBNull(1)) oldest = Math.Max(oldest ?? 0, r.GetDouble(1));
+                tableRows[t] = r.IsDBNull(2) ? 0 : r.GetDouble(2);
             }
             await r.NextResultAsync(ct);
             while (await r.ReadAsync(ct))
@@ -105,6 +108,7 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         return new BatchPlan(new BatchBounds(from, batchTo, startTable, afterKey), nodeId, pending, oldest, truncates)
         {
             Inline = inline,
+            TableRows = tableRows,
         };
     }
 
@@ -129,7 +133,7 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
     public async Task<long> CopySliceAsync(ChunkSlice slice, NpgsqlConnection target, string copyIn, CancellationToken ct)
     {
         var sql = tables[slice.Table];
-        var copyOut = sql.CopyOut(slice.Limit, slice.AfterKey, slice.Whole);
+        var copyOut = sql.CopyOut(slice.Limit, slice.AfterKey, slice.Whole, slice.Hash);
         var started = System.Diagnostics.Stopwatch.StartNew();
         if (sql.Shape.CanCopyBinary)
         {
@@ -192,7 +196,9 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         return (a.Result, b.Result);
     }
 
-    private static int DeadLinkMillis => (int)Math.Max(1000, Defaults.DeadLinkTimeout.TotalMilliseconds);
+    // As long as any command's answer is waited for (Connect.DeadLinkCommandSeconds): a COPY that stalls on a dead
+    // link must fail within the dead-link bound with the rest of the reconnect, not only at the bound itself.
+    private static int DeadLinkMillis => Connect.DeadLinkCommandSeconds * 1000;
 
     /// <summary>
     /// A database restored from a backup hands out transaction ids again that the stored snapshot already covers:

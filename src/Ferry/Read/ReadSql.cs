@@ -43,12 +43,14 @@ public sealed class ReadSql
         // large batch.
         // A slice that takes all its table has left skips the sort and the limit: reading a 100k-entry batch whole
         // costs about a fifth of reading it in key-ordered pieces.
-        CopyOut = (limit, after, whole) => $"""
+        // A slice that holds a good part of its table (hash) is joined the planner's way instead: hashing the entries
+        // and scanning the table once beats one index probe per entry by a third.
+        CopyOut = (limit, after, whole, hash) => $"""
             COPY (SELECT {columns}, r.ferry_version, coalesce(r.ferry_origin, current_setting('ferry.read_source')),
                          r.ferry_based_on, t.{firstKey} IS NULL
                   FROM (SELECT * FROM {names.RowVersions} AS r WHERE {Predicate}{(after ? " AND " + afterKey : "")}
                         {(whole ? "OFFSET 0" : $"ORDER BY {keyOrder} LIMIT {limit}")}) AS r
-                  LEFT JOIN LATERAL (SELECT * FROM {table} AS t WHERE {keyMatch} OFFSET 0) AS t ON true
+                  {(hash && whole ? $"LEFT JOIN {table} AS t ON {keyMatch}" : $"LEFT JOIN LATERAL (SELECT * FROM {table} AS t WHERE {keyMatch} OFFSET 0) AS t ON true")}
                   {(whole ? "" : $"ORDER BY {keyOrder}")}) TO STDOUT {format}
             """;
         // The same entries as CopyOut, as rows of text, in a plain query: it can ride in the read's first pipelined
@@ -69,8 +71,12 @@ public sealed class ReadSql
             WHERE ferry_bytes <= $2
             ORDER BY ferry_n
             """;
+        // The table's size (the planner's estimate, or its pages at a guessed 100 bytes a row before its first
+        // ANALYZE) tells whether a whole slice is a good part of it.
         Count = after =>
-            $"SELECT count(*), extract(epoch FROM clock_timestamp() - min(r.ferry_version))::float8 " +
+            $"SELECT count(*), extract(epoch FROM clock_timestamp() - min(r.ferry_version))::float8, " +
+            $"(SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::float8 ELSE pg_relation_size(c.oid) / 100.0 END " +
+            $"FROM pg_class AS c WHERE c.oid = {Quote.Literal(table)}::regclass) " +
             $"FROM {names.RowVersions} AS r WHERE {Predicate}{(after ? " AND " + afterKey : "")}";
     }
 
@@ -79,12 +85,12 @@ public sealed class ReadSql
     public string Predicate { get; }
 
     /// <summary>COPY of up to <c>limit</c> entries, in key order, after the cursor's key when <c>after</c> is set.</summary>
-    public Func<int, bool, bool, string> CopyOut { get; }
+    public Func<int, bool, bool, bool, string> CopyOut { get; }
 
     /// <summary>The first entries CopyOut would give (at most $1, about $2 bytes), each value as text (the apply side casts them back).</summary>
     public Func<bool, string> Inline { get; }
 
-    /// <summary>How many entries the batch holds for this table, and the age of the oldest in seconds.</summary>
+    /// <summary>How many entries the batch holds for this table, the age of the oldest in seconds, and the table's size in rows.</summary>
     public Func<bool, string> Count { get; }
 
     /// <summary>Truncates in the batch, for all tables: they travel as table-wide tombstones.</summary>

@@ -14,6 +14,9 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
 
     public Wakeup Wakeup => wakeup;
 
+    /// <summary>Raised after a batch put rows into the target: pairs reading from it may have something to forward.</summary>
+    public event Action? Applied;
+
     public async Task RunAsync(CancellationToken ct)
     {
         var backoff = new Backoff(TimeSpan.FromMilliseconds(200), Defaults.MaxBackoff);
@@ -36,15 +39,22 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                     }
                     DrainResult result;
                     var woken = true;
+                    var interval = Defaults.MinBatchInterval;
                     do
                     {
                         // The first batch after a wakeup starts at once (latency); while changes keep coming, the
-                        // next ones wait out MinBatchInterval so that each carries many commits (throughput).
+                        // next ones wait out an interval so that each carries many commits (throughput). The interval
+                        // doubles while every batch finds more, up to MaxBatchInterval: under a steady load, fewer
+                        // and larger batches cost the source's writers less of the machine.
                         var since = System.Diagnostics.Stopwatch.GetElapsedTime(lastDrain);
-                        if (!woken && since < Defaults.MinBatchInterval) await Task.Delay(Defaults.MinBatchInterval - since, ct);
+                        var throttled = !woken;
+                        if (throttled && since < interval) await Task.Delay(interval - since, ct);
                         woken = false;
                         lastDrain = System.Diagnostics.Stopwatch.GetTimestamp();
                         result = await runner.DrainAsync(sizer, ct);
+                        if (throttled && result.Rows > 0) interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, Defaults.MaxBatchInterval.Ticks));
+                        if (result.Rows > 0)
+                            Applied?.Invoke();
                         if (result.Rows > 0)
                             LogApplied(setup.Pair, result.Rows, result.Chunks, result.Elapsed.TotalMilliseconds, result.RoundTripsPerChunk ?? 0, sizer.Rows);
                         await status.PairGoodAsync(setup.Pair, result, 0, ct);

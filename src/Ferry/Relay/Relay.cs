@@ -52,6 +52,19 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
                 list.Add(wakeup);
             }
         }
+        // Changes applied to a database that pairs of another sync read from (makedelta: chains, rings) are theirs to
+        // forward at once, since ferry's own writes do not NOTIFY. Within one sync every source reaches every
+        // database directly, so there is nothing to forward.
+        foreach (var w in _workers)
+        {
+            var downstream = _workers.Where(d => d.Pair.Source == w.Pair.Target && d.Pair.Sync != w.Pair.Sync)
+                .Select(d => d.Wakeup).ToList();
+            if (downstream.Count > 0)
+                w.Applied += () =>
+                {
+                    foreach (var d in downstream) d.Ring();
+                };
+        }
         foreach (var (name, wakeups) in wakeupsBySource)
             tasks.Add(Task.Run(() => new SourceListener(databases[name], wakeups, loggers.CreateLogger("ferry.listen")).RunAsync(stoppingToken), stoppingToken));
         foreach (var w in _workers)

@@ -15,9 +15,13 @@ public sealed class Wakeup
 
     public void Ring() => _bell.Writer.TryWrite(true);
 
+    /// <summary>Raised when the pair starts to wait: it has read all there was (the listener arms the doorbell).</summary>
+    public event Action? Waiting;
+
     /// <summary>Waits for a ring or the timeout, whichever comes first.</summary>
     public async Task WaitAsync(TimeSpan timeout, CancellationToken ct)
     {
+        Waiting?.Invoke();
         using var timer = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timer.CancelAfter(timeout);
         try
