@@ -14,6 +14,9 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
 
     public Wakeup Wakeup => wakeup;
 
+    /// <summary>Rows a throttled batch must carry for the interval to grow: 2,000 rows a second at 50 ms.</summary>
+    private const int SteadyLoadRows = 100;
+
     /// <summary>Raised after a batch put rows into the target: pairs reading from it may have something to forward.</summary>
     public event Action? Applied;
 
@@ -44,15 +47,17 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                     {
                         // The first batch after a wakeup starts at once (latency); while changes keep coming, the
                         // next ones wait out an interval so that each carries many commits (throughput). The interval
-                        // doubles while every batch finds more, up to MaxBatchInterval: under a steady load, fewer
-                        // and larger batches cost the source's writers less of the machine.
+                        // doubles while every batch finds a heavy load's worth (SteadyLoadRows), up to
+                        // MaxBatchInterval: fewer and larger batches cost the source's writers less of the machine.
+                        // A light load keeps the shortest interval: a row now and then must not wait for a long one.
                         var since = System.Diagnostics.Stopwatch.GetElapsedTime(lastDrain);
                         var throttled = !woken;
                         if (throttled && since < interval) await Task.Delay(interval - since, ct);
                         woken = false;
                         lastDrain = System.Diagnostics.Stopwatch.GetTimestamp();
                         result = await runner.DrainAsync(sizer, ct);
-                        if (throttled && result.Rows > 0) interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, Defaults.MaxBatchInterval.Ticks));
+                        if (throttled && result.Rows >= SteadyLoadRows)
+                            interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, Defaults.MaxBatchInterval.Ticks));
                         if (result.Rows > 0)
                             Applied?.Invoke();
                         if (result.Rows > 0)
