@@ -6,21 +6,11 @@ using Xunit;
 namespace Ferry.Tests.Cli;
 
 /// <summary>`ferry add database`: lines refused before any connection is tried. No servers needed.</summary>
-public sealed class AddDatabaseUsageTests : IAsyncLifetime
+public sealed class AddDatabaseUsageTests : InstalledStoreTests
 {
-    private readonly FerryCli _cli = new();
-
-    public Task InitializeAsync() => _cli.OkAsync("install");
-
-    public Task DisposeAsync()
-    {
-        _cli.Dispose();
-        return Task.CompletedTask;
-    }
-
     [Fact]
     public async Task an_unknown_key_is_refused_and_named() =>
-        await _cli.RefusesAsync(Refusal.Usage, ["add", "database", "x", "dbname=a", "colour=blue"], "Unknown key 'colour'", "dbhost");
+        await Cli.RefusesAsync(Refusal.Usage, ["add", "database", "x", "dbname=a", "colour=blue"], "Unknown key 'colour'", "dbhost");
 
     [Theory]
     [InlineData("x;drop")]
@@ -29,7 +19,7 @@ public sealed class AddDatabaseUsageTests : IAsyncLifetime
     [InlineData("x'y")]
     [InlineData("-x")]
     public async Task a_name_with_quotes_semicolons_or_spaces_is_refused(string name) =>
-        await _cli.RefusesAsync(Refusal.Usage, ["add", "database", name, "dbname=a"], $"'{name}' is not a valid database name", "letters, digits");
+        await Cli.RefusesAsync(Refusal.Usage, ["add", "database", name, "dbname=a"], $"'{name}' is not a valid database name", "letters, digits");
 
     [Theory]
     [InlineData("Which database?", "add", "database", "x", "host=h")]
@@ -47,7 +37,7 @@ public sealed class AddDatabaseUsageTests : IAsyncLifetime
     [InlineData("Add what?", "add")]
     [InlineData("Cannot add 'widget'", "add", "widget", "w")]
     public async Task a_malformed_line_is_a_usage_error_that_says_what_to_write(string says, params string[] args) =>
-        await _cli.RefusesAsync(Refusal.Usage, args, says);
+        await Cli.RefusesAsync(Refusal.Usage, args, says);
 }
 
 /// <summary>`ferry add database` against real servers, unreachable ones and impostors.</summary>

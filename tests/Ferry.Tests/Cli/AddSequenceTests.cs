@@ -133,18 +133,8 @@ public sealed class AddSequenceTests(ServerFixture servers)
 }
 
 /// <summary>Bad `add sequence` lines are refused before any database is asked: no servers needed.</summary>
-public sealed class AddSequenceUsageTests : IAsyncLifetime
+public sealed class AddSequenceUsageTests : InstalledStoreTests
 {
-    private readonly FerryCli _cli = new();
-
-    public Task InitializeAsync() => _cli.OkAsync("install");
-
-    public Task DisposeAsync()
-    {
-        _cli.Dispose();
-        return Task.CompletedTask;
-    }
-
     [Fact]
     public async Task malformed_sequence_lines_are_usage_errors_that_change_nothing()
     {
@@ -161,6 +151,6 @@ public sealed class AddSequenceUsageTests : IAsyncLifetime
             (["add", "all", "sequences", "herd=h", "colour=blue"], "colour"),
             (["add", "widget"], "all sequences"),
         ];
-        foreach (var (args, says) in cases) await _cli.RefusesAsync(Refusal.Usage, args, says);
+        foreach (var (args, says) in cases) await Cli.RefusesAsync(Refusal.Usage, args, says);
     }
 }

@@ -40,34 +40,24 @@ public sealed class ListTests(ServerFixture servers)
 }
 
 /// <summary>Listing an empty store, and bad list lines: no servers needed.</summary>
-public sealed class ListUsageTests : IAsyncLifetime
+public sealed class ListUsageTests : InstalledStoreTests
 {
-    private readonly FerryCli _cli = new();
-
-    public Task InitializeAsync() => _cli.OkAsync("install");
-
-    public Task DisposeAsync()
-    {
-        _cli.Dispose();
-        return Task.CompletedTask;
-    }
-
     [Fact]
     public async Task an_empty_store_lists_headers_only()
     {
-        Assert.Equal("sync  herd  dbgroup  conflict_strategy  status", (await _cli.OkAsync("list", "syncs")).Out.Trim());
-        Assert.Equal("table  herd  conflict_strategy", (await _cli.OkAsync("list", "tables")).Out.Trim());
+        Assert.Equal("sync  herd  dbgroup  conflict_strategy  status", (await Cli.OkAsync("list", "syncs")).Out.Trim());
+        Assert.Equal("table  herd  conflict_strategy", (await Cli.OkAsync("list", "tables")).Out.Trim());
     }
 
     [Fact]
     public async Task an_unknown_kind_is_a_usage_error_naming_the_kinds() =>
-        await _cli.RefusesAsync(Refusal.Usage, ["list", "widgets"], "Cannot list 'widgets'", "databases, dbgroups, herds, tables, sequences, syncs");
+        await Cli.RefusesAsync(Refusal.Usage, ["list", "widgets"], "Cannot list 'widgets'", "databases, dbgroups, herds, tables, sequences, syncs");
 
     [Fact]
     public async Task two_kinds_at_once_is_a_usage_error() =>
-        await _cli.RefusesAsync(Refusal.Usage, ["list", "databases", "syncs"], "one kind at a time");
+        await Cli.RefusesAsync(Refusal.Usage, ["list", "databases", "syncs"], "one kind at a time");
 
     [Fact]
     public async Task an_unknown_option_is_a_usage_error() =>
-        await _cli.RefusesAsync(Refusal.Usage, ["list", "databases", "colour=blue"], "colour");
+        await Cli.RefusesAsync(Refusal.Usage, ["list", "databases", "colour=blue"], "colour");
 }
