@@ -59,9 +59,10 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                         if (throttled && result.Rows >= SteadyLoadRows)
                             interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, Defaults.MaxBatchInterval.Ticks));
                         if (result.Rows > 0)
+                        {
                             Applied?.Invoke();
-                        if (result.Rows > 0)
                             LogApplied(setup.Pair, result.Rows, result.Chunks, result.Elapsed.TotalMilliseconds, result.RoundTripsPerChunk ?? 0, sizer.Rows);
+                        }
                         await status.PairGoodAsync(setup.Pair, result, 0, ct);
                         // At most once per poll interval, so also under a write load that never lets the loop end.
                         await sequences.RunIfDueAsync(runner.Source, runner.Target, ct);
