@@ -29,7 +29,7 @@ public sealed class BlackholeScenario(BenchCluster cluster, Action<string> log)
         {
             await cluster.CreateDatabaseAsync(Database, "CREATE TABLE bh (id bigint PRIMARY KEY, note text)", ["bh"], ct);
             await using var link = FaultProxy.Start(cluster.Target, TimeSpan.FromMinutes(15));
-            await using var ferry = await LinkHarness.CreateAsync(cluster, Database, link, ["bh"], ct);
+            await using var ferry = await RelayHarness.ThroughLinkAsync(cluster, Database, link, ["bh"], ct);
             await ferry.StartAsync(ct);
             var busy = new List<double>();
             var idle = new List<double>();
@@ -68,7 +68,7 @@ public sealed class BlackholeScenario(BenchCluster cluster, Action<string> log)
     }
 
     /// <summary>One blackhole: returns the seconds until the relay marked the target down, and the last id written.</summary>
-    private async Task<(double Seconds, long LastId)> TrialAsync(LinkHarness ferry, FaultProxy link, bool writing, long firstId,
+    private async Task<(double Seconds, long LastId)> TrialAsync(RelayHarness ferry, FaultProxy link, bool writing, long firstId,
         CancellationToken ct)
     {
         await using var source = await BenchCluster.OpenAsync(BenchRoles.WriterConnectionString(cluster.Source, Database), ct);

@@ -49,7 +49,7 @@ public sealed class LinkDrainScenario(BenchCluster cluster, int runs, Action<str
         var database = $"bench_drain_{latencyMs}ms";
         await cluster.CreateDatabaseAsync(database, "CREATE TABLE drain (id bigint PRIMARY KEY, name text, amount numeric, created timestamptz)", ["drain"], ct);
         await using var link = FaultProxy.Start(cluster.Target, TimeSpan.FromMinutes(15));
-        await using var ferry = await LinkHarness.CreateAsync(cluster, database, link, ["drain"], ct);
+        await using var ferry = await RelayHarness.ThroughLinkAsync(cluster, database, link, ["drain"], ct);
         link.Latency = TimeSpan.FromMilliseconds(latencyMs);
         await ferry.StartAsync(ct);
         var measured = new Measured([], [], [], []);
@@ -81,7 +81,7 @@ public sealed class LinkDrainScenario(BenchCluster cluster, int runs, Action<str
     }
 
     /// <summary>Inserts the rows in one transaction; times COMMIT returning → the target holding them all.</summary>
-    private async Task<double> DrainOnceAsync(LinkHarness ferry, string database, long first, CancellationToken ct)
+    private async Task<double> DrainOnceAsync(RelayHarness ferry, string database, long first, CancellationToken ct)
     {
         var last = first + Rows - 1;
         await using var source = await BenchCluster.OpenAsync(BenchRoles.WriterConnectionString(cluster.Source, database), ct);

@@ -24,7 +24,7 @@ public sealed class LinkLatencyScenario(BenchCluster cluster, Action<string> log
     {
         await cluster.CreateDatabaseAsync(Database, "CREATE TABLE lat (id bigint PRIMARY KEY, note text)", ["lat"], ct);
         await using var link = FaultProxy.Start(cluster.Target, TimeSpan.FromMinutes(15));
-        await using var ferry = await LinkHarness.CreateAsync(cluster, Database, link, ["lat"], ct);
+        await using var ferry = await RelayHarness.ThroughLinkAsync(cluster, Database, link, ["lat"], ct);
         link.Latency = Latency;
         await ferry.StartAsync(ct);
         await MeasureAsync(ferry, 1, WarmupCount, ct);
@@ -56,7 +56,7 @@ public sealed class LinkLatencyScenario(BenchCluster cluster, Action<string> log
         ]);
     }
 
-    private async Task<double[]> MeasureAsync(LinkHarness ferry, long firstId, int count, CancellationToken ct)
+    private async Task<double[]> MeasureAsync(RelayHarness ferry, long firstId, int count, CancellationToken ct)
     {
         var committed = new long[count];
         var seen = new long[count];

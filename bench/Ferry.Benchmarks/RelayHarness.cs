@@ -1,6 +1,8 @@
+using System.Globalization;
 using Ferry.ControlStore;
 using Ferry.Install;
 using Ferry.Local;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using RelayService = Ferry.Relay.Relay;
 
@@ -9,27 +11,40 @@ namespace Ferry.Benchmarks;
 /// <summary>
 /// Ferry configured through its public API, exactly as <c>ferry add ...</c> would: a control store in a temporary
 /// FERRY_HOME, the two databases as the restricted role, a dbgroup, a herd, a sync (checked, then installed), and
-/// the relay hosted in this process.
+/// the relay hosted in this process. The scenarios of issue 4 (links that fail) put a <see cref="FaultProxy"/>
+/// between the relay and the target (<see cref="ThroughLinkAsync"/>); the benchmark's own clients still talk to both
+/// servers directly.
 /// </summary>
 public sealed class RelayHarness : IAsyncDisposable
 {
     private readonly string _home;
     private readonly Store _store;
     private readonly ILoggerFactory _loggers;
+    private readonly bool _throughLink;
     private RelayService? _relay;
 
-    private RelayHarness(string home, Store store, ILoggerFactory loggers)
+    private RelayHarness(string home, Store store, ILoggerFactory loggers, bool throughLink)
     {
         _home = home;
         _store = store;
         _loggers = loggers;
+        _throughLink = throughLink;
     }
 
     public RelayService Relay => _relay ?? throw new InvalidOperationException("The relay is not started.");
 
     /// <summary>Configures and installs a one-way sync source → target of <paramref name="tables"/>; does not start the relay.</summary>
-    public static async Task<RelayHarness> CreateAsync(LocalServer source, LocalServer target, string database,
-        IReadOnlyList<string> tables, CancellationToken ct)
+    public static Task<RelayHarness> CreateAsync(LocalServer source, LocalServer target, string database,
+        IReadOnlyList<string> tables, CancellationToken ct) =>
+        CreateAsync(source, target, database, null, tables, ct);
+
+    /// <summary>As <see cref="CreateAsync(LocalServer, LocalServer, string, IReadOnlyList{string}, CancellationToken)"/>, with the relay reaching the target through <paramref name="targetLink"/>.</summary>
+    public static Task<RelayHarness> ThroughLinkAsync(BenchCluster cluster, string database, FaultProxy targetLink,
+        IReadOnlyList<string> tables, CancellationToken ct) =>
+        CreateAsync(cluster.Source, cluster.Target, database, targetLink, tables, ct);
+
+    private static async Task<RelayHarness> CreateAsync(LocalServer source, LocalServer target, string database,
+        FaultProxy? targetLink, IReadOnlyList<string> tables, CancellationToken ct)
     {
         var home = Path.Combine(Path.GetTempPath(), $"ferry-bench-{database}-{Guid.NewGuid().ToString("N")[..8]}");
         var store = await Store.CreateAsync(Path.Combine(home, "ferry.db"), ct);
@@ -38,12 +53,16 @@ public sealed class RelayHarness : IAsyncDisposable
             .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
             .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
             .SetMinimumLevel(LogLevel.Warning));
-        var harness = new RelayHarness(home, store, loggers);
+        var harness = new RelayHarness(home, store, loggers, targetLink is not null);
         try
         {
             var src = BenchRoles.FerryDatabase("src", source, database);
-            var tgt = BenchRoles.FerryDatabase("tgt", target, database);
-            await ConfigureAsync(store, src, tgt, tgt, tables, ct);
+            var direct = BenchRoles.FerryDatabase("tgt", target, database);
+            var tgt = targetLink is null ? direct : direct with
+            {
+                Settings = new Dictionary<string, string>(direct.Settings) { ["port"] = targetLink.Port.ToString(CultureInfo.InvariantCulture) },
+            };
+            await ConfigureAsync(store, src, tgt, direct, tables, ct);
             return harness;
         }
         catch
@@ -57,7 +76,7 @@ public sealed class RelayHarness : IAsyncDisposable
     /// Sync "s" from src to tgt as a user would set it up: checks, capture installed, configuration stored.
     /// <paramref name="tgtDirect"/> is how ferry's installer reaches the target when the relay goes through a proxy.
     /// </summary>
-    internal static async Task ConfigureAsync(Store store, Database src, Database tgt, Database tgtDirect,
+    private static async Task ConfigureAsync(Store store, Database src, Database tgt, Database tgtDirect,
         IEnumerable<string> tables, CancellationToken ct)
     {
         await store.AddDatabaseAsync(src, ct);
@@ -79,10 +98,11 @@ public sealed class RelayHarness : IAsyncDisposable
         await _relay.StartAsync(ct);
         await _relay.Started.Task.WaitAsync(TimeSpan.FromSeconds(30), ct);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        timeout.CancelAfter(TimeSpan.FromSeconds(_throughLink ? 60 : 30));
         while (!_relay.Status.Pairs.Values.Any(p => p.State == "replicating"))
         {
-            if (_relay.Status.Pairs.Values.FirstOrDefault(p => p.LastError is not null) is { } failed)
+            // Through a fault proxy a first failure may be the link's; the pair retries, so keep waiting.
+            if (!_throughLink && _relay.Status.Pairs.Values.FirstOrDefault(p => p.LastError is not null) is { } failed)
                 throw new InvalidOperationException($"The relay's pair failed: {failed.LastError}");
             await Task.Delay(20, timeout.Token);
         }
@@ -91,6 +111,24 @@ public sealed class RelayHarness : IAsyncDisposable
     /// <summary>The pair's last error, if it is not replicating: a benchmark that waits forever should say why.</summary>
     public string? PairError() =>
         _relay?.Status.Pairs.Values.FirstOrDefault(p => p.State != "replicating")?.LastError;
+
+    /// <summary>The relay's run history since <paramref name="sinceId"/>: rows, chunks and round trips per chunk of each drain.</summary>
+    public async Task<List<(long Id, long Rows, long Chunks, double? RoundTripsPerChunk)>> RunsAsync(long sinceId, CancellationToken ct)
+    {
+        await using var c = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = Path.Combine(_home, "ferry.db"), Mode = SqliteOpenMode.ReadOnly, Pooling = false,
+        }.ToString());
+        await c.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id, rows, chunks, round_trips_per_chunk FROM run_history WHERE id > $id ORDER BY id";
+        cmd.Parameters.AddWithValue("$id", sinceId);
+        var runs = new List<(long, long, long, double?)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            runs.Add((r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.IsDBNull(3) ? null : r.GetDouble(3)));
+        return runs;
+    }
 
     public async Task StopAsync(CancellationToken ct)
     {
