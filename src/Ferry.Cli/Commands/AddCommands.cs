@@ -178,17 +178,28 @@ public static class AddCommands
         return 0;
     }
 
-    private static async Task<int> AddAllTablesAsync(Store store, BucardoArguments args, CancellationToken ct)
+    /// <summary>
+    /// The words of `ferry add all tables|sequences herd=NAME [db=NAME] [schema=S]`: the herd, the database to read
+    /// (the first added when none is named) and the schema, if one is.
+    /// </summary>
+    internal static async Task<(string Herd, Database Db, string? Schema)> AddAllArgumentsAsync(Store store,
+        BucardoArguments args, string what, CancellationToken ct)
     {
         args.Words.RemoveAt(0);
         var herd = args.Get("herd", "relgroup");
         var dbName = args.Get("db");
         var schema = args.Get("schema", "n");
-        args.RejectUnknown("add all tables");
-        if (args.Words.Count > 0) throw new UsageException($"Unexpected '{args.Words[0]}': ferry add all tables herd=NAME [db=NAME] [schema=S]");
-        if (herd is null) throw new UsageException("Which herd? ferry add all tables herd=NAME [db=NAME] [schema=S]");
+        args.RejectUnknown($"add all {what}");
+        var usage = $"ferry add all {what} herd=NAME [db=NAME] [schema=S]";
+        if (args.Words.Count > 0) throw new UsageException($"Unexpected '{args.Words[0]}': {usage}");
+        if (herd is null) throw new UsageException($"Which herd? {usage}");
         Names.Check(herd, "herd");
-        var db = await ReferenceDatabaseAsync(store, dbName, ct);
+        return (herd, await ReferenceDatabaseAsync(store, dbName, ct), schema);
+    }
+
+    private static async Task<int> AddAllTablesAsync(Store store, BucardoArguments args, CancellationToken ct)
+    {
+        var (herd, db, schema) = await AddAllArgumentsAsync(store, args, "tables", ct);
         await using var c = await Connect.OpenAsync(db, ct, "ferry add all tables");
         var all = await TableCatalog.ListAsync(c, schema, ct);
         var keyed = all.Where(t => t.HasKey).Select(t => t.Table).ToList();

@@ -38,16 +38,7 @@ public static class AddSequenceCommands
 
     public static async Task<int> AddAllAsync(Store store, BucardoArguments args, CancellationToken ct)
     {
-        args.Words.RemoveAt(0);
-        var herd = args.Get("herd", "relgroup");
-        var dbName = args.Get("db");
-        var schema = args.Get("schema", "n");
-        args.RejectUnknown("add all sequences");
-        if (args.Words.Count > 0)
-            throw new UsageException($"Unexpected '{args.Words[0]}': ferry add all sequences herd=NAME [db=NAME] [schema=S]");
-        if (herd is null) throw new UsageException("Which herd? ferry add all sequences herd=NAME [db=NAME] [schema=S]");
-        Names.Check(herd, "herd");
-        var db = await AddCommands.ReferenceDatabaseAsync(store, dbName, ct);
+        var (herd, db, schema) = await AddCommands.AddAllArgumentsAsync(store, args, "sequences", ct);
         List<(TableName Sequence, bool Readable)> all;
         await using (var c = await Connect.OpenAsync(db, ct, "ferry add all sequences"))
             all = await SequenceCatalog.ListAsync(c, schema, ct);
