@@ -29,10 +29,15 @@ public sealed class RoundTripScenario(BenchCluster cluster, Action<string> log)
         sourceProxy.Start();
         targetProxy.Start();
         var group = new DbGroup("g", [new DbGroupMember("src", Role.Source), new DbGroupMember("tgt", Role.Target)]);
-        var setup = new PairSetup(new Pair("s", "src", "tgt"), new Sync("s", "h", "g", Resolve.ConflictRule.Latest, true), group,
+        var sync = new Sync("s", "h", "g", Resolve.ConflictRule.Latest, true);
+        var setup = new PairSetup(new Pair("s", "src", "tgt"), sync, group,
             new Herd("h", [new TableName("public", "rt")]),
             Via(BenchRoles.FerryDatabase("src", cluster.Source, Database), sourceProxy),
-            Via(BenchRoles.FerryDatabase("tgt", cluster.Target, Database), targetProxy));
+            Via(BenchRoles.FerryDatabase("tgt", cluster.Target, Database), targetProxy))
+        {
+            // As the relay would run it: a one-source target keeps no row versions.
+            TargetKeepsVersions = !PlainTargets.Of([(sync, group)]).Contains("tgt"),
+        };
 
         await using var runner = await PairRunner.OpenAsync(setup, ct);
         await runner.DrainAsync(SmallChunk, ct); // loads progress, creates the temporary tables, moves the first snapshot

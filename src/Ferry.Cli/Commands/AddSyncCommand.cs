@@ -97,6 +97,7 @@ public static class AddSyncCommand
         await SyncInstaller.InstallAsync(databases, herd, ct);
         if (newHerd) await store.AddToHerdAsync(herd.Name, herd.Tables, ct);
         if (inlineGroup) await store.AddDbGroupAsync(group, ct);
+        var plainBefore = await store.PlainTargetsAsync(ct);
         await store.AddSyncAsync(sync, ct);
         Output.Line($"Added sync {name}: herd {herd.Name} over dbgroup {group.Name} " +
                     $"({string.Join(", ", group.Members.Select(m => $"{m.Database}:{m.Role.ToString().ToLowerInvariant()}"))}), " +
@@ -105,6 +106,11 @@ public static class AddSyncCommand
             Output.Line($"Sequences {string.Join(", ", herd.Sequences)} are carried forward from each source to the other " +
                         "databases: never back, each keeping its own INCREMENT and interleave.");
         await PrintSequenceAdviceAsync(group, databases, herd, ct);
+        var plainAfter = await store.PlainTargetsAsync(ct);
+        foreach (var db in plainBefore.Where(d => !plainAfter.Contains(d)).Order())
+            Output.Line($"{db} was a replica of one master, and kept no row versions for what it received. From now on it " +
+                        "keeps them; for the rows it holds already, conflicts may be decided differently there than on the " +
+                        $"other databases. Re-copy {db}'s tables from a master before its first changes flow (pg_dump --data-only).");
         Output.Line("Start replicating with: ferry start (if the relay already runs: ferry restart)");
         return 0;
     }

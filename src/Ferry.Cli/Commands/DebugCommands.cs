@@ -38,6 +38,9 @@ public static class DebugCommands
         var herd = await store.GetHerdAsync(sync.Herd, ct);
         var pair = Sync.PairsOf(sync, group).FirstOrDefault(p => p.Source == source && p.Target == target)
                    ?? throw new FerryException($"Sync {syncName} has no pair {source} -> {target}.");
-        return new PairSetup(pair, sync, group, herd, await store.GetDatabaseAsync(source, ct), await store.GetDatabaseAsync(target, ct));
+        return new PairSetup(pair, sync, group, herd, await store.GetDatabaseAsync(source, ct), await store.GetDatabaseAsync(target, ct))
+        {
+            TargetKeepsVersions = !(await store.PlainTargetsAsync(ct)).Contains(target),
+        };
     }
 }

@@ -10,8 +10,12 @@ namespace Ferry.Apply;
 /// records progress in a single transaction. On a long link the cost of a chunk is its round trips, so the whole
 /// apply is one <see cref="NpgsqlBatch"/>: one round trip, however many tables and statements.
 /// </summary>
+/// <param name="keepVersions">
+/// False on a plain target (<see cref="PlainTargets"/>): every incoming entry wins, so nothing is looked up, decided
+/// or stamped; rows are written as they come, and a truncate is applied once, with the first chunk of its batch.
+/// </param>
 public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroupOrder,
-    IReadOnlyList<ApplySql> tables, bool useReplicaRole)
+    IReadOnlyList<ApplySql> tables, bool useReplicaRole, bool keepVersions = true)
 {
     private bool _tempTablesReady;
 
@@ -65,7 +69,9 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         Add("SET CONSTRAINTS ALL DEFERRED");
         if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
 
-        foreach (var tr in plan.Truncates.Reverse())
+        // Every chunk of a batch reads the batch's truncates again. With versions, applying one again spares the rows
+        // written after it; without, it would delete the rows the batch's earlier chunks wrote.
+        foreach (var tr in keepVersions || plan.StartsBatch ? plan.Truncates.Reverse() : [])
         {
             var t = tables.FirstOrDefault(x => x.Shape.Name == tr.Table);
             if (t is null) continue;
@@ -75,10 +81,13 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         foreach (var i in inChunk)
         {
             var t = tables[i];
-            Add(t.Local, pair.Target);
-            Add(t.Decide, dbgroupOrder, t.Shape.Name.Schema, t.Shape.Name.Name);
-            Add(t.RecordConflicts, t.Shape.Name.Schema, t.Shape.Name.Name, pair.Sync, t.Shape.Key.ToArray(), t.Rule.Name());
-            if (t.AbortOnConflict is { } abort) Add(abort, t.Shape.Name.Schema, t.Shape.Name.Name);
+            if (keepVersions)
+            {
+                Add(t.Local, pair.Target);
+                Add(t.Decide, dbgroupOrder, t.Shape.Name.Schema, t.Shape.Name.Name);
+                Add(t.RecordConflicts, t.Shape.Name.Schema, t.Shape.Name.Name, pair.Sync, t.Shape.Key.ToArray(), t.Rule.Name());
+                if (t.AbortOnConflict is { } abort) Add(abort, t.Shape.Name.Schema, t.Shape.Name.Name);
+            }
             foreach (var u in t.Uniques)
             {
                 Add(u.Record, dbgroupOrder, pair.Target, pair.Sync, t.Shape.Name.Schema, t.Shape.Name.Name,
@@ -87,7 +96,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
                 Add(u.EvictLocal, dbgroupOrder, pair.Target);
             }
         }
-        foreach (var i in inChunk)
+        foreach (var i in keepVersions ? inChunk : [])
         {
             Add(tables[i].StampVersions);
             Add(tables[i].StampNew);
@@ -102,7 +111,8 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             var t = tables[i];
             foreach (var (fk, _) in t.ForeignKeys)
                 Add(fk.DropOrphans, pair.Sync, t.Shape.Name.Schema, t.Shape.Name.Name, t.Shape.Key.ToArray(), fk.RuleText, pair.Target);
-            Add(t.Upsert);
+            // Without versions no entry was looked up: all are "new", and the DO block upserts if any row is there.
+            if (keepVersions) Add(t.Upsert);
             Add(t.UpsertNew);
         }
 

@@ -145,6 +145,14 @@ public sealed partial class Store
         await FindSyncAsync(name, ct) ?? throw new FerryException(
             $"Unknown sync '{name}'. See the syncs with: ferry list syncs");
 
+    /// <summary>The databases whose pairs keep no row versions there (<see cref="PlainTargets"/>), from every sync.</summary>
+    public async Task<IReadOnlySet<string>> PlainTargetsAsync(CancellationToken ct)
+    {
+        var syncs = new List<(Sync, DbGroup)>();
+        foreach (var sync in await ListSyncsAsync(ct)) syncs.Add((sync, await GetDbGroupAsync(sync.DbGroup, ct)));
+        return PlainTargets.Of(syncs);
+    }
+
     public Task<List<Sync>> ListSyncsAsync(CancellationToken ct) =>
         QueryAsync("SELECT name, herd, dbgroup, conflict_rule, active FROM syncs ORDER BY name", MapSync, ct);
 

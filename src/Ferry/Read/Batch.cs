@@ -27,6 +27,9 @@ public sealed record BatchPlan(BatchBounds Bounds, string SourceNodeId, long[] P
 
     public bool IsEmpty => Total == 0 && Truncates.Count == 0;
 
+    /// <summary>Whether this read opened the batch (its first chunk), rather than resumed it at a stored cursor.</summary>
+    public bool StartsBatch { get; init; }
+
     /// <summary>Per table, about how many rows it holds on the source (0 where not read).</summary>
     public IReadOnlyList<double> TableRows { get; init; } = [];
 

@@ -109,6 +109,7 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         {
             Inline = inline,
             TableRows = tableRows,
+            StartsBatch = to is null,
         };
     }
 

@@ -65,7 +65,7 @@ public sealed class PairRunner : IAsyncDisposable
             var (read, apply) = await setup.BuildAsync(source, target, ct);
             var replicaRole = await GrantCheck.CanSetReplicationRoleAsync(target, ct);
             var reader = new PairReader(source, setup.Pair.Source, setup.SkipOrigins, read);
-            var applier = new Applier(target, setup.Pair, setup.Order, apply, replicaRole);
+            var applier = new Applier(target, setup.Pair, setup.Order, apply, replicaRole, setup.TargetKeepsVersions);
             return new PairRunner(setup, source, target, reader, applier);
         }
         catch (Exception e)

@@ -19,6 +19,12 @@ public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, D
 
     public string[] Order => Group.Members.Select(m => m.Database).ToArray();
 
+    /// <summary>
+    /// False when the target is a plain target (<see cref="PlainTargets"/>): its apply neither looks up nor writes
+    /// row versions. True, the safe side, unless the caller knows the whole configuration.
+    /// </summary>
+    public bool TargetKeepsVersions { get; init; } = true;
+
     public async Task<(IReadOnlyList<ReadSql> Read, IReadOnlyList<ApplySql> Apply)> BuildAsync(
         NpgsqlConnection source, NpgsqlConnection target, CancellationToken ct)
     {

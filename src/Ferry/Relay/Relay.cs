@@ -36,6 +36,7 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
         var tasks = new List<Task>();
         var wakeupsBySource = new Dictionary<string, List<Wakeup>>();
         var databases = new Dictionary<string, Database>();
+        var plainTargets = await store.PlainTargetsAsync(stoppingToken);
         foreach (var sync in (await store.ListSyncsAsync(stoppingToken)).Where(s => s.Active))
         {
             var group = await store.GetDbGroupAsync(sync.DbGroup, stoppingToken);
@@ -45,7 +46,10 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
                 var source = databases.TryGetValue(pair.Source, out var s) ? s : databases[pair.Source] = await store.GetDatabaseAsync(pair.Source, stoppingToken);
                 var target = databases.TryGetValue(pair.Target, out var t) ? t : databases[pair.Target] = await store.GetDatabaseAsync(pair.Target, stoppingToken);
                 var wakeup = new Wakeup();
-                var worker = new PairWorker(new PairSetup(pair, sync, group, herd, source, target), wakeup, Status,
+                var worker = new PairWorker(new PairSetup(pair, sync, group, herd, source, target)
+                    {
+                        TargetKeepsVersions = !plainTargets.Contains(pair.Target),
+                    }, wakeup, Status,
                     loggers.CreateLogger("ferry.pair"));
                 _workers.Add(worker);
                 if (!wakeupsBySource.TryGetValue(pair.Source, out var list)) wakeupsBySource[pair.Source] = list = [];

@@ -62,6 +62,19 @@ public sealed class AddSyncTests(ServerFixture servers)
     }
 
     [Fact]
+    public async Task a_replica_that_a_new_sync_reads_from_is_told_to_be_recopied()
+    {
+        await using var t = await ReadyAsync(nameof(a_replica_that_a_new_sync_reads_from_is_told_to_be_recopied));
+        var first = await t.Cli.OkAsync("add", "sync", "s1", "tables=items", "dbs=db1:source,db2:target");
+        Assert.DoesNotContain("re-copy", first.Out, StringComparison.OrdinalIgnoreCase);
+        // db2 was a plain replica of db1; reading from it (a chain) makes it keep row versions from now on.
+        var second = await t.Cli.OkAsync("add", "sync", "s2", "tables=items", "dbs=db2:source,db3:target");
+        Assert.Contains("db2 was a replica of one master", second.Out, StringComparison.Ordinal);
+        Assert.Contains("Re-copy db2's tables", second.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("db3 was", second.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task add_sync_twice_over_the_same_tables_is_fine_after_a_remove()
     {
         await using var t = await ReadyAsync(nameof(add_sync_twice_over_the_same_tables_is_fine_after_a_remove), 2);

@@ -30,6 +30,11 @@ public sealed class OneWayReplication(ServerFixture servers)
         await t.ExecAsync(0, "DELETE FROM items WHERE id BETWEEN 100 AND 150");
         await t.ConvergedAsync("items", [0, 1, 2]);
         Assert.Equal(449L, await t.ScalarAsync<long>(2, "SELECT count(*) FROM items"));
+        // Replicas of one master are plain targets: their apply writes rows, never row versions.
+        var rv = new Ferry.Capture.CaptureNames(new TableName("public", "items")).RowVersions;
+        foreach (var target in new[] { 1, 2 })
+            Assert.Equal(0L, await servers[target].ScalarAsync<long>(t.Database, $"SELECT count(*) FROM {rv}", default));
+        Assert.NotEqual(0L, await servers[0].ScalarAsync<long>(t.Database, $"SELECT count(*) FROM {rv}", default));
 
         await t.ExecAsync(0, "TRUNCATE items");
         await t.ExecAsync(0, "INSERT INTO items VALUES (1, 'after truncate', 1)");
