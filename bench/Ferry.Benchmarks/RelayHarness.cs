@@ -87,7 +87,7 @@ public sealed class RelayHarness : IAsyncDisposable
         var problems = await SyncInstaller.CheckAsync([src, tgtDirect], herd, ct);
         if (problems.Count > 0)
             throw new InvalidOperationException("Ferry's checks failed:\n  " + string.Join("\n  ", problems));
-        await SyncInstaller.InstallAsync([src, tgtDirect], herd, ct);
+        await SyncInstaller.InstallAsync([src, tgtDirect], herd, new HashSet<string> { src.Name }, ct);
         await store.AddSyncAsync(new Sync("s", "h", "g", Resolve.ConflictRule.Latest, Active: true), ct);
     }
 

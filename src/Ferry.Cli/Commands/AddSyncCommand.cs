@@ -94,14 +94,18 @@ public static class AddSyncCommand
         if (problems.Count > 0)
             throw new FerryException($"Sync {name} was not added; nothing was changed:" + Environment.NewLine + "  " +
                                      string.Join(Environment.NewLine + "  ", problems));
-        await SyncInstaller.InstallAsync(databases, herd, ct);
+        // Capture triggers only where some pair reads, in this sync or another: a database that is only ever a target
+        // records nothing anyone reads, and its triggers would tax every row ferry writes there.
+        var capturing = group.Sources.ToHashSet();
+        foreach (var other in await store.ListSyncsAsync(ct)) capturing.UnionWith((await store.GetDbGroupAsync(other.DbGroup, ct)).Sources);
+        await SyncInstaller.InstallAsync(databases, herd, capturing, ct);
         if (newHerd) await store.AddToHerdAsync(herd.Name, herd.Tables, ct);
         if (inlineGroup) await store.AddDbGroupAsync(group, ct);
         var plainBefore = await store.PlainTargetsAsync(ct);
         await store.AddSyncAsync(sync, ct);
         Output.Line($"Added sync {name}: herd {herd.Name} over dbgroup {group.Name} " +
                     $"({string.Join(", ", group.Members.Select(m => $"{m.Database}:{m.Role.ToString().ToLowerInvariant()}"))}), " +
-                    $"conflict_strategy={rule.Name()}. Capture installed in every database.");
+                    $"conflict_strategy={rule.Name()}. Capture installed on {string.Join(", ", group.Members.Where(m => capturing.Contains(m.Database)).Select(m => m.Database))}.");
         if (herd.Sequences.Count > 0)
             Output.Line($"Sequences {string.Join(", ", herd.Sequences)} are carried forward from each source to the other " +
                         "databases: never back, each keeping its own INCREMENT and interleave.");

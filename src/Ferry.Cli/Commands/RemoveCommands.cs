@@ -71,13 +71,13 @@ public static class RemoveCommands
         var sync = await store.GetSyncAsync(name, ct);
         var herd = await store.GetHerdAsync(sync.Herd, ct);
         var group = await store.GetDbGroupAsync(sync.DbGroup, ct);
-        // What the other syncs still capture, per database.
+        // What the other syncs still capture, per database: their sources' tables (targets have no triggers).
         var stillNeeded = new HashSet<(string Db, TableName Table)>();
         foreach (var other in (await store.ListSyncsAsync(ct)).Where(s => s.Name != name))
         {
             var oh = await store.GetHerdAsync(other.Herd, ct);
             var og = await store.GetDbGroupAsync(other.DbGroup, ct);
-            foreach (var m in og.Members)
+            foreach (var m in og.Members.Where(m => m.Role == Role.Source))
                 foreach (var t in oh.Tables)
                     stillNeeded.Add((m.Database, t));
         }

@@ -35,11 +35,18 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
     public string CopyInSql(int table) => tables[table].CopyIn;
 
     /// <summary>
+    /// The COPY that writes a table's rows straight into it, or null: only on a plain target, whose rows need no
+    /// decision, and not where ferry sets session_replication_role, which the COPY would run without.
+    /// </summary>
+    public string? CopyDirectSql(int table) => keepVersions || useReplicaRole ? null : tables[table].CopyDirect;
+
+    /// <summary>
     /// Resolves and applies what the chunk's COPYs put in the temporary tables, with its progress, atomically.
     /// Deletes run children first and upserts parents first, so foreign keys hold without superuser. Returns the
     /// cursor's key when the chunk cut a table mid-way, read in the same round trip, so resuming needs no extra one.
     /// </summary>
-    public async Task<string[]?> ApplyAsync(BatchPlan plan, Chunk chunk, CancellationToken ct)
+    /// <param name="inTransaction">The chunk's COPYs already opened the transaction (rows copied straight in).</param>
+    public async Task<string[]?> ApplyAsync(BatchPlan plan, Chunk chunk, CancellationToken ct, bool inTransaction = false)
     {
         var inChunk = chunk.Slices.Select(s => s.Table).ToList();
         await using var batch = new NpgsqlBatch(target);
@@ -50,7 +57,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             batch.BatchCommands.Add(c);
         }
 
-        Add("BEGIN");
+        if (!inTransaction) Add("BEGIN");
         // Slices read along with the plan come in here rather than by COPY: no round trip of their own.
         foreach (var slice in chunk.Slices)
             if (plan.InlineFor(slice) is { } rows)

@@ -34,6 +34,8 @@ public sealed class ApplySql
                 conflict boolean DEFAULT false, rule_win boolean DEFAULT true, win boolean DEFAULT true)
             """;
         CopyIn = $"COPY {Temp} ({cols}, {FerryColumns}) FROM STDIN " + (shape.CanCopyBinary ? "(FORMAT binary)" : "(FORMAT text)");
+        // A plain target's bulk of new rows goes straight into the table (Relay/PairRunner says when).
+        CopyDirect = shape.CanCopyBinary ? $"COPY {table} ({cols}) FROM STDIN (FORMAT binary)" : null;
         // A small chunk's rows arrive inside the apply batch instead: one text[] parameter per column, in the order
         // CopyIn takes them, each value cast back from its text form ($1 .. $n+4).
         var n = shape.Columns.Count;
@@ -178,6 +180,9 @@ public sealed class ApplySql
     public string CreateTemp { get; }
 
     public string CopyIn { get; }
+
+    /// <summary>COPY of rows into the table itself; null where the table travels as text.</summary>
+    public string? CopyDirect { get; }
 
     public string InsertInline { get; }
 

@@ -22,14 +22,20 @@ public static class NodeInstaller
         await tx.CommitAsync(ct);
     }
 
-    public static Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, CancellationToken ct) =>
-        InstallCaptureAsync(c, shape, "pg_catalog.clock_timestamp()", ct);
+    /// <param name="triggers">
+    /// Whether the table's writes are captured here: on a database some pair reads from. Elsewhere the row-version
+    /// table is still made (the apply keeps versions there) and capture triggers left by an earlier install go.
+    /// </param>
+    public static Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, CancellationToken ct, bool triggers = true) =>
+        InstallCaptureAsync(c, shape, "pg_catalog.clock_timestamp()", ct, triggers);
 
     /// <summary>The clock expression is for tests that simulate clock skew between databases.</summary>
-    internal static async Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, string clock, CancellationToken ct)
+    internal static async Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, string clock, CancellationToken ct,
+        bool triggers = true)
     {
         var names = new CaptureNames(shape.Name);
-        var sql = SqlResources.Fill(SqlResources.Read("capture_table.sql"), new Dictionary<string, string>
+        var parts = triggers ? new[] { "capture_table.sql", "capture_triggers.sql" } : ["capture_drop.sql", "capture_table.sql"];
+        var sql = SqlResources.Fill(string.Join("\n", parts.Select(SqlResources.Read)), new Dictionary<string, string>
         {
             ["rv"] = names.RowVersions,
             ["rv_xid_index"] = names.RowVersionsXidIndex,

@@ -112,7 +112,12 @@ public static class SyncInstaller
         }
     }
 
-    public static async Task InstallAsync(IReadOnlyList<Database> databases, Herd herd, CancellationToken ct)
+    /// <summary>Installs with capture triggers on every database (all of them are read from).</summary>
+    public static Task InstallAsync(IReadOnlyList<Database> databases, Herd herd, CancellationToken ct) =>
+        InstallAsync(databases, herd, databases.Select(d => d.Name).ToHashSet(), ct);
+
+    /// <param name="capturing">the databases some pair reads from, in this sync or another: only they get triggers</param>
+    public static async Task InstallAsync(IReadOnlyList<Database> databases, Herd herd, IReadOnlySet<string> capturing, CancellationToken ct)
     {
         foreach (var db in databases)
         {
@@ -122,7 +127,7 @@ public static class SyncInstaller
             {
                 var shape = await TableCatalog.ReadAsync(c, t, ct)
                             ?? throw new FerryException($"Table {t} disappeared from {db.Name} while installing.");
-                await NodeInstaller.InstallCaptureAsync(c, shape, ct);
+                await NodeInstaller.InstallCaptureAsync(c, shape, ct, triggers: capturing.Contains(db.Name));
             }
         }
     }

@@ -44,6 +44,13 @@ public static class PgErrors
     private static int ConnectSeconds(Database db) =>
         int.TryParse(db.Settings.GetValueOrDefault("connect_timeout"), out var s) ? s : (int)Defaults.ConnectTimeout.TotalSeconds;
 
+    /// <summary>
+    /// True when the server refused the data itself (a constraint: class 23; a value: class 22), not the link or a
+    /// right: what rows copied straight into a table meet when one is already there.
+    /// </summary>
+    public static bool IsDataRefusal(Exception e) =>
+        e is PostgresException pe && (pe.SqlState.StartsWith("23", StringComparison.Ordinal) || pe.SqlState.StartsWith("22", StringComparison.Ordinal));
+
     /// <summary>True when the error is about the link or the server being away, so a retry may succeed.</summary>
     public static bool IsTransient(Exception e) => e switch
     {

@@ -167,6 +167,26 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         return chars;
     }
 
+    /// <summary>
+    /// Streams the rows of a whole slice straight into <paramref name="copyIn"/> (binary COPY only); returns the
+    /// bytes and the rows that went. Fewer rows than the slice's entries means some of them were deletes.
+    /// </summary>
+    public async Task<(long Bytes, long Rows)> CopyRowsAsync(ChunkSlice slice, NpgsqlConnection target, string copyIn, CancellationToken ct)
+    {
+        var copyOut = tables[slice.Table].CopyRows(slice.AfterKey, slice.Hash);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var (output, input) = await BothAsync(source.BeginRawBinaryCopyAsync(copyOut, ct), target.BeginRawBinaryCopyAsync(copyIn, ct));
+        LastCopyStart = started.Elapsed;
+        await using (output)
+        await using (input)
+        {
+            output.ReadTimeout = input.WriteTimeout = DeadLinkMillis;
+            var counter = new CountingCopy { Tuples = new CopyTupleCounter() };
+            await counter.CopyAsync(output, input, ct);
+            return (counter.Bytes, counter.Tuples.Rows);
+        }
+    }
+
     public async Task EndAsync(CancellationToken ct)
     {
         _endPending = false;
@@ -237,12 +257,15 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
     {
         public long Bytes { get; private set; }
 
+        public CopyTupleCounter? Tuples { get; init; }
+
         public async Task CopyAsync(Stream from, Stream to, CancellationToken ct)
         {
             var buffer = new byte[128 * 1024];
             int n;
             while ((n = await from.ReadAsync(buffer, ct)) > 0)
             {
+                Tuples?.Feed(buffer.AsSpan(0, n));
                 await to.WriteAsync(buffer.AsMemory(0, n), ct);
                 Bytes += n;
             }

@@ -53,6 +53,14 @@ public sealed class ReadSql
                   {(hash && whole ? $"LEFT JOIN {table} AS t ON {keyMatch}" : $"LEFT JOIN LATERAL (SELECT * FROM {table} AS t WHERE {keyMatch} OFFSET 0) AS t ON true")}
                   {(whole ? "" : $"ORDER BY {keyOrder}")}) TO STDOUT {format}
             """;
+        // The rows of the same entries alone, for a plain target's COPY straight into its table: deleted entries
+        // have no row and drop out of the join, which the caller sees as fewer rows than entries.
+        CopyRows = (after, hash) => $"""
+            COPY (SELECT {columns}
+                  FROM (SELECT * FROM {names.RowVersions} AS r WHERE {Predicate}{(after ? " AND " + afterKey : "")} OFFSET 0) AS r
+                  {(hash ? $"JOIN {table} AS t ON {keyMatch}" : $"JOIN LATERAL (SELECT * FROM {table} AS t WHERE {keyMatch} OFFSET 0) AS t ON true")}
+                  ) TO STDOUT {format}
+            """;
         // The same entries as CopyOut, as rows of text, in a plain query: it can ride in the read's first pipelined
         // batch, so a small chunk needs no COPY (two round trips fewer on each link). At most $1 entries, and only
         // while their rows add up to $2 bytes: what rides along stays small whatever the rows hold.
@@ -86,6 +94,12 @@ public sealed class ReadSql
 
     /// <summary>COPY of up to <c>limit</c> entries, in key order, after the cursor's key when <c>after</c> is set.</summary>
     public Func<int, bool, bool, bool, string> CopyOut { get; }
+
+    /// <summary>
+    /// COPY of the rows of all the table's remaining entries in the batch (a whole slice), the table's columns only;
+    /// <c>after</c> and <c>hash</c> as for <see cref="CopyOut"/>.
+    /// </summary>
+    public Func<bool, bool, string> CopyRows { get; }
 
     /// <summary>The first entries CopyOut would give (at most $1, about $2 bytes), each value as text (the apply side casts them back).</summary>
     public Func<bool, string> Inline { get; }

@@ -80,6 +80,20 @@ public sealed class ChunkSizer
         else if (elapsed > TargetTime * 2 && elapsed > Fast * 3) Rows = Math.Max(MinRows, Rows / 2);
     }
 
+    private readonly Dictionary<int, DateTime> _directRefusedUntil = [];
+
+    /// <summary>How long a table whose rows could not go straight in goes through the temporary table.</summary>
+    public static readonly TimeSpan DirectPause = TimeSpan.FromMinutes(10);
+
+    /// <summary>Whether a whole slice of this table may be copied straight into it (plain targets only).</summary>
+    public bool MayCopyDirect(int table) => !_directRefusedUntil.TryGetValue(table, out var until) || DateTime.UtcNow >= until;
+
+    /// <summary>
+    /// Rows copied straight in were refused (a row already there, a delete among them, a constraint): the slice went
+    /// the usual way, and so do the table's next ones for a while, so an update-heavy table pays for this once.
+    /// </summary>
+    public void DirectRefused(int table) => _directRefusedUntil[table] = DateTime.UtcNow + DirectPause;
+
     /// <summary>A chunk failed (reset, timeout): the next one is smaller, so a flaky link wastes less.</summary>
     public void Failed()
     {

@@ -63,6 +63,13 @@ public sealed class PairRunner : IAsyncDisposable
         {
             target = await OpenEndAsync(setup.Target, "ferry apply " + setup.Pair, ct);
             var (read, apply) = await setup.BuildAsync(source, target, ct);
+            // Everything written on this connection is ferry's: the capture triggers leave it alone. The apply batch
+            // says so per transaction too; rows copied straight into a table arrive before that statement does.
+            await using (var origin = new NpgsqlCommand("SELECT set_config('ferry.origin', $1, false)", target))
+            {
+                origin.Parameters.Add(new NpgsqlParameter<string> { TypedValue = setup.Pair.Source });
+                await origin.ExecuteNonQueryAsync(ct);
+            }
             var replicaRole = await GrantCheck.CanSetReplicationRoleAsync(target, ct);
             var reader = new PairReader(source, setup.Pair.Source, setup.SkipOrigins, read);
             var applier = new Applier(target, setup.Pair, setup.Order, apply, replicaRole, setup.TargetKeepsVersions);
@@ -111,6 +118,9 @@ public sealed class PairRunner : IAsyncDisposable
         catch (Exception e) when (e is not FerryException && !(e is OperationCanceledException && ct.IsCancellationRequested))
         {
             if (InFlightRows > 0) sizer.Failed();
+            // A deferred constraint fails at the apply's COMMIT: the retry must not copy straight in again.
+            if (PgErrors.IsDataRefusal(e))
+                foreach (var t in _direct) sizer.DirectRefused(t);
             if (LinkFailure.Attribute(e, _setup, _source, _target) is { } failed) throw failed;
             throw;
         }
@@ -181,33 +191,52 @@ public sealed class PairRunner : IAsyncDisposable
             var chunk = Chunk.Plan(plan, budget, sizer.MaxBytes, sizer.BytesPerRow, sizer.MinRows);
             InFlightRows = chunk.Rows;
             trips++; // the read's begin, counts and truncates: one pipelined batch
-            foreach (var slice in chunk.Slices)
-            {
-                if (plan.InlineFor(slice) is { } inline)
-                {
-                    bytes += inline.Chars; // read with the plan, applied with the chunk: no COPY
-                    continue;
-                }
-                var copied = await _reader.CopySliceAsync(slice, _target, _applier.CopyInSql(slice.Table), ct);
-                sizer.Copied(slice.Table, slice.Limit, copied);
-                sizer.RoundTrip(_reader.LastCopyStart);
-                bytes += copied;
-                trips += 3; // COPY out starts; COPY in starts, and ends
-            }
-            // Inside a batch the next chunk's read begins at once: its round trip ends this transaction too. At the
-            // batch's end the read commits while the target applies: two links, one wait.
-            if (!chunk.EndsBatch) _reader.EndWithNextBegin();
-            var applying = _applier.ApplyAsync(plan, chunk, ct);
+            _direct = chunk.Slices.Where(slice => CopiesDirect(plan, slice, sizer)).Select(slice => slice.Table).ToHashSet();
+            // Rows copied straight into their table must commit with the chunk's apply: the COPYs open its transaction
+            // (Npgsql sends the BEGIN with the first of them, no round trip of its own).
+            var transaction = _direct.Count > 0 ? await _target.BeginTransactionAsync(ct) : null;
+            string[]? cursorKey;
             try
             {
-                await Task.WhenAll(applying, chunk.EndsBatch ? _reader.EndAsync(ct) : Task.CompletedTask);
+                try
+                {
+                    bytes += await CopyChunkAsync(plan, chunk, sizer, ct);
+                }
+                catch (Exception e) when (transaction is not null && (e is DirectRefused || PgErrors.IsDataRefusal(e)))
+                {
+                    // A row already there, a delete among the entries, a constraint: undo, and take the usual way.
+                    await transaction.RollbackAsync(ct);
+                    await transaction.DisposeAsync();
+                    transaction = null;
+                    foreach (var t in _direct) sizer.DirectRefused(t);
+                    _direct.Clear();
+                    trips += 1;
+                    bytes += await CopyChunkAsync(plan, chunk, sizer, ct);
+                }
+                trips += chunk.Slices.Count(slice => plan.InlineFor(slice) is null) * 3; // COPY out starts; COPY in starts, and ends
+
+                // Inside a batch the next chunk's read begins at once: its round trip ends this transaction too. At the
+                // batch's end the read commits while the target applies: two links, one wait.
+                if (!chunk.EndsBatch) _reader.EndWithNextBegin();
+                var applying = _applier.ApplyAsync(plan, chunk, ct, inTransaction: transaction is not null);
+                try
+                {
+                    await Task.WhenAll(applying, chunk.EndsBatch ? _reader.EndAsync(ct) : Task.CompletedTask);
+                }
+                finally
+                {
+                    // Committed on the target is committed, whatever happened to the source meanwhile.
+                    if (applying.IsCompletedSuccessfully) InFlightRows = 0;
+                }
+                cursorKey = applying.Result;
             }
             finally
             {
-                // Committed on the target is committed, whatever happened to the source meanwhile.
-                if (applying.IsCompletedSuccessfully) InFlightRows = 0;
+                // Committed by the apply batch, or to be rolled back; on a broken link the connection goes anyway.
+                if (transaction is not null)
+                    try { await transaction.DisposeAsync(); }
+                    catch (Exception e) when (e is NpgsqlException or InvalidOperationException) { }
             }
-            var cursorKey = applying.Result;
             trips += chunk.EndsBatch ? 2 : 1;
             _lastTargetContact = DateTime.UtcNow;
             InFlightRows = 0;
@@ -223,6 +252,54 @@ public sealed class PairRunner : IAsyncDisposable
                 return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips);
         }
     }
+
+    /// <summary>Tables whose rows the current chunk copies straight in.</summary>
+    private HashSet<int> _direct = [];
+
+    /// <summary>Below this many entries a slice goes through the temporary table: its second write costs little.</summary>
+    public const int DirectMinRows = 10_000;
+
+    /// <summary>
+    /// Whether a slice's rows go straight into the table (no temporary table, no second write): on a plain target
+    /// only, for a whole slice large enough to matter, when no truncate is applied with the chunk (it would run after
+    /// the COPY and remove what it wrote), and not while the table is paused after a refusal.
+    /// </summary>
+    private bool CopiesDirect(BatchPlan plan, ChunkSlice slice, ChunkSizer sizer) =>
+        slice.Whole && slice.Limit >= DirectMinRows && plan.InlineFor(slice) is null
+        && _applier.CopyDirectSql(slice.Table) is not null && sizer.MayCopyDirect(slice.Table)
+        && (plan.Truncates.Count == 0 || !plan.StartsBatch);
+
+    /// <summary>COPYs the chunk's slices that did not ride with the plan; returns the bytes that travelled.</summary>
+    private async Task<long> CopyChunkAsync(BatchPlan plan, Chunk chunk, ChunkSizer sizer, CancellationToken ct)
+    {
+        long bytes = 0;
+        foreach (var slice in chunk.Slices)
+        {
+            if (plan.InlineFor(slice) is { } inline)
+            {
+                bytes += inline.Chars; // read with the plan, applied with the chunk: no COPY
+                continue;
+            }
+            long copied;
+            if (_direct.Contains(slice.Table))
+            {
+                (copied, var rows) = await _reader.CopyRowsAsync(slice, _target, _applier.CopyDirectSql(slice.Table)!, ct);
+                // Entries without a row are deletes, which only the temporary table's way applies.
+                if (rows != slice.Limit) throw new DirectRefused();
+            }
+            else
+            {
+                copied = await _reader.CopySliceAsync(slice, _target, _applier.CopyInSql(slice.Table), ct);
+            }
+            sizer.Copied(slice.Table, slice.Limit, copied);
+            sizer.RoundTrip(_reader.LastCopyStart);
+            bytes += copied;
+        }
+        return bytes;
+    }
+
+    /// <summary>A slice copied straight in held deletes.</summary>
+    private sealed class DirectRefused : Exception;
 
     public async ValueTask DisposeAsync()
     {

@@ -11,7 +11,8 @@ public sealed class RemoveTests(ServerFixture servers)
     {
         var t = await Topology.CreateAsync(servers, test, "CREATE TABLE items (id int PRIMARY KEY, name text)", ["public.items"]);
         await t.AddDatabasesAsync(2);
-        await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:target");
+        // Two masters: both have capture triggers for remove to take away.
+        await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:source");
         await t.Cli.OkAsync("add", "table", "items", "herd=h");
         await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g");
         return t;
