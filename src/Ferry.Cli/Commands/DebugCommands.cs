@@ -20,7 +20,9 @@ public static class DebugCommands
         await using var runner = await PairRunner.OpenAsync(setup, ct);
         var result = await runner.DrainAsync(chunkRows, ct);
         Output.Line($"{setup.Pair}: {result.Rows} rows in {result.Chunks} chunks, {result.Bytes} bytes, " +
-                    $"{result.Elapsed.TotalMilliseconds:F1} ms");
+                    $"{result.Elapsed.TotalMilliseconds:F1} ms" +
+                    (result.DirectRows > 0 ? $", {result.DirectRows} rows copied straight in" : "") +
+                    (result.DirectRefusals > 0 ? $", {result.DirectRefusals} straight copies refused" : ""));
         if (setup.Herd.Sequences.Count == 0) return 0;
         var sequences = await new SequenceSync(setup, null, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
             .CatchUpAsync(runner.Source, runner.Target, ct);

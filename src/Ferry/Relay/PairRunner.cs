@@ -13,8 +13,10 @@ namespace Ferry.Relay;
 /// on both links (a pipelined batch is one, a COPY two on the target and one on the source): on a long link they,
 /// not bytes, are the cost.
 /// </summary>
+/// <see cref="DirectRows"/> counts the rows copied straight into their tables, <see cref="DirectRefusals"/> the chunks
+/// where that was refused and the usual way taken instead.
 public sealed record DrainResult(long Rows, int Chunks, long Bytes, long PendingBefore, double? OldestSeconds, TimeSpan Elapsed,
-    int ChunkRoundTrips = 0)
+    int ChunkRoundTrips = 0, long DirectRows = 0, int DirectRefusals = 0)
 {
     public double? RoundTripsPerChunk => Chunks == 0 ? null : (double)ChunkRoundTrips / Chunks;
 }
@@ -136,6 +138,8 @@ public sealed class PairRunner : IAsyncDisposable
         double? oldest = null;
         var chunks = 0;
         var trips = 0;
+        long directRows = 0;
+        var refusals = 0;
         while (true)
         {
             var chunkClock = Stopwatch.StartNew();
@@ -184,7 +188,7 @@ public sealed class PairRunner : IAsyncDisposable
                     await ping.ExecuteScalarAsync(ct);
                     _lastTargetContact = DateTime.UtcNow;
                 }
-                return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips);
+                return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips, directRows, refusals);
             }
 
             var budget = sizer.Rows;
@@ -211,6 +215,7 @@ public sealed class PairRunner : IAsyncDisposable
                     foreach (var t in _direct) sizer.DirectRefused(t);
                     _direct.Clear();
                     trips += 1;
+                    refusals++;
                     bytes += await CopyChunkAsync(plan, chunk, sizer, ct);
                 }
                 trips += chunk.Slices.Count(slice => plan.InlineFor(slice) is null) * 3; // COPY out starts; COPY in starts, and ends
@@ -248,8 +253,9 @@ public sealed class PairRunner : IAsyncDisposable
             _progress = chunk.EndsBatch
                 ? new PairProgress(plan.Bounds.To, null, null, null, plan.SourceNodeId)
                 : new PairProgress(plan.Bounds.From, plan.Bounds.To, chunk.CursorTable, cursorKey, plan.SourceNodeId);
+            directRows += chunk.Slices.Where(slice => _direct.Contains(slice.Table)).Sum(slice => (long)slice.Limit);
             if (chunk.EndsBatch)
-                return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips);
+                return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips, directRows, refusals);
         }
     }
 
