@@ -68,11 +68,15 @@ public sealed class ReadSql
             .Concat(["r.ferry_version::text", "coalesce(r.ferry_origin, current_setting('ferry.read_source'))",
                      "r.ferry_based_on::text", $"(t.{firstKey} IS NULL)::text"])
             .Select((e, i) => $"{e} AS c{i}").ToList();
+        // The upper bound on xids is implied by the predicate, but only with it does the planner see a range and
+        // pick the xid index: with ORDER BY key LIMIT it otherwise walks the key index over every entry the table
+        // ever had, looking for the batch's few (17 ms per table per poll at 100,000 entries, against 0.1 ms).
+        var bounded = $"{Predicate} AND r.ferry_xid < (SELECT pg_snapshot_xmax(current_setting('ferry.read_to')::pg_snapshot))";
         Inline = after => $"""
             SELECT {string.Join(", ", texts.Select((_, i) => $"c{i}"))}
             FROM (SELECT {string.Join(", ", texts)}, row_number() OVER w AS ferry_n,
                          sum(coalesce(pg_column_size(t.*), 0) + 64) OVER w AS ferry_bytes
-                  FROM (SELECT * FROM {names.RowVersions} AS r WHERE {Predicate}{(after ? " AND " + afterKey : "")}
+                  FROM (SELECT * FROM {names.RowVersions} AS r WHERE {bounded}{(after ? " AND " + afterKey : "")}
                         ORDER BY {keyOrder} LIMIT $1) AS r
                   LEFT JOIN LATERAL (SELECT * FROM {table} AS t WHERE {keyMatch} OFFSET 0) AS t ON true
                   WINDOW w AS (ORDER BY {keyOrder} ROWS UNBOUNDED PRECEDING)) AS x
