@@ -41,7 +41,16 @@ public static class TableCatalog
         return new TableShape(table, columns, keys.OrderBy(k => k.Position).Select(k => k.Name).ToList())
         {
             UniqueKeys = await UniqueKeysAsync(c, table, ct),
+            IsReferenced = await IsReferencedAsync(c, table, ct),
         };
+    }
+
+    private static async Task<bool> IsReferencedAsync(NpgsqlConnection c, TableName table, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = to_regclass($1))", c);
+        cmd.Parameters.AddWithValue(Quote.Qualified(table));
+        return (bool)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
     private static async Task<List<UniqueKey>> UniqueKeysAsync(NpgsqlConnection c, TableName table, CancellationToken ct)

@@ -12,6 +12,9 @@ public sealed record TableShape(TableName Name, IReadOnlyList<Column> Columns, I
     /// <summary>Unique constraints besides the primary key: two masters can each insert the same value under other keys.</summary>
     public IReadOnlyList<UniqueKey> UniqueKeys { get; init; } = [];
 
+    /// <summary>Whether a foreign key of any table points at this one: its rows cannot be deleted and written again.</summary>
+    public bool IsReferenced { get; init; }
+
     public IEnumerable<Column> KeyColumns => Key.Select(k => Columns.First(c => c.Name == k));
 
     public IEnumerable<Column> ValueColumns => Columns.Where(c => !c.IsKey);
