@@ -199,7 +199,9 @@ public sealed class PairRunner : IAsyncDisposable
             // Rows copied straight into their table must commit with the chunk's apply: the COPYs open its transaction
             // (Npgsql sends the BEGIN with the first of them, no round trip of its own).
             var transaction = _direct.Count > 0 ? await _target.BeginTransactionAsync(ct) : null;
+            _copiesStarted = 0;
             string[]? cursorKey;
+            bytes += chunk.Slices.Sum(slice => plan.InlineFor(slice)?.Chars ?? 0);
             try
             {
                 try
@@ -214,11 +216,11 @@ public sealed class PairRunner : IAsyncDisposable
                     transaction = null;
                     foreach (var t in _direct) sizer.DirectRefused(t);
                     _direct.Clear();
-                    trips += 1;
+                    trips += 1; // the ROLLBACK
                     refusals++;
                     bytes += await CopyChunkAsync(plan, chunk, sizer, ct);
                 }
-                trips += chunk.Slices.Count(slice => plan.InlineFor(slice) is null) * 3; // COPY out starts; COPY in starts, and ends
+                trips += _copiesStarted * 3; // each COPY: out starts; in starts, and ends (a refused one too)
 
                 // Inside a batch the next chunk's read begins at once: its round trip ends this transaction too. At the
                 // batch's end the read commits while the target applies: two links, one wait.
@@ -262,6 +264,9 @@ public sealed class PairRunner : IAsyncDisposable
     /// <summary>Tables whose rows the current chunk copies straight in.</summary>
     private HashSet<int> _direct = [];
 
+    /// <summary>COPYs the current chunk started, a refused attempt's included: each costs its round trips.</summary>
+    private int _copiesStarted;
+
     /// <summary>Below this many entries a slice goes through the temporary table: its second write costs little.</summary>
     public const int DirectMinRows = 10_000;
 
@@ -275,18 +280,15 @@ public sealed class PairRunner : IAsyncDisposable
         && _applier.CopyDirectSql(slice.Table) is not null && sizer.MayCopyDirect(slice.Table)
         && (plan.Truncates.Count == 0 || !plan.StartsBatch);
 
-    /// <summary>COPYs the chunk's slices that did not ride with the plan; returns the bytes that travelled.</summary>
+    /// <summary>COPYs the chunk's slices that did not ride with the plan; returns the bytes copied.</summary>
     private async Task<long> CopyChunkAsync(BatchPlan plan, Chunk chunk, ChunkSizer sizer, CancellationToken ct)
     {
         long bytes = 0;
         foreach (var slice in chunk.Slices)
         {
-            if (plan.InlineFor(slice) is { } inline)
-            {
-                bytes += inline.Chars; // read with the plan, applied with the chunk: no COPY
-                continue;
-            }
+            if (plan.InlineFor(slice) is not null) continue; // read with the plan, applied with the chunk: no COPY
             long copied;
+            _copiesStarted++;
             if (_direct.Contains(slice.Table))
             {
                 (copied, var rows) = await _reader.CopyRowsAsync(slice, _target, _applier.CopyDirectSql(slice.Table)!, ct);
