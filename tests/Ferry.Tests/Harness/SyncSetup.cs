@@ -14,4 +14,16 @@ public static class SyncSetup
         await t.Cli.OkAsync("add", "all", "tables", "herd=h");
         await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g");
     }
+
+    /// <summary>
+    /// db1 and db2 as masters, db3 as their replica (the README's Bucardo sequence), every table in herd h, sync s.
+    /// The relay is not started.
+    /// </summary>
+    public static async Task TwoMastersAndReplicaAsync(this Topology t)
+    {
+        await t.AddDatabasesAsync();
+        await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:source", "db3:target");
+        await t.Cli.OkAsync("add", "all", "tables", "herd=h");
+        await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g");
+    }
 }

@@ -10,10 +10,7 @@ public sealed class HardCases(ServerFixture servers)
     private static async Task<Topology> StartAsync(ServerFixture servers, string name, string schema, string[] tables)
     {
         var t = await Topology.CreateAsync(servers, name, schema, tables);
-        await t.AddDatabasesAsync();
-        await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:source", "db3:target");
-        await t.Cli.OkAsync("add", "all", "tables", "herd=h");
-        await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g");
+        await t.TwoMastersAndReplicaAsync();
         return t;
     }
 

@@ -12,10 +12,7 @@ public sealed class TwoMasters(ServerFixture servers)
     private static async Task<Topology> StartAsync(ServerFixture servers, string name)
     {
         var t = await Topology.CreateAsync(servers, name, Schema, ["public.customers"]);
-        await t.AddDatabasesAsync();
-        await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:source", "db3:target");
-        await t.Cli.OkAsync("add", "all", "tables", "herd=h");
-        await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g");
+        await t.TwoMastersAndReplicaAsync();
         await t.Cli.OkAsync("start");
         return t;
     }

@@ -45,10 +45,7 @@ public sealed class UniqueMoves(ServerFixture servers)
     {
         await using var t = await Topology.CreateAsync(servers, nameof(swaps_and_chains_of_moves_on_one_master_reach_the_other_and_the_replica),
             Schema, ["public.users"]);
-        await t.AddDatabasesAsync();
-        await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:source", "db3:target");
-        await t.Cli.OkAsync("add", "all", "tables", "herd=h");
-        await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g");
+        await t.TwoMastersAndReplicaAsync();
         await t.ExecAsync(0, "INSERT INTO users SELECT g, chr(96 + g) || '@x', 'user ' || g FROM generate_series(1, 5) g");
         // Pair by pair, so the moves arrive as one batch on each database.
         foreach (var target in new[] { "db2", "db3" }) await t.Cli.OkAsync("debug", "run-once", "s", "db1", target);
