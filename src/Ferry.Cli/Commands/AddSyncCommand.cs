@@ -96,12 +96,11 @@ public static class AddSyncCommand
                                      string.Join(Environment.NewLine + "  ", problems));
         // Capture triggers only where some pair reads, in this sync or another: a database that is only ever a target
         // records nothing anyone reads, and its triggers would tax every row ferry writes there.
-        var capturing = group.Sources.ToHashSet();
-        foreach (var other in await store.ListSyncsAsync(ct)) capturing.UnionWith((await store.GetDbGroupAsync(other.DbGroup, ct)).Sources);
+        var others = await store.ListSyncGroupsAsync(ct);
+        var capturing = others.SelectMany(o => o.Group.Sources).Concat(group.Sources).ToHashSet();
         await SyncInstaller.InstallAsync(databases, herd, capturing, ct);
         if (newHerd) await store.AddToHerdAsync(herd.Name, herd.Tables, ct);
         if (inlineGroup) await store.AddDbGroupAsync(group, ct);
-        var plainBefore = await store.PlainTargetsAsync(ct);
         await store.AddSyncAsync(sync, ct);
         Output.Line($"Added sync {name}: herd {herd.Name} over dbgroup {group.Name} " +
                     $"({string.Join(", ", group.Members.Select(m => $"{m.Database}:{m.Role.ToString().ToLowerInvariant()}"))}), " +
@@ -110,8 +109,8 @@ public static class AddSyncCommand
             Output.Line($"Sequences {string.Join(", ", herd.Sequences)} are carried forward from each source to the other " +
                         "databases: never back, each keeping its own INCREMENT and interleave.");
         await PrintSequenceAdviceAsync(group, databases, herd, ct);
-        var plainAfter = await store.PlainTargetsAsync(ct);
-        foreach (var db in plainBefore.Where(d => !plainAfter.Contains(d)).Order())
+        var plainAfter = PlainTargets.Of([.. others, (sync, group)]);
+        foreach (var db in PlainTargets.Of(others).Where(d => !plainAfter.Contains(d)).Order())
             Output.Line($"{db} was a replica of one master, and kept no row versions for what it received. From now on it " +
                         "keeps them; for the rows it holds already, conflicts may be decided differently there than on the " +
                         $"other databases. Re-copy {db}'s tables from a master before its first changes flow (pg_dump --data-only).");

@@ -146,11 +146,14 @@ public sealed partial class Store
             $"Unknown sync '{name}'. See the syncs with: ferry list syncs");
 
     /// <summary>The databases whose pairs keep no row versions there (<see cref="PlainTargets"/>), from every sync.</summary>
-    public async Task<IReadOnlySet<string>> PlainTargetsAsync(CancellationToken ct)
+    public async Task<IReadOnlySet<string>> PlainTargetsAsync(CancellationToken ct) => PlainTargets.Of(await ListSyncGroupsAsync(ct));
+
+    /// <summary>Every sync with its dbgroup: what decides where capture goes and which targets are plain.</summary>
+    public async Task<List<(Sync Sync, DbGroup Group)>> ListSyncGroupsAsync(CancellationToken ct)
     {
         var syncs = new List<(Sync, DbGroup)>();
         foreach (var sync in await ListSyncsAsync(ct)) syncs.Add((sync, await GetDbGroupAsync(sync.DbGroup, ct)));
-        return PlainTargets.Of(syncs);
+        return syncs;
     }
 
     public Task<List<Sync>> ListSyncsAsync(CancellationToken ct) =>

@@ -135,22 +135,8 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
     {
         var sql = tables[slice.Table];
         var copyOut = sql.CopyOut(slice.Limit, slice.AfterKey, slice.Whole, slice.Hash);
+        if (sql.Shape.CanCopyBinary) return (await PumpBinaryAsync(copyOut, target, copyIn, null, ct)).Bytes;
         var started = System.Diagnostics.Stopwatch.StartNew();
-        if (sql.Shape.CanCopyBinary)
-        {
-            // Both COPYs start at once: on two long links that is one wait, not two.
-            var (output, input) = await BothAsync(source.BeginRawBinaryCopyAsync(copyOut, ct), target.BeginRawBinaryCopyAsync(copyIn, ct));
-            LastCopyStart = started.Elapsed;
-            await using (output)
-            await using (input)
-            {
-                // A COPY that stalls must fail like any other command: set, not assumed, so a dead link is noticed.
-                output.ReadTimeout = input.WriteTimeout = DeadLinkMillis;
-                var counter = new CountingCopy();
-                await counter.CopyAsync(output, input, ct);
-                return counter.Bytes;
-            }
-        }
         var (reader, writer) = await BothAsync(source.BeginTextExportAsync(copyOut, ct), target.BeginTextImportAsync(copyIn, ct));
         LastCopyStart = started.Elapsed;
         using var readerScope = reader;
@@ -173,17 +159,27 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
     /// </summary>
     public async Task<(long Bytes, long Rows)> CopyRowsAsync(ChunkSlice slice, NpgsqlConnection target, string copyIn, CancellationToken ct)
     {
-        var copyOut = tables[slice.Table].CopyRows(slice.AfterKey, slice.Hash);
+        var tuples = new CopyTupleCounter();
+        var bytes = (await PumpBinaryAsync(tables[slice.Table].CopyRows(slice.AfterKey, slice.Hash), target, copyIn, tuples, ct)).Bytes;
+        return (bytes, tuples.Rows);
+    }
+
+    /// <summary>Starts a binary COPY out of the source and one into the target, and streams the one into the other.</summary>
+    private async Task<CountingCopy> PumpBinaryAsync(string copyOut, NpgsqlConnection target, string copyIn, CopyTupleCounter? tuples,
+        CancellationToken ct)
+    {
         var started = System.Diagnostics.Stopwatch.StartNew();
+        // Both COPYs start at once: on two long links that is one wait, not two.
         var (output, input) = await BothAsync(source.BeginRawBinaryCopyAsync(copyOut, ct), target.BeginRawBinaryCopyAsync(copyIn, ct));
         LastCopyStart = started.Elapsed;
         await using (output)
         await using (input)
         {
+            // A COPY that stalls must fail like any other command: set, not assumed, so a dead link is noticed.
             output.ReadTimeout = input.WriteTimeout = DeadLinkMillis;
-            var counter = new CountingCopy { Tuples = new CopyTupleCounter() };
+            var counter = new CountingCopy { Tuples = tuples };
             await counter.CopyAsync(output, input, ct);
-            return (counter.Bytes, counter.Tuples.Rows);
+            return counter;
         }
     }
 
