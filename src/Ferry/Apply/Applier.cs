@@ -75,6 +75,9 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         Add("SELECT pg_advisory_xact_lock(hashtext('ferry.apply'))");
         Add("SET CONSTRAINTS ALL DEFERRED");
         if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
+        // Decisions read this database's row versions: the application's changes still in the change logs go in
+        // first. Every table, since truncates and foreign keys reach beyond the chunk's own.
+        if (keepVersions && tables.Count > 0) Add("SELECT " + string.Join(", ", tables.Select(t => t.Fold)));
 
         // Every chunk of a batch reads the batch's truncates again. With versions, applying one again spares the rows
         // written after it; without, it would delete the rows the batch's earlier chunks wrote.
@@ -124,6 +127,9 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             if (keepVersions) Add(t.Upsert);
             Add(t.UpsertNew);
         }
+
+        foreach (var i in keepVersions ? inChunk : [])
+            Add(tables[i].RaceCheck, tables[i].Shape.Name.ToString());
 
         var afterKey = chunk.CursorHasKey ? tables[chunk.CursorTable!.Value].LastKey : "NULL::text[]";
         Add(PairProgress.SaveSql(afterKey),

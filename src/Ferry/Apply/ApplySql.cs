@@ -156,6 +156,15 @@ public sealed class ApplySql
             """;
 
 
+        Fold = names.Fold + "()";
+        // $1 the table's name. A local change that committed after the apply folded the log, to a key this chunk
+        // wrote, was decided against nothing: its write waited for the row (or the row waited for it), so it has
+        // committed by now, and the chunk is retried to decide it.
+        RaceCheck = $"""
+            SELECT ferry.retry(format('an application changed a row of %s that ferry was applying a change to; retrying', $1))
+            FROM {names.Log} AS l WHERE EXISTS (SELECT 1 FROM {Temp} AS i WHERE {Match("i", "l")} AND i.win) LIMIT 1
+            """;
+
         LastKey = $"(SELECT ARRAY[{string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + "::text"))}] FROM {Temp} " +
                   $"ORDER BY {string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + " DESC"))} LIMIT 1)";
         Clear = $"TRUNCATE {Temp}";
@@ -176,6 +185,11 @@ public sealed class ApplySql
     public ConflictRule Rule { get; }
 
     public string Temp { get; }
+
+    /// <summary>The call that folds the table's change log into its row versions (capture_table.sql).</summary>
+    public string Fold { get; }
+
+    public string RaceCheck { get; }
 
     public string CreateTemp { get; }
 

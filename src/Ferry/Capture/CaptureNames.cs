@@ -16,6 +16,12 @@ public sealed record CaptureNames(TableName Table)
 
     public string RowVersionsXidIndex => Quote.Ident("rv_" + Base + "_xid");
 
+    /// <summary>The change log the application's small writes append to, until the relay folds it.</summary>
+    public string Log => Quote.Qualified(Defaults.Schema, "log_" + Base);
+
+    /// <summary>The function that folds the change log into the row versions.</summary>
+    public string Fold => Quote.Qualified(Defaults.Schema, "fold_" + Base);
+
     public string Function => Quote.Qualified(Defaults.Schema, "capture_" + Base);
 
     public string TruncateFunction => Quote.Qualified(Defaults.Schema, "capture_truncate_" + Base);

@@ -26,6 +26,12 @@ public static class NodeInstaller
     /// Whether the table's writes are captured here: on a database some pair reads from. Elsewhere the row-version
     /// table is still made (the apply keeps versions there) and capture triggers left by an earlier install go.
     /// </param>
+    /// <summary>
+    /// Write statements of more rows than this upsert their row versions themselves rather than append to the change
+    /// log (capture_table.sql says why).
+    /// </summary>
+    public const int BulkRows = 1000;
+
     public static Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, CancellationToken ct, bool triggers = true) =>
         InstallCaptureAsync(c, shape, "pg_catalog.clock_timestamp()", ct, triggers);
 
@@ -39,6 +45,15 @@ public static class NodeInstaller
         {
             ["rv"] = names.RowVersions,
             ["rv_xid_index"] = names.RowVersionsXidIndex,
+            ["log"] = names.Log,
+            ["fold"] = names.Fold,
+            ["bulk_rows"] = BulkRows.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["truncated"] = $"(SELECT t.version OPERATOR(pg_catalog.+) interval '1 microsecond' FROM ferry.truncates AS t " +
+                            $"WHERE t.schema_name OPERATOR(pg_catalog.=) {Quote.Literal(shape.Name.Schema)} " +
+                            $"AND t.table_name OPERATOR(pg_catalog.=) {Quote.Literal(shape.Name.Name)})",
+            ["local_wins"] = "ferry_version = greatest(excluded.ferry_version, r.ferry_version OPERATOR(pg_catalog.+) interval '1 microsecond'), " +
+                             "ferry_based_on = CASE WHEN r.ferry_origin IS NULL THEN r.ferry_based_on ELSE r.ferry_version END, " +
+                             "ferry_origin = NULL, ferry_xid = excluded.ferry_xid",
             ["fn"] = names.Function,
             ["fn_truncate"] = names.TruncateFunction,
             ["table"] = Quote.Qualified(shape.Name),

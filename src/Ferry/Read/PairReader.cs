@@ -34,6 +34,9 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         // The previous chunk's read transaction ends in this round trip rather than in one of its own.
         if (_endPending) batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
         _endPending = false;
+        // Between batches, the change logs are folded into the row versions first, committed on their own (the error
+        // barrier ends the implicit transaction) so the read's snapshot sees them: still one round trip.
+        if (to is null) batch.BatchCommands.Add(FoldCommand());
         batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
         var setup = new NpgsqlBatchCommand("""
             SELECT set_config('ferry.read_from', $1, true),
@@ -80,6 +83,7 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         string? purgedBelow;
         await using (var r = await batch.ExecuteReaderAsync(ct))
         {
+            if (to is null) await r.NextResultAsync(ct);
             await r.ReadAsync(ct);
             batchTo = r.GetString(1);
             nodeId = r.GetString(5);
@@ -111,6 +115,20 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
             TableRows = tableRows,
             StartsBatch = to is null,
         };
+    }
+
+    private NpgsqlBatchCommand FoldCommand()
+    {
+        var fold = new NpgsqlBatchCommand(
+            "SELECT " + string.Join(", ", tables.Select(t => t.Fold).Prepend("set_config('lock_timeout', $1, true)")))
+        {
+            AppendErrorBarrier = true,
+        };
+        fold.Parameters.Add(new NpgsqlParameter
+        {
+            Value = ((int)Defaults.LockTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        return fold;
     }
 
     private static async Task<InlineRows> ReadInlineAsync(NpgsqlDataReader r, CancellationToken ct)

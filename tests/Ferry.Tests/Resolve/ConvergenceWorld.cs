@@ -157,12 +157,13 @@ public sealed class ConvergenceWorld
     /// <summary>Empties everything as superuser (triggers off), and installs each database's skewed clock.</summary>
     private async Task ResetAsync(int[] skewMs)
     {
-        var rv = new Capture.CaptureNames(new TableName("public", "kv")).RowVersions;
+        var names = new Capture.CaptureNames(new TableName("public", "kv"));
+        var (rv, log) = (names.RowVersions, names.Log);
         for (var i = 0; i < 3; i++)
         {
             await _servers[i].ExecuteAsync(_database, $"""
                 SET session_replication_role = replica;
-                TRUNCATE kv; TRUNCATE {rv}; TRUNCATE ferry.progress; TRUNCATE ferry.conflicts; TRUNCATE ferry.truncates;
+                TRUNCATE kv; TRUNCATE {rv}; TRUNCATE {log}; TRUNCATE ferry.progress; TRUNCATE ferry.conflicts; TRUNCATE ferry.truncates;
                 """, default);
             await using var c = await Postgres.Connect.OpenAsync(_dbs[i], default);
             var shape = (await TableCatalog.ReadAsync(c, new TableName("public", "kv"), default))!;

@@ -1,13 +1,13 @@
--- Capture for one replicated table: its row-version table and the functions of the statement-level triggers that
--- fill it (capture_triggers.sql attaches them, on the databases that some pair reads from).
+-- Capture for one replicated table: its row-version table, its change log, and the functions of the statement-level
+-- triggers that fill them (capture_triggers.sql attaches them, on the databases that some pair reads from).
 -- Placeholders are filled with identifiers quoted by Ferry.Postgres.Quote; {{clock}} is pg_catalog.clock_timestamp(), except
 -- in tests that simulate a skewed clock.
 --
 -- One entry per key ever changed: the key with the table's own types, the version (a per-row clock), the origin
 -- (NULL: changed in this database), based_on (the version of the last change from another origin that this
--- database's changes were made on top of: how a conflict is told from a follow-up), and the xid of the last
--- transaction that touched it, which the reader compares with stored snapshots. A deleted row keeps its entry:
--- that is its tombstone.
+-- database's changes were made on top of: how a conflict is told from a follow-up), and the xid of the transaction
+-- that last wrote the entry, which the reader compares with stored snapshots. A deleted row keeps its entry: that
+-- is its tombstone.
 CREATE TABLE IF NOT EXISTS {{rv}} (
     {{key_defs}},
     ferry_version   timestamptz NOT NULL,
@@ -18,11 +18,44 @@ CREATE TABLE IF NOT EXISTS {{rv}} (
 );
 CREATE INDEX IF NOT EXISTS {{rv_xid_index}} ON {{rv}} (ferry_xid);
 
--- The two functions run for every write statement on the table, so they are kept lean. They have no
+-- The change log: what an application's small write statements append to, the key and the clock, nothing else.
+-- Upserting the entry in the row-version table, with its two indexes, cost as much as the application's own
+-- single-row write; appending to a table with no index costs a fraction of it. The relay folds the log into the
+-- row versions ({{fold}} below) before it reads changes and before it decides an incoming change: nobody reads a
+-- row version the log could still change.
+CREATE TABLE IF NOT EXISTS {{log}} (
+    {{key_defs}},
+    ferry_captured  timestamptz NOT NULL
+);
+
+-- Moves the committed log entries into the row versions, as one local change per key at its latest clock: newer
+-- than every version this database has seen of the row, even if the clock is behind, and than the table's last
+-- truncate (the log holds only changes made after it: a truncate folds the log first). Concurrent folds each take
+-- whole entries: a DELETE waiting on an entry another fold took skips it once that one commits. Keys in order, so
+-- two folds lock row versions in one order. Everything is schema-qualified: the truncate trigger calls this with
+-- the application's search_path.
+CREATE OR REPLACE FUNCTION {{fold}}() RETURNS void
+LANGUAGE sql AS $fn$
+    WITH moved AS (
+        DELETE FROM {{log}} RETURNING {{key_cols}}, ferry_captured
+    ), latest AS (
+        SELECT {{key_cols}}, pg_catalog.max(ferry_captured) AS captured FROM moved GROUP BY {{key_cols}}
+    )
+    INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
+    SELECT {{key_cols}}, greatest(captured, {{truncated}}), NULL, NULL, pg_catalog.pg_current_xact_id()
+    FROM latest ORDER BY {{key_cols}}
+    ON CONFLICT ({{key_cols}}) DO UPDATE SET {{local_wins}}
+$fn$;
+
+-- The two trigger functions run for every write statement on the table, so they are kept lean. They have no
 -- SET search_path (a function with a SET clause saves and restores the setting on every call: a tenth of a
 -- single-row transaction's time); instead every table is schema-qualified and every function and operator is
 -- pg_catalog's by name, so nothing a caller puts on its search_path can stand in for them in this SECURITY
 -- DEFINER code. The transition tables ferry_new and ferry_old are the statement's own and are found first.
+--
+-- A statement of up to {{bulk_rows}} rows appends to the log. A larger one (a bulk load) upserts its row versions
+-- itself, as the fold would: set-based in the application's statement, that costs less than appending and folding
+-- it later, and the relay finds the rows ready to read.
 --
 -- The doorbell: a NOTIFY serialises the commits of all notifying transactions (PostgreSQL takes a database-wide
 -- lock for it until the commit is flushed) and costs the relay a message per transaction. So a statement rings
@@ -37,50 +70,38 @@ BEGIN
     IF pg_catalog.current_setting('ferry.origin', true) OPERATOR(pg_catalog.<>) '' THEN
         RETURN NULL;
     END IF;
-    -- A local change beats every version this database has seen of the row, even if the clock is behind; and a row
-    -- written after the table's last truncate is newer than it, even if this clock is behind the truncating
-    -- database's (elsewhere, rows older than the truncate are dead). The truncate's version is a subquery in the
-    -- statement, not a separate query, because this runs for every statement on the table.
     IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
-        INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-        SELECT {{key_cols}},
-               greatest({{clock}}, (SELECT t.version OPERATOR(pg_catalog.+) interval '1 microsecond' FROM ferry.truncates AS t
-                                    WHERE t.schema_name OPERATOR(pg_catalog.=) TG_TABLE_SCHEMA
-                                      AND t.table_name OPERATOR(pg_catalog.=) TG_TABLE_NAME)),
-               NULL, NULL, pg_catalog.pg_current_xact_id()
-        FROM ferry_new
-        ON CONFLICT ({{key_cols}}) DO UPDATE SET
-            ferry_version = greatest(excluded.ferry_version, r.ferry_version OPERATOR(pg_catalog.+) interval '1 microsecond'),
-            ferry_based_on = CASE WHEN r.ferry_origin IS NULL THEN r.ferry_based_on ELSE r.ferry_version END,
-            ferry_origin = NULL,
-            ferry_xid = excluded.ferry_xid;
+        PERFORM FROM ferry_new OFFSET {{bulk_rows}};
+        IF NOT FOUND THEN
+            INSERT INTO {{log}} ({{key_cols}}, ferry_captured) SELECT {{key_cols}}, {{clock}} FROM ferry_new;
+        ELSE
+            INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
+            SELECT {{key_cols}}, greatest({{clock}}, {{truncated}}), NULL, NULL, pg_catalog.pg_current_xact_id()
+            FROM ferry_new ORDER BY {{key_cols}}
+            ON CONFLICT ({{key_cols}}) DO UPDATE SET {{local_wins}};
+        END IF;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
         -- Old and new keys both: a changed primary key is a delete of the old key and an insert of the new.
-        INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-        SELECT {{key_cols}},
-               greatest({{clock}}, (SELECT t.version OPERATOR(pg_catalog.+) interval '1 microsecond' FROM ferry.truncates AS t
-                                    WHERE t.schema_name OPERATOR(pg_catalog.=) TG_TABLE_SCHEMA
-                                      AND t.table_name OPERATOR(pg_catalog.=) TG_TABLE_NAME)),
-               NULL, NULL, pg_catalog.pg_current_xact_id()
-        FROM (SELECT {{key_cols}} FROM ferry_old UNION SELECT {{key_cols}} FROM ferry_new) AS k
-        ON CONFLICT ({{key_cols}}) DO UPDATE SET
-            ferry_version = greatest(excluded.ferry_version, r.ferry_version OPERATOR(pg_catalog.+) interval '1 microsecond'),
-            ferry_based_on = CASE WHEN r.ferry_origin IS NULL THEN r.ferry_based_on ELSE r.ferry_version END,
-            ferry_origin = NULL,
-            ferry_xid = excluded.ferry_xid;
+        PERFORM FROM ferry_new OFFSET {{bulk_rows}};
+        IF NOT FOUND THEN
+            INSERT INTO {{log}} ({{key_cols}}, ferry_captured)
+            SELECT {{key_cols}}, {{clock}} FROM (SELECT {{key_cols}} FROM ferry_old UNION SELECT {{key_cols}} FROM ferry_new) AS k;
+        ELSE
+            INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
+            SELECT {{key_cols}}, greatest({{clock}}, {{truncated}}), NULL, NULL, pg_catalog.pg_current_xact_id()
+            FROM (SELECT {{key_cols}} FROM ferry_old UNION SELECT {{key_cols}} FROM ferry_new) AS k ORDER BY {{key_cols}}
+            ON CONFLICT ({{key_cols}}) DO UPDATE SET {{local_wins}};
+        END IF;
     ELSE
-        INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-        SELECT {{key_cols}},
-               greatest({{clock}}, (SELECT t.version OPERATOR(pg_catalog.+) interval '1 microsecond' FROM ferry.truncates AS t
-                                    WHERE t.schema_name OPERATOR(pg_catalog.=) TG_TABLE_SCHEMA
-                                      AND t.table_name OPERATOR(pg_catalog.=) TG_TABLE_NAME)),
-               NULL, NULL, pg_catalog.pg_current_xact_id()
-        FROM ferry_old
-        ON CONFLICT ({{key_cols}}) DO UPDATE SET
-            ferry_version = greatest(excluded.ferry_version, r.ferry_version OPERATOR(pg_catalog.+) interval '1 microsecond'),
-            ferry_based_on = CASE WHEN r.ferry_origin IS NULL THEN r.ferry_based_on ELSE r.ferry_version END,
-            ferry_origin = NULL,
-            ferry_xid = excluded.ferry_xid;
+        PERFORM FROM ferry_old OFFSET {{bulk_rows}};
+        IF NOT FOUND THEN
+            INSERT INTO {{log}} ({{key_cols}}, ferry_captured) SELECT {{key_cols}}, {{clock}} FROM ferry_old;
+        ELSE
+            INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
+            SELECT {{key_cols}}, greatest({{clock}}, {{truncated}}), NULL, NULL, pg_catalog.pg_current_xact_id()
+            FROM ferry_old ORDER BY {{key_cols}}
+            ON CONFLICT ({{key_cols}}) DO UPDATE SET {{local_wins}};
+        END IF;
     END IF;
     IF NOT pg_catalog.pg_try_advisory_xact_lock_shared({{doorbell}}) THEN
         PERFORM pg_catalog.pg_notify('ferry', '');
@@ -96,6 +117,9 @@ BEGIN
     IF pg_catalog.current_setting('ferry.origin', true) OPERATOR(pg_catalog.<>) '' THEN
         RETURN NULL;
     END IF;
+    -- The changes logged before the truncate are older than it: folded now, before the truncate is recorded, they
+    -- are not lifted above its version as the changes logged after it will be. No one else writes the table now.
+    PERFORM {{fold}}();
     -- The truncate must be newer than every row it removed here, even if this clock is behind the clocks that
     -- versioned them: elsewhere it deletes exactly the rows older than its version, so it must cover these too.
     INSERT INTO ferry.truncates AS t (schema_name, table_name, version, origin, xid)

@@ -14,3 +14,13 @@ BEGIN
     RAISE EXCEPTION '%', message USING ERRCODE = 'FY001';
 END
 $fn$;
+
+-- Like ferry.fail, with the code of a serialization failure: the relay rolls the chunk back and soon retries it.
+-- The apply raises it when an application's change to a key the chunk wrote committed while the chunk was being
+-- applied, too late for its decision (see Apply/ApplySql.cs, RaceCheck).
+CREATE OR REPLACE FUNCTION ferry.retry(message text) RETURNS boolean
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION '%', message USING ERRCODE = 'serialization_failure';
+END
+$fn$;
