@@ -18,6 +18,12 @@ public static class Defaults
     /// <summary>The schema ferry installs in every database.</summary>
     public const string Schema = "ferry";
 
+    /// <summary>
+    /// Change-log entries one fold call takes per table (Capture/ChangeLog): about a second's work, well inside the
+    /// relay's command timeout.
+    /// </summary>
+    public static int FoldLimit => Math.Max(1, Int("FERRY_FOLD_LIMIT", 100_000));
+
     /// <summary>The NOTIFY channel the capture triggers wake the relay on.</summary>
     public const string Channel = "ferry";
 

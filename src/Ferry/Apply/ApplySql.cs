@@ -156,7 +156,8 @@ public sealed class ApplySql
             """;
 
 
-        Fold = names.Fold + "()";
+        // All of it: a decision must count every committed local change.
+        Fold = ChangeLog.Fold(shape.Name, limited: false);
         // $1 the table's name. A local change that committed after the apply folded the log, to a key this chunk
         // wrote, was decided against nothing: its write waited for the row (or the row waited for it), so it has
         // committed by now, and the chunk is retried to decide it.

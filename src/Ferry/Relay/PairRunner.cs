@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Ferry.Apply;
+using Ferry.Capture;
 using Ferry.Install;
 using Ferry.Postgres;
 using Ferry.Progress;
@@ -72,6 +73,10 @@ public sealed class PairRunner : IAsyncDisposable
                 origin.Parameters.Add(new NpgsqlParameter<string> { TypedValue = setup.Pair.Source });
                 await origin.ExecuteNonQueryAsync(ct);
             }
+            // After an outage the change logs may hold millions of entries: folded now, in limited calls, the read's
+            // and the apply's folds stay small.
+            await ChangeLog.CatchUpAsync(source, read.Select(r => r.Shape.Name).ToList(), ct);
+            if (setup.TargetKeepsVersions) await ChangeLog.CatchUpAsync(target, apply.Select(a => a.Shape.Name).ToList(), ct);
             var replicaRole = await GrantCheck.CanSetReplicationRoleAsync(target, ct);
             var reader = new PairReader(source, setup.Pair.Source, setup.SkipOrigins, read);
             var applier = new Applier(target, setup.Pair, setup.Order, apply, replicaRole, setup.TargetKeepsVersions);

@@ -28,23 +28,27 @@ CREATE TABLE IF NOT EXISTS {{log}} (
     ferry_captured  timestamptz NOT NULL
 );
 
--- Moves the committed log entries into the row versions, as one local change per key at its latest clock: newer
--- than every version this database has seen of the row, even if the clock is behind, and than the table's last
--- truncate (the log holds only changes made after it: a truncate folds the log first). Concurrent folds each take
--- whole entries: a DELETE waiting on an entry another fold took skips it once that one commits. Keys in order, so
--- two folds lock row versions in one order. Everything is schema-qualified: the truncate trigger calls this with
--- the application's search_path.
-CREATE OR REPLACE FUNCTION {{fold}}() RETURNS void
+-- Moves committed log entries into the row versions, at most max_entries of them (NULL: all), as one local change per
+-- key at its latest clock: newer than every version this database has seen of the row, even if the clock is
+-- behind, and than the table's last truncate (the log holds only changes made after it: a truncate folds the log
+-- first). Returns how many entries it moved. Concurrent folds each take whole entries: a DELETE waiting on an entry
+-- another fold took skips it once that one commits. Keys in order, so two folds lock row versions in one order.
+-- Everything is schema-qualified: the truncate trigger calls this with the application's search_path.
+CREATE OR REPLACE FUNCTION {{fold}}(max_entries integer) RETURNS bigint
 LANGUAGE sql AS $fn$
     WITH moved AS (
-        DELETE FROM {{log}} RETURNING {{key_cols}}, ferry_captured
+        DELETE FROM {{log}}
+        WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT l.ctid FROM {{log}} AS l LIMIT max_entries))
+        RETURNING {{key_cols}}, ferry_captured
     ), latest AS (
         SELECT {{key_cols}}, pg_catalog.max(ferry_captured) AS captured FROM moved GROUP BY {{key_cols}}
+    ), stamped AS (
+        INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
+        SELECT {{key_cols}}, greatest(captured, {{truncated}}), NULL, NULL, pg_catalog.pg_current_xact_id()
+        FROM latest ORDER BY {{key_cols}}
+        ON CONFLICT ({{key_cols}}) DO UPDATE SET {{local_wins}}
     )
-    INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-    SELECT {{key_cols}}, greatest(captured, {{truncated}}), NULL, NULL, pg_catalog.pg_current_xact_id()
-    FROM latest ORDER BY {{key_cols}}
-    ON CONFLICT ({{key_cols}}) DO UPDATE SET {{local_wins}}
+    SELECT pg_catalog.count(*) FROM moved
 $fn$;
 
 -- The two trigger functions run for every write statement on the table, so they are kept lean. They have no
@@ -119,7 +123,7 @@ BEGIN
     END IF;
     -- The changes logged before the truncate are older than it: folded now, before the truncate is recorded, they
     -- are not lifted above its version as the changes logged after it will be. No one else writes the table now.
-    PERFORM {{fold}}();
+    PERFORM {{fold}}(NULL);
     -- The truncate must be newer than every row it removed here, even if this clock is behind the clocks that
     -- versioned them: elsewhere it deletes exactly the rows older than its version, so it must cover these too.
     INSERT INTO ferry.truncates AS t (schema_name, table_name, version, origin, xid)

@@ -1,0 +1,26 @@
+using Npgsql;
+
+namespace Ferry.Capture;
+
+/// <summary>
+/// The change logs that capture triggers append to and that ferry folds into the row versions (capture_table.sql).
+/// A fold call takes at most <see cref="Defaults.FoldLimit"/> entries per table, so that one call stays well inside the
+/// relay's command timeout even after a relay outage of hours left millions of entries: a read folds once per
+/// batch (what it leaves is read in the next batches), and a connection that opens folds the whole backlog first,
+/// a limit at a time, so that the full fold inside every apply transaction finds little to do.
+/// </summary>
+public static class ChangeLog
+{
+    /// <summary>SQL that folds the table's log, up to the limit or all of it; returns how many entries it took.</summary>
+    public static string Fold(TableName table, bool limited = true) =>
+        $"{new CaptureNames(table).Fold}({(limited ? Defaults.FoldLimit.ToString(System.Globalization.CultureInfo.InvariantCulture) : "NULL")})";
+
+    /// <summary>Folds every table's whole log: one round trip per limit's worth, for all the tables at once.</summary>
+    public static async Task CatchUpAsync(NpgsqlConnection c, IReadOnlyList<TableName> tables, CancellationToken ct)
+    {
+        if (tables.Count == 0) return;
+        await using var fold = new NpgsqlCommand(
+            $"SELECT pg_catalog.max(n) FROM (VALUES {string.Join(", ", tables.Select(t => $"({Fold(t)})"))}) AS f (n)", c);
+        while ((long)(await fold.ExecuteScalarAsync(ct))! >= Defaults.FoldLimit) { }
+    }
+}
