@@ -16,11 +16,22 @@ public static class ChangeLog
         $"{new CaptureNames(table).Fold}({(limited ? Defaults.FoldLimit.ToString(System.Globalization.CultureInfo.InvariantCulture) : "NULL")})";
 
     /// <summary>Folds every table's whole log: one round trip per limit's worth, for all the tables at once.</summary>
-    public static async Task CatchUpAsync(NpgsqlConnection c, IReadOnlyList<TableName> tables, CancellationToken ct)
+    public static async Task CatchUpAsync(NpgsqlConnection c, string database, string sync, IReadOnlyList<TableName> tables,
+        CancellationToken ct)
     {
         if (tables.Count == 0) return;
         await using var fold = new NpgsqlCommand(
             $"SELECT pg_catalog.max(n) FROM (VALUES {string.Join(", ", tables.Select(t => $"({Fold(t)})"))}) AS f (n)", c);
-        while ((long)(await fold.ExecuteScalarAsync(ct))! >= Defaults.FoldLimit) { }
+        try
+        {
+            while ((long)(await fold.ExecuteScalarAsync(ct))! >= Defaults.FoldLimit) { }
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedFunction)
+        {
+            throw new FerryException(
+                $"{database} has ferry's capture from before the change log ({e.MessageText}). Install it again: with " +
+                $"the application's writes to the sync's tables paused (nothing is captured in between), run " +
+                $"ferry remove sync {sync}, then ferry add sync {sync} as before; row versions and positions are kept.", e);
+        }
     }
 }

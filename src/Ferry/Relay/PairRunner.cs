@@ -75,8 +75,8 @@ public sealed class PairRunner : IAsyncDisposable
             }
             // After an outage the change logs may hold millions of entries: folded now, in limited calls, the read's
             // and the apply's folds stay small.
-            await ChangeLog.CatchUpAsync(source, read.Select(r => r.Shape.Name).ToList(), ct);
-            if (setup.TargetKeepsVersions) await ChangeLog.CatchUpAsync(target, apply.Select(a => a.Shape.Name).ToList(), ct);
+            await ChangeLog.CatchUpAsync(source, setup.Source.Name, setup.Pair.Sync, read.Select(r => r.Shape.Name).ToList(), ct);
+            if (setup.TargetKeepsVersions) await ChangeLog.CatchUpAsync(target, setup.Target.Name, setup.Pair.Sync, apply.Select(a => a.Shape.Name).ToList(), ct);
             var replicaRole = await GrantCheck.CanSetReplicationRoleAsync(target, ct);
             var reader = new PairReader(source, setup.Pair.Source, setup.SkipOrigins, read);
             var applier = new Applier(target, setup.Pair, setup.Order, apply, replicaRole, setup.TargetKeepsVersions);
