@@ -22,16 +22,16 @@ public static class NodeInstaller
         await tx.CommitAsync(ct);
     }
 
-    /// <param name="triggers">
-    /// Whether the table's writes are captured here: on a database some pair reads from. Elsewhere the row-version
-    /// table is still made (the apply keeps versions there) and capture triggers left by an earlier install go.
-    /// </param>
     /// <summary>
     /// Write statements of more rows than this upsert their row versions themselves rather than append to the change
     /// log (capture_table.sql says why).
     /// </summary>
     public const int BulkRows = 1000;
 
+    /// <param name="triggers">
+    /// Whether the table's writes are captured here: on a database some pair reads from. Elsewhere the row-version
+    /// table is still made (the apply keeps versions there) and capture triggers left by an earlier install go.
+    /// </param>
     public static Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, CancellationToken ct, bool triggers = true) =>
         InstallCaptureAsync(c, shape, "pg_catalog.clock_timestamp()", ct, triggers);
 
