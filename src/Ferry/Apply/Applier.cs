@@ -161,9 +161,9 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
     /// An empty batch still moves the stored snapshot forward, so the next read's xid range starts later; the
     /// caller does it only now and then, not on every poll.
     /// </summary>
-    public async Task AdvanceAsync(BatchPlan plan, CancellationToken ct)
+    public async Task AdvanceAsync(BatchPlan plan, int timeoutSeconds, CancellationToken ct)
     {
-        await using var batch = new NpgsqlBatch(target);
+        await using var batch = new NpgsqlBatch(target) { Timeout = timeoutSeconds };
         var save = new NpgsqlBatchCommand(PairProgress.SaveSql("NULL::text[]"));
         foreach (var v in new object?[] { pair.Sync, pair.Source, plan.Bounds.To, null, null, plan.SourceNodeId, 0L })
             save.Parameters.Add(new NpgsqlParameter { Value = v ?? DBNull.Value });
