@@ -69,6 +69,9 @@ public static class Defaults
 
     public static TimeSpan LockTimeout => Seconds("FERRY_LOCK_TIMEOUT_SECONDS", 10);
 
+    /// <summary>A duration as PostgreSQL's timeout settings take it: whole milliseconds.</summary>
+    public static string Millis(TimeSpan t) => ((int)t.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>
     /// How long a tombstone outlives the last pair that passed it: a change older than this that has not arrived
     /// by then is presumed never to arrive. A database away longer must be re-copied.

@@ -1,3 +1,4 @@
+using Ferry.Capture;
 using Ferry.Progress;
 using Ferry.Read;
 using Ferry.Resolve;
@@ -18,6 +19,8 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
     IReadOnlyList<ApplySql> tables, bool useReplicaRole, bool keepVersions = true)
 {
     private bool _tempTablesReady;
+
+    private readonly string _foldAll = "SELECT " + string.Join(", ", ChangeLog.Folds(tables.Select(t => t.Shape.Name), limited: false));
 
     public IReadOnlyList<ApplySql> Tables => tables;
 
@@ -66,18 +69,18 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         // ferry.origin marks these writes as ferry's: the capture triggers leave them alone (no echo).
         Add("SELECT set_config('ferry.origin', $1, true), set_config('lock_timeout', $2, true), " +
             "set_config('statement_timeout', $3, true)",
-            pair.Source, ((int)Defaults.LockTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            pair.Source, Defaults.Millis(Defaults.LockTimeout),
             // No longer than the relay waits for an answer (the dead-link bound): a statement it gave up on must not
             // run on, holding the apply lock against the retry.
-            ((int)Defaults.DeadLinkTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Defaults.Millis(Defaults.DeadLinkTimeout));
         // One apply at a time per database: two pairs deciding on the same key at once would each see the old
         // entry and the later commit would win regardless of versions.
         Add("SELECT pg_advisory_xact_lock(hashtext('ferry.apply'))");
         Add("SET CONSTRAINTS ALL DEFERRED");
         if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
         // Decisions read this database's row versions: the application's changes still in the change logs go in
-        // first. Every table, since truncates and foreign keys reach beyond the chunk's own.
-        if (keepVersions && tables.Count > 0) Add("SELECT " + string.Join(", ", tables.Select(t => t.Fold)));
+        // first, all of them. Every table, since truncates and foreign keys reach beyond the chunk's own.
+        if (keepVersions && tables.Count > 0) Add(_foldAll);
 
         // Every chunk of a batch reads the batch's truncates again. With versions, applying one again spares the rows
         // written after it; without, it would delete the rows the batch's earlier chunks wrote.

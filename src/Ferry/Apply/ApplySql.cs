@@ -156,8 +156,6 @@ public sealed class ApplySql
             """;
 
 
-        // All of it: a decision must count every committed local change.
-        Fold = ChangeLog.Fold(shape.Name, limited: false);
         // $1 the table's name. A local change that committed after the apply folded the log, to a key this chunk
         // wrote, was decided against nothing: its write waited for the row (or the row waited for it), so it has
         // committed by now, and the chunk is retried to decide it.
@@ -186,9 +184,6 @@ public sealed class ApplySql
     public ConflictRule Rule { get; }
 
     public string Temp { get; }
-
-    /// <summary>The call that folds the table's change log into its row versions (capture_table.sql).</summary>
-    public string Fold { get; }
 
     public string RaceCheck { get; }
 

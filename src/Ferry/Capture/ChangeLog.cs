@@ -11,17 +11,20 @@ namespace Ferry.Capture;
 /// </summary>
 public static class ChangeLog
 {
-    /// <summary>SQL that folds the table's log, up to the limit or all of it; returns how many entries it took.</summary>
-    public static string Fold(TableName table, bool limited = true) =>
-        $"{new CaptureNames(table).Fold}({(limited ? Defaults.FoldLimit.ToString(System.Globalization.CultureInfo.InvariantCulture) : "NULL")})";
+    /// <summary>Per table, the call that folds its log, up to the limit or all of it, and says how many entries it took.</summary>
+    public static IEnumerable<string> Folds(IEnumerable<TableName> tables, bool limited = true)
+    {
+        var limit = limited ? Defaults.FoldLimit.ToString(System.Globalization.CultureInfo.InvariantCulture) : "NULL";
+        return tables.Select(t => $"{new CaptureNames(t).Fold}({limit})");
+    }
 
     /// <summary>Folds every table's whole log: one round trip per limit's worth, for all the tables at once.</summary>
     public static async Task CatchUpAsync(NpgsqlConnection c, string database, string sync, IReadOnlyList<TableName> tables,
         CancellationToken ct)
     {
         if (tables.Count == 0) return;
-        await using var fold = new NpgsqlCommand(
-            $"SELECT pg_catalog.max(n) FROM (VALUES {string.Join(", ", tables.Select(t => $"({Fold(t)})"))}) AS f (n)", c);
+        // greatest() evaluates every argument: each table's fold runs, and the largest count says whether to go on.
+        await using var fold = new NpgsqlCommand($"SELECT greatest({string.Join(", ", Folds(tables))})", c);
         try
         {
             while ((long)(await fold.ExecuteScalarAsync(ct))! >= Defaults.FoldLimit) { }

@@ -103,6 +103,13 @@ public static class Connect
     public static int DeadLinkCommandSeconds =>
         Math.Max(1, (int)Defaults.DeadLinkTimeout.TotalSeconds - 2 * DeadLinkConnectSeconds);
 
+    /// <summary>
+    /// How long an idle pair waits for its target's answer: the ping comes a quarter of the bound after the last
+    /// contact, so it and its wait still fit in the bound.
+    /// </summary>
+    public static int IdleCommandSeconds =>
+        Math.Max(1, DeadLinkCommandSeconds - (int)Math.Ceiling(Defaults.DeadLinkTimeout.TotalSeconds / 4));
+
     private static int KeepAliveSeconds => Math.Max(1, (int)(Defaults.DeadLinkTimeout.TotalSeconds / 3));
 
     /// <summary>Opens a connection, turning the failures people meet into messages that say what to do.</summary>

@@ -1,3 +1,4 @@
+using Ferry.Capture;
 using Ferry.Postgres;
 using Npgsql;
 
@@ -117,17 +118,13 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         };
     }
 
+    private readonly string _foldAll = "SELECT " + string.Join(", ",
+        ChangeLog.Folds(tables.Select(t => t.Shape.Name)).Prepend("set_config('lock_timeout', $1, true)"));
+
     private NpgsqlBatchCommand FoldCommand()
     {
-        var fold = new NpgsqlBatchCommand(
-            "SELECT " + string.Join(", ", tables.Select(t => t.Fold).Prepend("set_config('lock_timeout', $1, true)")))
-        {
-            AppendErrorBarrier = true,
-        };
-        fold.Parameters.Add(new NpgsqlParameter
-        {
-            Value = ((int)Defaults.LockTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
-        });
+        var fold = new NpgsqlBatchCommand(_foldAll) { AppendErrorBarrier = true };
+        fold.Parameters.Add(new NpgsqlParameter { Value = Defaults.Millis(Defaults.LockTimeout) });
         return fold;
     }
 

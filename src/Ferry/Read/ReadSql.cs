@@ -20,7 +20,6 @@ public sealed class ReadSql
     {
         Shape = shape;
         var names = new CaptureNames(shape.Name);
-        Fold = ChangeLog.Fold(shape.Name);
         var table = Quote.Qualified(shape.Name);
         var keyMatch = string.Join(" AND ", shape.Key.Select(k => $"t.{Quote.Ident(k)} = r.{Quote.Ident(k)}"));
         var keyOrder = Quote.List(shape.Key, "r");
@@ -112,11 +111,6 @@ public sealed class ReadSql
     /// <summary>How many entries the batch holds for this table, the age of the oldest in seconds, and the table's size in rows.</summary>
     public Func<bool, string> Count { get; }
 
-    /// <summary>
-    /// The call that folds the table's change log into its row versions before a read takes its snapshot, a limited
-    /// number of entries at a time: what it leaves is folded and read in the next batches.
-    /// </summary>
-    public string Fold { get; }
 
     /// <summary>Truncates in the batch, for all tables: they travel as table-wide tombstones.</summary>
     public static string Truncates => """

@@ -175,20 +175,18 @@ public sealed class PairRunner : IAsyncDisposable
                 // Move the stored snapshot now and then, so the xid range the next read scans stays short.
                 // A heartbeat once a minute even when nothing changed, so the tombstone purger can tell a pair that
                 // is idle from one that is away.
-                // Either contact is the idle pair's: the ping's shorter timeout keeps the wait for it plus its own
-                // time within the dead-link bound.
-                var idleTimeout = Math.Max(1, Connect.DeadLinkCommandSeconds - (int)Math.Ceiling(Defaults.DeadLinkTimeout.TotalSeconds / 4));
+                // Either contact below is the idle pair's, with the idle pair's shorter timeout.
                 var since = DateTime.UtcNow - _lastAdvance;
                 if ((plan.Bounds.To != plan.Bounds.From && since > TimeSpan.FromSeconds(5)) || since > TimeSpan.FromSeconds(60))
                 {
-                    await _applier.AdvanceAsync(plan, idleTimeout, ct);
+                    await _applier.AdvanceAsync(plan, Connect.IdleCommandSeconds, ct);
                     _progress = p with { AppliedThrough = plan.Bounds.To, SourceNodeId = plan.SourceNodeId };
                     _lastAdvance = _lastTargetContact = DateTime.UtcNow;
                 }
                 else if (DateTime.UtcNow - _lastTargetContact > Defaults.DeadLinkTimeout / 4)
                 {
                     // An idle target is still asked now and then, so a link that died quietly is noticed while idle.
-                    await using var ping = new NpgsqlCommand("SELECT 1", _target) { CommandTimeout = idleTimeout };
+                    await using var ping = new NpgsqlCommand("SELECT 1", _target) { CommandTimeout = Connect.IdleCommandSeconds };
                     await ping.ExecuteScalarAsync(ct);
                     _lastTargetContact = DateTime.UtcNow;
                 }
