@@ -28,8 +28,12 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
     /// <param name="inlineRows">
     /// Per table, how many entries to read along as text (0: none): small chunks then need no COPY at all.
     /// </param>
+    /// <param name="inlineOnlyWhole">
+    /// Read a table's entries along only if all of them in the batch fit: when a chunk may take more than rides
+    /// along, a larger slice goes by COPY and the text rows would be read for nothing.
+    /// </param>
     public async Task<BatchPlan> BeginAsync(string from, string? to, int startTable, string[]? afterKey, CancellationToken ct,
-        Func<int, int>? inlineRows = null)
+        Func<int, int>? inlineRows = null, bool inlineOnlyWhole = false)
     {
         await using var batch = new NpgsqlBatch(source);
         // The previous chunk's read transaction ends in this round trip rather than in one of its own.
@@ -72,6 +76,7 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
             var fetch = new NpgsqlBatchCommand(tables[t].Inline(t == startTable && afterKey is not null));
             fetch.Parameters.Add(new NpgsqlParameter<int> { TypedValue = inlined[t] });
             fetch.Parameters.Add(new NpgsqlParameter<long> { TypedValue = inlineBytes });
+            fetch.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = inlineOnlyWhole });
             batch.BatchCommands.Add(fetch);
         }
 

@@ -72,11 +72,17 @@ public sealed class ReadSql
         // pick the xid index: with ORDER BY key LIMIT it otherwise walks the key index over every entry the table
         // ever had, looking for the batch's few (17 ms per table per poll at 100,000 entries, against 0.1 ms).
         var bounded = $"{Predicate} AND r.ferry_xid < (SELECT pg_snapshot_xmax(current_setting('ferry.read_to')::pg_snapshot))";
+        // With $3, the rows ride along only if all the table's entries in the batch fit in $1: a chunk that takes
+        // more goes by COPY, and reading its first entries as text as well (the most costly read per row) would
+        // be wasted. The count stops at $1 + 1 and runs once, before the scan (an InitPlan of the one-time filter).
+        string Slice(bool after) => bounded + (after ? " AND " + afterKey : "");
         Inline = after => $"""
             SELECT {string.Join(", ", texts.Select((_, i) => $"c{i}"))}
             FROM (SELECT {string.Join(", ", texts)}, row_number() OVER w AS ferry_n,
                          sum(coalesce(pg_column_size(t.*), 0) + 64) OVER w AS ferry_bytes
-                  FROM (SELECT * FROM {names.RowVersions} AS r WHERE {bounded}{(after ? " AND " + afterKey : "")}
+                  FROM (SELECT * FROM {names.RowVersions} AS r
+                        WHERE {Slice(after)}
+                          AND (NOT $3 OR (SELECT count(*) FROM (SELECT FROM {names.RowVersions} AS r WHERE {Slice(after)} LIMIT $1 + 1) AS n) <= $1)
                         ORDER BY {keyOrder} LIMIT $1) AS r
                   LEFT JOIN LATERAL (SELECT * FROM {table} AS t WHERE {keyMatch} OFFSET 0) AS t ON true
                   WINDOW w AS (ORDER BY {keyOrder} ROWS UNBOUNDED PRECEDING)) AS x
@@ -105,7 +111,10 @@ public sealed class ReadSql
     /// </summary>
     public Func<bool, bool, string> CopyRows { get; }
 
-    /// <summary>The first entries CopyOut would give (at most $1, about $2 bytes), each value as text (the apply side casts them back).</summary>
+    /// <summary>
+    /// The first entries CopyOut would give (at most $1, about $2 bytes), each value as text (the apply side casts them
+    /// back); with $3, none unless the batch holds at most $1 entries of the table.
+    /// </summary>
     public Func<bool, string> Inline { get; }
 
     /// <summary>How many entries the batch holds for this table, the age of the oldest in seconds, and the table's size in rows.</summary>

@@ -150,7 +150,7 @@ public sealed class PairRunner : IAsyncDisposable
             var chunkClock = Stopwatch.StartNew();
             var p = _progress;
             var plan = await _reader.BeginAsync(p.AppliedThrough ?? PairProgress.BeginningOfTime, p.ChunkTo,
-                p.ChunkTable ?? 0, p.ChunkAfterKey, ct, sizer.InlineRows);
+                p.ChunkTable ?? 0, p.ChunkAfterKey, ct, sizer.InlineRows, sizer.Rows > ChunkSizer.InlineMaxRows);
             for (var t = 0; t < plan.Inline.Count; t++)
                 if (plan.Inline[t] is { Rows.Count: > 0 } seen) sizer.Copied(t, seen.Rows.Count, seen.Chars);
             if (p.SourceNodeId is { } known && known != plan.SourceNodeId)
