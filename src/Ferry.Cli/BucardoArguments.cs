@@ -61,7 +61,7 @@ public sealed class BucardoArguments
         if (unknown.Count > 0)
             throw new UsageException(
                 $"Unknown option{(unknown.Count > 1 ? "s" : "")} for '{verb}': {string.Join(", ", unknown)}. " +
-                $"Known: {string.Join(", ", known.Order(StringComparer.Ordinal))}.");
+                (known.Count == 0 ? $"'{verb}' takes none." : $"Known: {string.Join(", ", known.Order(StringComparer.Ordinal))}."));
     }
 
     /// <summary>Refuses words left over once a verb has taken what it understands: a stray word is a mistake too.</summary>

@@ -11,6 +11,8 @@ root.Subcommands.Add(Verb("add", "Add a database, dbgroup, herd, table, all tabl
     "ferry add database NAME dbname=... host=...", AddCommands.RunAsync));
 root.Subcommands.Add(Verb("list", "List databases, dbgroups, herds, tables, sequences, syncs or all.", ListCommands.RunAsync));
 root.Subcommands.Add(Verb("remove", "Remove a database, dbgroup, herd or sync.", RemoveCommands.RunAsync));
+root.Subcommands.Add(Verb("upgrade", "After installing a newer ferry: install its schema and capture over the old ones, in place.",
+    UpgradeCommand.RunAsync));
 root.Subcommands.Add(Verb("status", "Show syncs, pairs (lag) and databases (reachable, last error).", StatusCommand.RunAsync));
 root.Subcommands.Add(Verb("kick", "Wake a sync's pairs now: ferry kick SYNC.", RelayCommands.KickAsync));
 // Bucardo's `stop "reason"` takes a free-text reason: words are accepted, unknown key=value options are not.

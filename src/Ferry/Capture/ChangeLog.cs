@@ -32,9 +32,9 @@ public static class ChangeLog
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedFunction)
         {
             throw new FerryException(
-                $"{database} has ferry's capture from before the change log ({e.MessageText}). Install it again: with " +
-                $"the application's writes to the sync's tables paused (nothing is captured in between), run " +
-                $"ferry remove sync {sync}, then ferry add sync {sync} as before; row versions and positions are kept.", e);
+                $"{database} has ferry's capture from before the change log ({e.MessageText}) for sync {sync}. Upgrade it " +
+                "in place (row versions and positions are kept; the application keeps writing): ferry upgrade, then " +
+                "ferry restart.", e);
         }
     }
 }

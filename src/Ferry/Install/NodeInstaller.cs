@@ -13,13 +13,44 @@ public static class NodeInstaller
     private static readonly string[] NodeScripts =
         ["node_001_schema.sql", "node_010_progress.sql", "node_020_truncates.sql", "node_030_conflicts.sql", "node_040_origin.sql"];
 
+    /// <summary>
+    /// The version of ferry's schema and capture that this build installs. 2: capture appends to change logs that
+    /// the relay folds (a version-1 database has no fold functions).
+    /// </summary>
+    public const int SchemaVersion = 2;
+
     public static async Task InstallSchemaAsync(NpgsqlConnection c, CancellationToken ct)
     {
         await using var tx = await c.BeginTransactionAsync(ct);
         // Two relays (or a relay and `ferry add sync`) installing at once must not race on CREATE ... IF NOT EXISTS.
         await Exec(c, "SELECT pg_advisory_xact_lock(hashtext('ferry.install'))", ct);
-        foreach (var script in NodeScripts) await Exec(c, SqlResources.Read(script), ct);
+        var version = new Dictionary<string, string> { ["schema_version"] = SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        foreach (var script in NodeScripts) await Exec(c, SqlResources.Fill(SqlResources.Read(script), version), ct);
         await tx.CommitAsync(ct);
+    }
+
+    /// <summary>
+    /// Refuses a database whose ferry schema this build cannot run on: never installed, or installed by an older
+    /// ferry (whose capture this relay would misread). The message names the command that fixes it.
+    /// </summary>
+    public static async Task CheckVersionAsync(NpgsqlConnection c, string database, CancellationToken ct)
+    {
+        string? found;
+        try
+        {
+            await using var cmd = new NpgsqlCommand("SELECT value FROM ferry.meta WHERE key = 'schema_version'", c);
+            found = (string?)await cmd.ExecuteScalarAsync(ct);
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
+        {
+            throw new FerryException($"Database {database} has no ferry schema ({e.MessageText}): it was never installed there, " +
+                                     "or it was dropped. Install it with: ferry upgrade (it installs every sync's capture " +
+                                     "where it is missing).", e);
+        }
+        if (int.TryParse(found, System.Globalization.CultureInfo.InvariantCulture, out var version) && version >= SchemaVersion) return;
+        throw new FerryException($"Database {database} has ferry's schema version {found ?? "unknown"}; this ferry needs version " +
+                                 $"{SchemaVersion}. Upgrade it in place (row versions, positions and conflicts are kept; the " +
+                                 "application keeps writing): ferry upgrade, then ferry restart.");
     }
 
     /// <summary>

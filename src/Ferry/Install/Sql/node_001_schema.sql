@@ -14,4 +14,6 @@ CREATE TABLE IF NOT EXISTS ferry.meta (
 -- Identifies this database across restores: a restored copy keeps the node id but its transaction ids go back,
 -- which the reader detects against the snapshots stored in ferry.progress.
 INSERT INTO ferry.meta (key, value) VALUES ('node_id', gen_random_uuid()::text) ON CONFLICT (key) DO NOTHING;
-INSERT INTO ferry.meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+-- The version of what ferry installs here (NodeInstaller.SchemaVersion): the relay refuses to run a pair over an
+-- older one and asks for `ferry upgrade`, which installs over it in place.
+INSERT INTO ferry.meta (key, value) VALUES ('schema_version', '{{schema_version}}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;
