@@ -6,7 +6,8 @@ namespace Ferry.Benchmarks;
 
 /// <summary>
 /// <c>capture_overhead</c>: single-row write transactions per second (50% INSERT, 50% UPDATE of an existing row, 2
-/// client connections) on a table with ferry's capture triggers, replicated to the target by the running relay,
+/// client connections) on a table with ferry's capture triggers, replicated to the target by the running relay (a
+/// process of its own, started as `ferry start` starts it),
 /// against an identical table without them. Phases alternate (without, with, without, with, ...); medians are compared,
 /// and each round's ratio is reported too, since the two phases of a round saw the same load on the shared cores.
 /// After each phase with capture, the target must catch up before the next phase starts, so no phase pays for another.
@@ -38,7 +39,7 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
         await using (var preload = new NpgsqlCommand(WriteLoad.Preload(Plain, Preloaded) + ";" + WriteLoad.Preload(Captured, Preloaded), c))
             await preload.ExecuteNonQueryAsync(ct);
         await SetDurabilityAsync(durable, ct);
-        await ferry.StartAsync(ct);
+        await ferry.StartProcessAsync(ct);
         await CaughtUpAsync(ferry, ct);
 
         var loads = new Dictionary<string, WriteLoad>

@@ -109,8 +109,48 @@ public sealed class RelayHarness : IAsyncDisposable
     }
 
     /// <summary>The pair's last error, if it is not replicating: a benchmark that waits forever should say why.</summary>
-    public string? PairError() =>
-        _relay?.Status.Pairs.Values.FirstOrDefault(p => p.State != "replicating")?.LastError;
+    public string? PairError() => _relayProcess
+        ? "see the relay's log: " + Tail(Path.Combine(_home, "ferry.log"))
+        : _relay?.Status.Pairs.Values.FirstOrDefault(p => p.State != "replicating")?.LastError;
+
+    /// <summary>
+    /// Starts the relay as `ferry start` does, a process of its own on this configuration, as it runs in production.
+    /// Hosted in this process, it would share the thread pool, its settings and the CPU accounting with the
+    /// benchmark's own clients. The caller waits for the target to catch up to know it replicates.
+    /// </summary>
+    public async Task StartProcessAsync(CancellationToken ct)
+    {
+        var (exit, output) = await CliAsync(ct, "start");
+        if (exit != 0) throw new InvalidOperationException($"ferry start failed ({exit}): {output}");
+        _relayProcess = true;
+    }
+
+    private bool _relayProcess;
+
+    private async Task<(int Exit, string Output)> CliAsync(CancellationToken ct, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Ferry.Cli.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["FERRY_HOME"] = _home;
+        using var p = System.Diagnostics.Process.Start(psi) ?? throw new InvalidOperationException("Could not run ferry.");
+        var output = p.StandardOutput.ReadToEndAsync(ct);
+        var error = p.StandardError.ReadToEndAsync(ct);
+        await p.WaitForExitAsync(ct);
+        return (p.ExitCode, await output + await error);
+    }
+
+    private static string Tail(string path)
+    {
+        if (!File.Exists(path)) return "(no log)";
+        using var s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var r = new StreamReader(s);
+        var text = r.ReadToEnd();
+        return text.Length > 2000 ? text[^2000..] : text;
+    }
 
     /// <summary>The relay's run history since <paramref name="sinceId"/>: rows, chunks and round trips per chunk of each drain.</summary>
     public async Task<List<(long Id, long Rows, long Chunks, double? RoundTripsPerChunk)>> RunsAsync(long sinceId, CancellationToken ct)
@@ -132,6 +172,12 @@ public sealed class RelayHarness : IAsyncDisposable
 
     public async Task StopAsync(CancellationToken ct)
     {
+        if (_relayProcess)
+        {
+            _relayProcess = false;
+            var (exit, output) = await CliAsync(ct, "stop");
+            if (exit != 0) throw new InvalidOperationException($"ferry stop failed ({exit}): {output}");
+        }
         if (_relay is null) return;
         await _relay.StopAsync(ct);
         _relay.Dispose();
