@@ -27,6 +27,8 @@ root.Subcommands.Add(Verb("restart", "Stop the relay and start it again (picks u
     await RelayCommands.StopAsync(ct);
     return await RelayCommands.StartAsync(false, ct);
 }));
+root.Subcommands.Add(Verb("compare", "Compare a sync's tables on all its databases; repair=DB sends the differing rows again from DB.",
+    CompareCommand.RunAsync));
 root.Subcommands.Add(Verb("conflicts", "List recorded conflicts: ferry conflicts [SYNC] [--since T] [--json].", ConflictsCommand.RunAsync));
 root.Subcommands.Add(Verb("demo", "Run a live demonstration on throwaway local PostgreSQL servers.", DemoCommand.RunAsync));
 
