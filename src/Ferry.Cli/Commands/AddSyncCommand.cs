@@ -33,9 +33,9 @@ public static class AddSyncCommand
         var rule = ConflictRules.Parse(ruleText ?? "latest");
         if (status is not ("active" or "inactive"))
             throw new UsageException($"status must be active or inactive, not '{status}'.");
-        if (onetimecopy is not (null or "0"))
-            throw new UsageException("onetimecopy is not supported yet: load the tables on the targets first " +
-                                     "(pg_dump --data-only), then add the sync; ferry replicates every change from then on.");
+        if (onetimecopy is not (null or "0" or "1" or "2"))
+            throw new UsageException($"onetimecopy takes 0 (no copy), 1 (replace the targets' rows with the first source's) or " +
+                                     $"2 (fill only the targets' empty tables), not '{onetimecopy}'.");
         if (await store.FindSyncAsync(name, ct) is not null)
             throw new FerryException($"Sync '{name}' already exists. Remove it first: ferry remove sync {name}");
 
@@ -99,6 +99,7 @@ public static class AddSyncCommand
         var others = await store.ListSyncGroupsAsync(ct);
         var capturing = others.SelectMany(o => o.Group.Sources).Concat(group.Sources).ToHashSet();
         await SyncInstaller.InstallAsync(databases, herd, capturing, ct);
+        if (onetimecopy is "1" or "2") await CopyAsync(sync, group, databases, herd, others, replace: onetimecopy == "1", ct);
         if (newHerd) await store.AddToHerdAsync(herd.Name, herd.Tables, ct);
         if (inlineGroup) await store.AddDbGroupAsync(group, ct);
         await store.AddSyncAsync(sync, ct);
@@ -116,6 +117,31 @@ public static class AddSyncCommand
                         $"other databases. Re-copy {db}'s tables from a master before its first changes flow (pg_dump --data-only).");
         Output.Line("Start replicating with: ferry start (if the relay already runs: ferry restart)");
         return 0;
+    }
+
+    /// <summary>
+    /// Bucardo's onetimecopy: each target of the group is filled from the first source, in one snapshot that becomes
+    /// its pair's position (Copy/OneTimeCopy). Before the sync is recorded: a copy that fails leaves it unadded, and
+    /// the command can simply be run again.
+    /// </summary>
+    private static async Task CopyAsync(Sync sync, DbGroup group, List<Database> databases, Herd herd,
+        List<(Sync Sync, DbGroup Group)> others, bool replace, CancellationToken ct)
+    {
+        var source = databases.First(d => d.Name == group.Sources.First());
+        var plain = PlainTargets.Of([.. others, (sync, group)]);
+        var targets = group.Targets.ToList();
+        if (targets.Count == 0)
+        {
+            Output.Line("onetimecopy: the group has no target (the sources are expected to hold the same rows already); nothing copied.");
+            return;
+        }
+        foreach (var name in targets)
+        {
+            Output.Line($"onetimecopy: filling {name} from {source.Name}...");
+            var lines = await Copy.OneTimeCopy.CopyAsync(source, databases.First(d => d.Name == name), sync.Name, herd.Tables,
+                targetKeepsVersions: !plain.Contains(name), replace, ct);
+            foreach (var line in lines) Output.Line("  " + line);
+        }
     }
 
     /// <summary>

@@ -149,7 +149,7 @@ public sealed class AddSyncRefusalTests(ServerFixture servers)
             (["add", "sync", "s;drop", "herd=h", "dbs=g"], "not a valid sync name"),
             (["add", "sync", "s", "herd=h", "dbs=g", "conflict_strategy=newest"], "Unknown conflict_strategy 'newest'"),
             (["add", "sync", "s", "herd=h", "dbs=g", "status=paused"], "status must be active or inactive"),
-            (["add", "sync", "s", "herd=h", "dbs=g", "onetimecopy=1"], "onetimecopy is not supported yet"),
+            (["add", "sync", "s", "herd=h", "dbs=g", "onetimecopy=3"], "onetimecopy takes 0 (no copy)"),
             (["add", "sync", "s", "herd=h", "dbs=db1:target,db2:target"], "needs at least one source"),
             (["add", "sync", "s", "herd=h", "dbs=db1:source,db2:boss"], "Unknown role 'boss'"),
             (["add", "sync", "s", "herd=h", "dbs=db1:source,db1:target"], "listed twice"),

@@ -1,0 +1,103 @@
+using Ferry.Tests.Harness;
+using Xunit;
+
+namespace Ferry.Tests.Scenarios;
+
+/// <summary>
+/// `onetimecopy=` on add sync: targets are filled from the first source in one snapshot that becomes their pair's
+/// position, so that what was there before is copied once and what comes after is replicated: every database ends
+/// up with the same rows, with nothing missed and nothing older written over newer.
+/// </summary>
+[Collection("servers")]
+public sealed class OneTimeCopies(ServerFixture servers)
+{
+    private const string Schema = """
+        CREATE TABLE parents (id int PRIMARY KEY, name text NOT NULL);
+        CREATE TABLE children (id int PRIMARY KEY, parent int NOT NULL REFERENCES parents (id), note text)
+        """;
+
+    private static readonly string[] Tables = ["public.parents", "public.children"];
+
+    [Fact]
+    public async Task onetimecopy_1_replaces_the_targets_rows_and_replication_goes_on_from_its_snapshot()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(onetimecopy_1_replaces_the_targets_rows_and_replication_goes_on_from_its_snapshot),
+            Schema, Tables);
+        await t.AddDatabasesAsync();
+        // The source's rows predate ferry; db3 holds stale rows of its own, which a replacing copy removes.
+        await t.ExecAsync(0, """
+            INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, 200) AS g;
+            INSERT INTO children SELECT g, 1 + g % 200, 'child ' || g FROM generate_series(1, 600) AS g
+            """);
+        await t.ExecAsync(2, "INSERT INTO parents VALUES (1, 'stale'), (999, 'gone'); INSERT INTO children VALUES (1, 999, 'stale')");
+
+        // The application keeps writing while the copy runs: each write is either in the copy or after its snapshot.
+        // Small writes and bulk ones (more than 1,000 rows write their row versions at once, not through the log:
+        // a position later than the copy's snapshot would skip those).
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(async () =>
+        {
+            await using var app = await t.AppAsync(0);
+            var n = 0;
+            for (var from = 10_000; (!stop.IsCancellationRequested || n < 5) && n < 200; from += 1_100, n++)
+            {
+                await using var cmd = new Npgsql.NpgsqlCommand(
+                    $"INSERT INTO parents SELECT g, 'during' FROM generate_series({from}, {from + 1_099}) AS g; " +
+                    $"UPDATE parents SET name = 'touched {from}' WHERE id = {1 + n % 200}", app);
+                await cmd.ExecuteNonQueryAsync();
+            }
+            return n;
+        });
+        var added = await t.Cli.OkAsync("add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:target,db3:target", "onetimecopy=1");
+        await stop.CancelAsync();
+        Assert.True(await writer >= 5);
+        Assert.Contains("db2: \"public\".\"parents\" copied from db1, ", added.Out, StringComparison.Ordinal);
+        Assert.Contains("db3: \"public\".\"children\" copied from db1, 600 rows.", added.Out, StringComparison.Ordinal);
+
+        // Changes after the copy flow from its position.
+        await t.ExecAsync(0, "UPDATE parents SET name = 'renamed' WHERE id = 5; DELETE FROM children WHERE id = 10; " +
+                             "INSERT INTO parents VALUES (201, 'new'); INSERT INTO children VALUES (601, 201, 'new')");
+        await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db2");
+        await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db3");
+        foreach (var table in new[] { "parents", "children" })
+            foreach (var target in new[] { 1, 2 })
+                Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(target, table));
+        Assert.Equal(0, (await t.Cli.RunAsync("compare", "s")).ExitCode);
+    }
+
+    [Fact]
+    public async Task onetimecopy_2_fills_empty_tables_of_a_replica_of_two_masters_which_then_converges()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(onetimecopy_2_fills_empty_tables_of_a_replica_of_two_masters_which_then_converges),
+            Schema, Tables);
+        await t.AddDatabasesAsync();
+        // Both masters already hold the same rows; the replica is empty.
+        foreach (var master in new[] { 0, 1 })
+            await t.ExecAsync(master, """
+                INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, 50) AS g;
+                INSERT INTO children SELECT g, 1 + g % 50, 'child ' || g FROM generate_series(1, 100) AS g
+                """);
+        await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:source", "db3:target");
+        await t.Cli.OkAsync("add", "all", "tables", "herd=h");
+        var added = await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g", "onetimecopy=2");
+        Assert.Contains("db3: \"public\".\"children\" copied from db1, 100 rows.", added.Out, StringComparison.Ordinal);
+
+        // The masters change the same rows at once; the replica keeps the versions copied with the rows and decides
+        // both masters' changes against them, as the masters do.
+        await t.ExecAsync(0, "UPDATE parents SET name = 'db1 edit' WHERE id IN (1, 2); INSERT INTO parents VALUES (51, 'from db1')");
+        await t.ExecAsync(1, "UPDATE parents SET name = 'db2 edit' WHERE id IN (2, 3); DELETE FROM children WHERE id = 7");
+        foreach (var (from, to) in new[] { ("db1", "db2"), ("db2", "db1"), ("db1", "db3"), ("db2", "db3") })
+            await t.Cli.OkAsync("debug", "run-once", "s", from, to);
+        foreach (var table in new[] { "parents", "children" })
+        {
+            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(1, table));
+            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(2, table));
+        }
+        Assert.Equal(0, (await t.Cli.RunAsync("compare", "s")).ExitCode);
+
+        // A second add with onetimecopy=2 over tables that now have rows keeps them.
+        await t.Cli.OkAsync("remove", "sync", "s");
+        var again = await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g", "onetimecopy=2");
+        Assert.Contains("db3: \"public\".\"parents\" kept as it is", again.Out, StringComparison.Ordinal);
+    }
+}
