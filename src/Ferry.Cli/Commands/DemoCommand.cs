@@ -63,6 +63,9 @@ public static class DemoCommand
             Output.Line("  The later edit won everywhere (conflict_strategy=latest); each master recorded the conflict:");
             await ferry.RunAsync("conflicts");
 
+            Step("Checking: every table compared row by row on the three databases");
+            await ferry.RunAsync("compare", "shop");
+
             Step("Status");
             await ferry.RunAsync("status");
             await ferry.RunAsync("stop");
