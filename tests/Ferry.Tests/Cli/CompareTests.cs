@@ -5,18 +5,24 @@ namespace Ferry.Tests.Cli;
 
 /// <summary>
 /// `ferry compare`: a target changed behind ferry's back is found, key by key (a row missing, one extra, one
-/// different), and `repair=` sends those keys again from the source until every database holds the same rows.
+/// different), also in a table whose names need quoting, and `repair=` sends those keys again from the source until
+/// every database holds the same rows.
 /// </summary>
 [Collection("servers")]
 public sealed class CompareTests(ServerFixture servers)
 {
+    /// <summary>A table whose name and key columns need quoting everywhere, with a two-column key.</summary>
+    private const string Odd = "public.\"odd; \"\"name\"\"\"";
+
     [Fact]
     public async Task a_target_changed_behind_ferrys_back_is_found_and_repaired_from_the_source()
     {
         await using var t = await Topology.CreateAsync(servers, nameof(a_target_changed_behind_ferrys_back_is_found_and_repaired_from_the_source),
-            "CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL, at timestamptz NOT NULL DEFAULT now())", ["public.items"]);
+            "CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL, at timestamptz NOT NULL DEFAULT now()); " +
+            $"CREATE TABLE {Odd} (\"key col\" text, n int, note text, PRIMARY KEY (\"key col\", n))", ["public.items", Odd]);
         await t.OneSourceTwoTargetsAsync();
-        await t.ExecAsync(0, "INSERT INTO items (id, v) SELECT g, 'row ' || g FROM generate_series(1, 500) AS g");
+        await t.ExecAsync(0, "INSERT INTO items (id, v) SELECT g, 'row ' || g FROM generate_series(1, 500) AS g; " +
+                             $"INSERT INTO {Odd} SELECT 'k''' || g % 3, g, 'note ' || g FROM generate_series(1, 30) AS g");
         await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db2");
         await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db3");
         var same = await t.Cli.OkAsync("compare", "s");
@@ -26,6 +32,10 @@ public sealed class CompareTests(ServerFixture servers)
         await servers[1].ExecuteAsync(t.Database,
             "DELETE FROM items WHERE id = 7; INSERT INTO items (id, v) VALUES (9999, 'stray'); UPDATE items SET v = 'edited' WHERE id = 42",
             default);
+        await servers[2].ExecuteAsync(t.Database, $"UPDATE {Odd} SET note = 'edited' WHERE n = 4", default);
+        var odd = await t.Cli.RunAsync("compare", "s", "tables=" + Odd);
+        Assert.Contains("db3 differs from db1 (30 rows there): 0 missing, 0 extra, 1 different.", odd.Out, StringComparison.Ordinal);
+        Assert.Contains("different: (k'1, 4)", odd.Out, StringComparison.Ordinal);
         var found = await t.Cli.RunAsync("compare", "s", "tables=items");
         Assert.Equal(1, found.ExitCode);
         Assert.Contains("\"public\".\"items\": db2 differs from db1 (500 rows there): 1 missing, 1 extra, 1 different.", found.Out, StringComparison.Ordinal);
@@ -36,9 +46,11 @@ public sealed class CompareTests(ServerFixture servers)
 
         Assert.Equal(2, (await t.Cli.RunAsync("compare", "s", "repair=db2")).ExitCode); // a target has no capture to send from
         var repair = await t.Cli.RunAsync("compare", "s", "repair=db1");
-        Assert.Contains("Repair: 3 keys sent again from db1", repair.Out, StringComparison.Ordinal);
+        Assert.Contains("Repair: 4 keys sent again from db1", repair.Out, StringComparison.Ordinal);
         await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db2");
         await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db3");
-        Assert.Contains("the same on db1, db2, db3 (500 rows)", (await t.Cli.OkAsync("compare", "s")).Out, StringComparison.Ordinal);
+        var after = await t.Cli.OkAsync("compare", "s");
+        Assert.Contains("the same on db1, db2, db3 (500 rows)", after.Out, StringComparison.Ordinal);
+        Assert.Contains("the same on db1, db2, db3 (30 rows)", after.Out, StringComparison.Ordinal);
     }
 }
