@@ -95,7 +95,7 @@ public static class TableComparer
     {
         var buckets = new Dictionary<long, (long, decimal)>();
         await using var tx = await BeginAsync(c, ct);
-        await using (var cmd = new NpgsqlCommand(sql, c, tx))
+        await using (var cmd = new NpgsqlCommand(sql, c, tx) { CommandTimeout = 0 })
         await using (var r = await cmd.ExecuteReaderAsync(ct))
             while (await r.ReadAsync(ct)) buckets[r.GetInt64(0)] = (r.GetInt64(1), r.GetDecimal(2));
         await tx.CommitAsync(ct);
@@ -107,7 +107,7 @@ public static class TableComparer
     {
         var rows = new Dictionary<string, (string[], long, long)>(StringComparer.Ordinal);
         await using var tx = await BeginAsync(c, ct);
-        await using (var cmd = new NpgsqlCommand(sql, c, tx))
+        await using (var cmd = new NpgsqlCommand(sql, c, tx) { CommandTimeout = 0 })
         {
             cmd.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = buckets });
             await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -120,6 +120,9 @@ public static class TableComparer
         await tx.CommitAsync(ct);
         return rows;
     }
+
+    // Reading a whole large table takes as long as it takes: the queries have no command timeout. A dead link still
+    // breaks the connection (keepalives and tcp_user_timeout, Postgres/Connect).
 
     /// <summary>A snapshot per pass, and the settings that make every database print a value alike.</summary>
     private static async Task<NpgsqlTransaction> BeginAsync(NpgsqlConnection c, CancellationToken ct)

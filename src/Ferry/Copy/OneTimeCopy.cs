@@ -32,6 +32,9 @@ public static class OneTimeCopy
         var report = new List<string>();
         await using var src = await Connect.OpenAsync(source, ct, "ferry copy");
         await using var tgt = await Connect.OpenAsync(target, ct, "ferry copy");
+        // Each end's transaction waits while the other works (a large table's row versions, say): not a stuck
+        // transaction to end, as the relay's sessions treat one.
+        foreach (var c in new[] { src, tgt }) await ExecAsync(c, "SET idle_in_transaction_session_timeout = 0", ct);
         await ChangeLog.CatchUpAsync(src, source.Name, sync, tables, ct);
         var ordered = await ForeignKeyOrder.SortAsync(src, tables, ct);
 
@@ -147,16 +150,18 @@ public static class OneTimeCopy
         return rows;
     }
 
+    // Deleting or copying a large table takes as long as it takes: no command timeout. A dead link still breaks the
+    // connection (keepalives and tcp_user_timeout, Postgres/Connect), and the target's transaction rolls back.
     private static async Task ExecAsync(NpgsqlConnection c, string sql, CancellationToken ct, params object[] args)
     {
-        await using var cmd = new NpgsqlCommand(sql, c);
+        await using var cmd = new NpgsqlCommand(sql, c) { CommandTimeout = 0 };
         foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
     private static async Task<T> ScalarAsync<T>(NpgsqlConnection c, string sql, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(sql, c);
+        await using var cmd = new NpgsqlCommand(sql, c) { CommandTimeout = 0 };
         return (T)(await cmd.ExecuteScalarAsync(ct))!;
     }
 }
