@@ -5,13 +5,13 @@ namespace Ferry.Benchmarks;
 /// <summary>Command line: <c>[--out PATH] [--only NAME] [--duration SECONDS] [--runs N] [--rounds N]</c>.</summary>
 public sealed record BenchOptions(string OutPath, string? Only, TimeSpan PhaseDuration, int BulkRuns, int CaptureRounds)
 {
-    public static readonly string[] ScenarioNames = ["bulk_100k", "latency_10ps", "capture_overhead", "capture_overhead_fsync_off", "round_trips",
+    public static readonly string[] ScenarioNames = ["bulk_100k", "latency_10ps", "capture_overhead", "capture_overhead_fsync_off", "round_trips", "onetimecopy_100k",
         "link_drain_100k", "link_latency_100ms", "blackhole_detection"];
 
     public const string Usage = """
         Usage: dotnet run -c Release --project bench/Ferry.Benchmarks -- [options]
           --out PATH          where to write the JSON results (default bench/results/latest.json)
-          --only NAME         run one scenario: bulk_100k, latency_10ps, capture_overhead, capture_overhead_fsync_off, round_trips,
+          --only NAME         run one scenario: bulk_100k, latency_10ps, capture_overhead, capture_overhead_fsync_off, round_trips, onetimecopy_100k,
                               link_drain_100k, link_latency_100ms, blackhole_detection
           --duration SECONDS  length of each capture_overhead phase (default 20)
           --runs N            bulk_100k runs of each method, the median is reported (default 3)

@@ -41,6 +41,7 @@ var scenarios = new (string Name, Func<Task<ScenarioResult>> Run)[]
     (CaptureOverheadScenario.Name, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log, durable: true).RunAsync(ct)),
     (CaptureOverheadScenario.NameNotDurable, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log, durable: false).RunAsync(ct)),
     (RoundTripScenario.Name, () => new RoundTripScenario(cluster, Log).RunAsync(ct)),
+    (OneTimeCopyScenario.Name, () => new OneTimeCopyScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
     // Issue 4, links that fail: through a FaultProxy between the relay and the target.
     (LinkDrainScenario.Name, () => new LinkDrainScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
     (LinkLatencyScenario.Name, () => new LinkLatencyScenario(cluster, Log).RunAsync(ct)),
