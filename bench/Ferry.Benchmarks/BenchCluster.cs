@@ -52,6 +52,37 @@ public sealed class BenchCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The floor for moving rows: a binary COPY out of the source's <paramref name="from"/> piped straight into a COPY
+    /// into the target's <paramref name="to"/>, as the replication role (columns id, name, amount, created); returns
+    /// the milliseconds it took.
+    /// </summary>
+    public async Task<double> RawCopyAsync(string database, string from, string to, CancellationToken ct)
+    {
+        await using var source = await OpenAsync(BenchRoles.FerryConnectionString(Source, database), ct);
+        await using var target = await OpenAsync(BenchRoles.FerryConnectionString(Target, database), ct);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        await using (var output = await source.BeginRawBinaryCopyAsync(
+            $"COPY (SELECT id, name, amount, created FROM {from}) TO STDOUT (FORMAT binary)", ct))
+        await using (var input = await target.BeginRawBinaryCopyAsync(
+            $"COPY {to} (id, name, amount, created) FROM STDIN (FORMAT binary)", ct))
+        {
+            await output.CopyToAsync(input, 128 * 1024, ct);
+        }
+        return Stats.Millis(started, System.Diagnostics.Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>Between measured runs: vacuum and checkpoint both servers, so no run pays for another's leftovers.</summary>
+    public async Task SettleAsync(string database, CancellationToken ct)
+    {
+        foreach (var server in new[] { Source, Target })
+        {
+            await server.ExecuteAsync(database, "VACUUM (ANALYZE)", ct);
+            await server.ExecuteAsync(database, "CHECKPOINT", ct);
+        }
+        await Task.Delay(200, ct);
+    }
+
     public async Task<string> ServerVersionAsync(CancellationToken ct) =>
         await Source.ScalarAsync<string>("postgres", "SHOW server_version", ct) ?? "unknown";
 

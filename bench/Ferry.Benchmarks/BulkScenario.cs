@@ -37,11 +37,11 @@ public sealed class BulkScenario(BenchCluster cluster, int runs, Action<string> 
         var rawMs = new List<double>();
         for (var run = 1; run <= runs; run++)
         {
-            await SettleAsync(ct);
+            await cluster.SettleAsync(Database, ct);
             var (millis, insertMillis) = await FerryOnceAsync(ferry, $"bulk_{run}", Rows, ct);
             ferryMs.Add(millis);
             insertMs.Add(insertMillis);
-            await SettleAsync(ct);
+            await cluster.SettleAsync(Database, ct);
             rawMs.Add(await RawCopyOnceAsync($"bulk_{run}", $"raw_{run}", Rows, ct));
             log($"{Name} run {run}/{runs}: ferry {ferryMs[^1]:F0} ms, raw copy {rawMs[^1]:F0} ms");
         }
@@ -115,31 +115,9 @@ public sealed class BulkScenario(BenchCluster cluster, int runs, Action<string> 
     /// <summary>The floor: the same rows by binary COPY out of the source straight into COPY into an empty target table.</summary>
     private async Task<double> RawCopyOnceAsync(string from, string to, int rows, CancellationToken ct)
     {
-        await using var source = await BenchCluster.OpenAsync(BenchRoles.FerryConnectionString(cluster.Source, Database), ct);
-        await using var target = await BenchCluster.OpenAsync(BenchRoles.FerryConnectionString(cluster.Target, Database), ct);
-        var started = Stopwatch.GetTimestamp();
-        await using (var output = await source.BeginRawBinaryCopyAsync(
-            $"COPY (SELECT id, name, amount, created FROM {from}) TO STDOUT (FORMAT binary)", ct))
-        await using (var input = await target.BeginRawBinaryCopyAsync(
-            $"COPY {to} (id, name, amount, created) FROM STDIN (FORMAT binary)", ct))
-        {
-            await output.CopyToAsync(input, 128 * 1024, ct);
-        }
-        var elapsed = Stats.Millis(started, Stopwatch.GetTimestamp());
-        await using var count = new NpgsqlCommand($"SELECT count(*) FROM {to}", target);
-        var copied = (long)(await count.ExecuteScalarAsync(ct))!;
+        var elapsed = await cluster.RawCopyAsync(Database, from, to, ct);
+        var copied = await cluster.Target.ScalarAsync<long>(Database, $"SELECT count(*) FROM {to}", ct);
         if (copied != rows) throw new InvalidOperationException($"Raw COPY moved {copied} rows into {to}, expected {rows}.");
         return elapsed;
-    }
-
-    /// <summary>Between runs: vacuum and checkpoint both servers, so neither method pays for the other's leftovers.</summary>
-    private async Task SettleAsync(CancellationToken ct)
-    {
-        foreach (var server in new[] { cluster.Source, cluster.Target })
-        {
-            await server.ExecuteAsync(Database, "VACUUM (ANALYZE)", ct);
-            await server.ExecuteAsync(Database, "CHECKPOINT", ct);
-        }
-        await Task.Delay(200, ct);
     }
 }

@@ -25,10 +25,7 @@ public sealed class OneTimeCopyScenario(BenchCluster cluster, int runs, Action<s
         await cluster.CreateDatabaseAsync(Database, string.Join("; ",
             all.Select(t => $"CREATE TABLE {t} (id bigint PRIMARY KEY, name text, amount numeric, created timestamptz)")), all, ct);
         await using (var c = await BenchCluster.OpenAsync(BenchRoles.WriterConnectionString(cluster.Source, Database), ct))
-        await using (var load = new NpgsqlCommand(string.Join("; ", copied.Select(t => $"""
-            INSERT INTO {t} (id, name, amount, created)
-            SELECT g, 'customer ' || g, round((g * 1.37)::numeric, 2), now() - g * interval '1 second' FROM generate_series(1, {Rows}) AS g
-            """)), c) { CommandTimeout = 600 })
+        await using (var load = new NpgsqlCommand(string.Join("; ", copied.Select(t => WriteLoad.Preload(t, Rows))), c) { CommandTimeout = 600 })
             await load.ExecuteNonQueryAsync(ct);
         // The sync as a user sets it up (capture installed); the relay is not started, as add sync copies before it.
         await using var ferry = await RelayHarness.CreateAsync(cluster.Source, cluster.Target, Database, copied, ct);
@@ -39,13 +36,13 @@ public sealed class OneTimeCopyScenario(BenchCluster cluster, int runs, Action<s
         var rawMs = new List<double>();
         for (var run = 0; run <= runs; run++)
         {
-            await SettleAsync(ct);
+            await cluster.SettleAsync(Database, ct);
             var started = Stopwatch.GetTimestamp();
             await OneTimeCopy.CopyAsync(source, target, "s", [TableName.Parse(copied[run])], targetKeepsVersions: false, replace: false, ct);
             var copyMillis = Stats.Millis(started, Stopwatch.GetTimestamp());
             await CheckAsync(copied[run], ct);
-            await SettleAsync(ct);
-            var rawMillis = await RawCopyAsync(copied[run], raw[run], ct);
+            await cluster.SettleAsync(Database, ct);
+            var rawMillis = await cluster.RawCopyAsync(Database, copied[run], raw[run], ct);
             await CheckAsync(raw[run], ct);
             if (run == 0) continue;
             copyMs.Add(copyMillis);
@@ -73,31 +70,9 @@ public sealed class OneTimeCopyScenario(BenchCluster cluster, int runs, Action<s
         ]);
     }
 
-    private async Task<double> RawCopyAsync(string from, string to, CancellationToken ct)
-    {
-        await using var source = await BenchCluster.OpenAsync(BenchRoles.FerryConnectionString(cluster.Source, Database), ct);
-        await using var target = await BenchCluster.OpenAsync(BenchRoles.FerryConnectionString(cluster.Target, Database), ct);
-        var started = Stopwatch.GetTimestamp();
-        await using (var output = await source.BeginRawBinaryCopyAsync(
-            $"COPY (SELECT id, name, amount, created FROM {from}) TO STDOUT (FORMAT binary)", ct))
-        await using (var input = await target.BeginRawBinaryCopyAsync(
-            $"COPY {to} (id, name, amount, created) FROM STDIN (FORMAT binary)", ct))
-            await output.CopyToAsync(input, 128 * 1024, ct);
-        return Stats.Millis(started, Stopwatch.GetTimestamp());
-    }
-
     private async Task CheckAsync(string table, CancellationToken ct)
     {
         var rows = await cluster.Target.ScalarAsync<long>(Database, $"SELECT count(*) FROM {table}", ct);
         if (rows != Rows) throw new InvalidOperationException($"{table} holds {rows} rows on the target, expected {Rows}.");
-    }
-
-    private async Task SettleAsync(CancellationToken ct)
-    {
-        foreach (var server in new[] { cluster.Source, cluster.Target })
-        {
-            await server.ExecuteAsync(Database, "VACUUM (ANALYZE)", ct);
-            await server.ExecuteAsync(Database, "CHECKPOINT", ct);
-        }
     }
 }

@@ -3,6 +3,7 @@ using Ferry.Capture;
 using Ferry.Install;
 using Ferry.Postgres;
 using Ferry.Progress;
+using Ferry.Read;
 using Npgsql;
 
 namespace Ferry.Copy;
@@ -119,35 +120,20 @@ public static class OneTimeCopy
             """, ct);
     }
 
-    /// <summary>Streams one COPY into the other; returns the rows that went.</summary>
+    /// <summary>Streams one COPY into the other (Read/CopyPump); returns the rows that went.</summary>
     private static async Task<long> PumpAsync(NpgsqlConnection src, NpgsqlConnection tgt, string copyOut, string copyIn, CancellationToken ct)
     {
         if (copyOut.EndsWith("(FORMAT binary)", StringComparison.Ordinal))
         {
-            var tuples = new Read.CopyTupleCounter();
+            var tuples = new CopyTupleCounter();
             await using var output = await src.BeginRawBinaryCopyAsync(copyOut, ct);
             await using var input = await tgt.BeginRawBinaryCopyAsync(copyIn, ct);
-            var buffer = new byte[128 * 1024];
-            int n;
-            while ((n = await output.ReadAsync(buffer, ct)) > 0)
-            {
-                tuples.Feed(buffer.AsSpan(0, n));
-                await input.WriteAsync(buffer.AsMemory(0, n), ct);
-            }
+            await CopyPump.BinaryAsync(output, input, tuples, ct);
             return tuples.Rows;
         }
-        // Text COPY escapes the newlines in values: each one left ends a row.
         using var reader = await src.BeginTextExportAsync(copyOut, ct);
         await using var writer = await tgt.BeginTextImportAsync(copyIn, ct);
-        var chars = new char[64 * 1024];
-        long rows = 0;
-        int read;
-        while ((read = await reader.ReadAsync(chars, ct)) > 0)
-        {
-            rows += chars.AsSpan(0, read).Count('\n');
-            await writer.WriteAsync(chars.AsMemory(0, read), ct);
-        }
-        return rows;
+        return (await CopyPump.TextAsync(reader, writer, ct)).Rows;
     }
 
     // Deleting or copying a large table takes as long as it takes: no command timeout. A dead link still breaks the

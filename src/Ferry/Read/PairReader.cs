@@ -155,22 +155,14 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
     {
         var sql = tables[slice.Table];
         var copyOut = sql.CopyOut(slice.Limit, slice.AfterKey, slice.Whole, slice.Hash);
-        if (sql.Shape.CanCopyBinary) return (await PumpBinaryAsync(copyOut, target, copyIn, null, ct)).Bytes;
+        if (sql.Shape.CanCopyBinary) return await PumpBinaryAsync(copyOut, target, copyIn, null, ct);
         var started = System.Diagnostics.Stopwatch.StartNew();
         var (reader, writer) = await BothAsync(source.BeginTextExportAsync(copyOut, ct), target.BeginTextImportAsync(copyIn, ct));
         LastCopyStart = started.Elapsed;
         using var readerScope = reader;
         await using var writerScope = writer;
         reader.Timeout = writer.Timeout = DeadLinkMillis;
-        var buffer = new char[64 * 1024];
-        long chars = 0;
-        int n;
-        while ((n = await reader.ReadAsync(buffer, ct)) > 0)
-        {
-            await writer.WriteAsync(buffer.AsMemory(0, n), ct);
-            chars += n;
-        }
-        return chars;
+        return (await CopyPump.TextAsync(reader, writer, ct)).Chars;
     }
 
     /// <summary>
@@ -180,12 +172,12 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
     public async Task<(long Bytes, long Rows)> CopyRowsAsync(ChunkSlice slice, NpgsqlConnection target, string copyIn, CancellationToken ct)
     {
         var tuples = new CopyTupleCounter();
-        var bytes = (await PumpBinaryAsync(tables[slice.Table].CopyRows(slice.AfterKey, slice.Hash), target, copyIn, tuples, ct)).Bytes;
+        var bytes = await PumpBinaryAsync(tables[slice.Table].CopyRows(slice.AfterKey, slice.Hash), target, copyIn, tuples, ct);
         return (bytes, tuples.Rows);
     }
 
     /// <summary>Starts a binary COPY out of the source and one into the target, and streams the one into the other.</summary>
-    private async Task<CountingCopy> PumpBinaryAsync(string copyOut, NpgsqlConnection target, string copyIn, CopyTupleCounter? tuples,
+    private async Task<long> PumpBinaryAsync(string copyOut, NpgsqlConnection target, string copyIn, CopyTupleCounter? tuples,
         CancellationToken ct)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
@@ -197,9 +189,7 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         {
             // A COPY that stalls must fail like any other command: set, not assumed, so a dead link is noticed.
             output.ReadTimeout = input.WriteTimeout = DeadLinkMillis;
-            var counter = new CountingCopy { Tuples = tuples };
-            await counter.CopyAsync(output, input, ct);
-            return counter;
+            return await CopyPump.BinaryAsync(output, input, tuples, ct);
         }
     }
 
@@ -269,22 +259,4 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
                 "on the target for this sync and source).");
     }
 
-    private sealed class CountingCopy
-    {
-        public long Bytes { get; private set; }
-
-        public CopyTupleCounter? Tuples { get; init; }
-
-        public async Task CopyAsync(Stream from, Stream to, CancellationToken ct)
-        {
-            var buffer = new byte[128 * 1024];
-            int n;
-            while ((n = await from.ReadAsync(buffer, ct)) > 0)
-            {
-                Tuples?.Feed(buffer.AsSpan(0, n));
-                await to.WriteAsync(buffer.AsMemory(0, n), ct);
-                Bytes += n;
-            }
-        }
-    }
 }
