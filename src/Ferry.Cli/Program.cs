@@ -29,6 +29,8 @@ root.Subcommands.Add(Verb("restart", "Stop the relay and start it again (picks u
 }));
 root.Subcommands.Add(Verb("compare", "Compare a sync's tables on all its databases; repair=DB sends the differing rows again from DB.",
     CompareCommand.RunAsync));
+root.Subcommands.Add(Verb("copy", "Re-copy targets of a sync from a source, then replicate from there: ferry copy SYNC to=DB [from=SOURCE] [mode=replace|empty].",
+    CopyCommand.RunAsync));
 root.Subcommands.Add(Verb("conflicts", "List recorded conflicts: ferry conflicts [SYNC] [--since T] [--json].", ConflictsCommand.RunAsync));
 root.Subcommands.Add(Verb("demo", "Run a live demonstration on throwaway local PostgreSQL servers.", DemoCommand.RunAsync));
 

@@ -86,6 +86,11 @@ public static class AddSyncCommand
         if (group.Members.Count < 2) throw new FerryException($"Dbgroup {group.Name} needs at least two databases to sync.");
 
         var sync = new Sync(name, herd.Name, group.Name, rule, status == "active");
+        if (onetimecopy is "1" or "2")
+        {
+            var existing = await store.ListSyncGroupsAsync(ct);
+            foreach (var target in group.Targets) CopyCommand.CheckTarget(target, name, group, existing);
+        }
         Output.Line($"Checking {databases.Count} databases for sync {name} ({herd.Tables.Count} table{(herd.Tables.Count == 1 ? "" : "s")}" +
                     (herd.Sequences.Count == 0 ? "" : $", {herd.Sequences.Count} sequence{(herd.Sequences.Count == 1 ? "" : "s")}") + ")...");
         // Every database some pair writes to has its sequences moved forward (UPDATE); a lone source is only read.
@@ -139,7 +144,7 @@ public static class AddSyncCommand
         {
             Output.Line($"onetimecopy: filling {name} from {source.Name}...");
             var lines = await Copy.OneTimeCopy.CopyAsync(source, databases.First(d => d.Name == name), sync.Name, herd.Tables,
-                targetKeepsVersions: !plain.Contains(name), replace, ct);
+                targetKeepsVersions: !plain.Contains(name), replace, restartFrom: [], ct);
             foreach (var line in lines) Output.Line("  " + line);
         }
     }

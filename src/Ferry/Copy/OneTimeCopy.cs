@@ -19,16 +19,20 @@ namespace Ferry.Copy;
 /// the snapshot is read and applied again by the pair, which writes the same row: never lost, at most sent twice.
 /// Where the target keeps row versions (a database fed by several sources, or read by a pair), the source's are
 /// copied with the rows, with their origins: the other sources' pairs, which start from the beginning, then decide
-/// each of their changes against the version copied, as they would have against the one replicated.
+/// each of their changes against the version copied, as they would have against the one replicated. So a re-copy
+/// (<c>ferry copy</c>) sends those pairs back to the beginning too (<c>restartFrom</c>): a change another source had
+/// delivered to the target before the copy replaced it must be delivered again.
 /// </para>
 /// </summary>
 public static class OneTimeCopy
 {
     /// <param name="replace">true: the target's rows are deleted first (onetimecopy=1); false: only empty tables are
     /// filled, the others kept as they are (onetimecopy=2)</param>
+    /// <param name="restartFrom">the sync's other sources: their pairs into the target start again from the
+    /// beginning, in the copy's transaction</param>
     /// <returns>one line per table: what was copied or kept</returns>
     public static async Task<List<string>> CopyAsync(Database source, Database target, string sync, IReadOnlyList<TableName> tables,
-        bool targetKeepsVersions, bool replace, CancellationToken ct)
+        bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, CancellationToken ct)
     {
         var report = new List<string>();
         await using var src = await Connect.OpenAsync(source, ct, "ferry copy");
@@ -94,12 +98,18 @@ public static class OneTimeCopy
                 save.Parameters.Add(new NpgsqlParameter { Value = v ?? DBNull.Value, NpgsqlDbType = v is long ? NpgsqlTypes.NpgsqlDbType.Bigint : NpgsqlTypes.NpgsqlDbType.Text });
             await save.ExecuteNonQueryAsync(ct);
         }
+        if (restartFrom.Count > 0)
+            await ExecAsync(tgt, "DELETE FROM ferry.progress WHERE sync_name = $1 AND source_name = ANY($2)", ct, sync, restartFrom.ToArray());
         await write.CommitAsync(ct);
         await read.CommitAsync(ct);
         return report;
     }
 
-    /// <summary>The source's row versions of the table, with their origins, as the target's: what its decisions start from.</summary>
+    /// <summary>
+    /// The source's row versions of the table, with their origins, become the target's: what its decisions start from.
+    /// Entries the source has not (a change another source delivered here, not there yet) go: that source's pair,
+    /// started again, delivers it anew, where an entry kept would make it look delivered.
+    /// </summary>
     private static async Task CopyVersionsAsync(NpgsqlConnection src, NpgsqlConnection tgt, string sourceName, TableShape shape, CancellationToken ct)
     {
         var names = new CaptureNames(shape.Name);
@@ -112,6 +122,8 @@ public static class OneTimeCopy
         await PumpAsync(src, tgt,
             $"COPY (SELECT {keys}, ferry_version, coalesce(ferry_origin, {origin}), ferry_based_on FROM {names.RowVersions}) TO STDOUT (FORMAT text)",
             $"COPY {temp} FROM STDIN (FORMAT text)", ct);
+        var match = string.Join(" AND ", shape.Key.Select(k => $"c.{Quote.Ident(k)} = r.{Quote.Ident(k)}"));
+        await ExecAsync(tgt, $"DELETE FROM {names.RowVersions} AS r WHERE NOT EXISTS (SELECT 1 FROM {temp} AS c WHERE {match})", ct);
         await ExecAsync(tgt, $"""
             INSERT INTO {names.RowVersions} AS r ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
             SELECT {keys}, ferry_version, ferry_origin, ferry_based_on, pg_current_xact_id() FROM {temp}

@@ -9,7 +9,7 @@ namespace Ferry.Read;
 /// the COPY of every slice all see one snapshot, the batch's <c>to</c> snapshot is that very snapshot when the
 /// batch starts, and the whole read costs one round trip plus one per table in the chunk.
 /// </summary>
-public sealed class PairReader(NpgsqlConnection source, string sourceName, string[] skipOrigins, IReadOnlyList<ReadSql> tables)
+public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skipOrigins, IReadOnlyList<ReadSql> tables)
 {
     private bool _endPending;
 
@@ -56,7 +56,7 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         setup.Parameters.Add(new NpgsqlParameter { Value = from });
         setup.Parameters.Add(new NpgsqlParameter { Value = (object?)to ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
         setup.Parameters.Add(new NpgsqlParameter { Value = skipOrigins });
-        setup.Parameters.Add(new NpgsqlParameter { Value = sourceName });
+        setup.Parameters.Add(new NpgsqlParameter { Value = pair.Source });
         setup.Parameters.Add(new NpgsqlParameter
         {
             Value = (object?)afterKey ?? DBNull.Value,
@@ -231,6 +231,9 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
     /// A database restored from a backup hands out transaction ids again that the stored snapshot already covers:
     /// reading on would skip its new changes. Stop the pair instead (DESIGN: discontinuities).
     /// </summary>
+    /// <summary>What to run: the copy also sets this pair's position (and restarts the target's other pairs of the sync).</summary>
+    private string Recopy => $"ferry stop; ferry copy {pair.Sync} to={pair.Target} from={pair.Source}; ferry start.";
+
     private void CheckContinuity(string from, string now)
     {
         if (from == Progress.PairProgress.BeginningOfTime) return;
@@ -238,10 +241,9 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         var current = PgSnapshot.Parse(now);
         if (current.Xmax < applied.Xmax)
             throw new FerryException(
-                $"Database {sourceName} went back in time: its transaction ids ({current.Xmax}) are behind what was " +
+                $"Database {pair.Source} went back in time: its transaction ids ({current.Xmax}) are behind what was " +
                 $"already applied from it ({applied.Xmax}). It was probably restored from a backup or replaced. " +
-                "Ferry stopped this pair rather than skip or repeat changes; re-copy the tables from it, then reset " +
-                "the pair's progress (DELETE FROM ferry.progress on the target for this sync and source).");
+                "Ferry stopped this pair rather than skip or repeat changes. Re-copy the target from it: " + Recopy);
     }
 
     /// <summary>
@@ -253,10 +255,9 @@ public sealed class PairReader(NpgsqlConnection source, string sourceName, strin
         if (purgedBelow is null) return;
         if (PgSnapshot.Parse(from).Xmin < ulong.Parse(purgedBelow, System.Globalization.CultureInfo.InvariantCulture))
             throw new FerryException(
-                $"This pair has been away from {sourceName} longer than the tombstone retention " +
+                $"This pair has been away from {pair.Source} longer than the tombstone retention " +
                 $"({Defaults.TombstoneRetention.TotalHours:F0} h): deletes it had not received were purged there. The target " +
-                "needs a re-copy of the tables from the source; then reset the pair's progress (DELETE FROM ferry.progress " +
-                "on the target for this sync and source).");
+                "needs a re-copy from the source: " + Recopy);
     }
 
 }

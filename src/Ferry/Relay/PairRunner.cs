@@ -80,7 +80,7 @@ public sealed class PairRunner : IAsyncDisposable
             await ChangeLog.CatchUpAsync(source, setup.Source.Name, setup.Pair.Sync, read.Select(r => r.Shape.Name).ToList(), ct);
             if (setup.TargetKeepsVersions) await ChangeLog.CatchUpAsync(target, setup.Target.Name, setup.Pair.Sync, apply.Select(a => a.Shape.Name).ToList(), ct);
             var replicaRole = await GrantCheck.CanSetReplicationRoleAsync(target, ct);
-            var reader = new PairReader(source, setup.Pair.Source, setup.SkipOrigins, read);
+            var reader = new PairReader(source, setup.Pair, setup.SkipOrigins, read);
             var applier = new Applier(target, setup.Pair, setup.Order, apply, replicaRole, setup.TargetKeepsVersions);
             return new PairRunner(setup, source, target, reader, applier);
         }
@@ -161,10 +161,8 @@ public sealed class PairRunner : IAsyncDisposable
                 throw new FerryException(
                     $"Database {_setup.Source.Name} is not the database this pair was replicating from (its ferry node id " +
                     $"changed from {known} to {plan.SourceNodeId}): it was replaced or re-installed. Ferry stopped this pair " +
-                    "rather than skip changes. Re-copy the herd's tables from " +
-                    $"{_setup.Source.Name} to {_setup.Target.Name} (pg_dump --data-only, or COPY), then reset the pair's " +
-                    $"progress on {_setup.Target.Name}: DELETE FROM ferry.progress WHERE sync_name = " +
-                    $"'{_setup.Pair.Sync}' AND source_name = '{_setup.Source.Name}'; and restart ferry.");
+                    "rather than skip changes. Re-copy the target from it: ferry stop; ferry copy " +
+                    $"{_setup.Pair.Sync} to={_setup.Target.Name} from={_setup.Source.Name}; ferry start.");
             }
             if (pendingBefore < 0)
             {

@@ -10,7 +10,8 @@ namespace Ferry.Tests.Links;
 /// <summary>
 /// DESIGN, discontinuities: a source swapped for another database under the same name (dropped, recreated, ferry
 /// installed afresh) is not the database the stored progress describes. Its pair stops with an error that says
-/// to re-copy, rather than skipping changes or applying the new database's rows as if they followed the old ones.
+/// to re-copy, rather than skipping changes or applying the new database's rows as if they followed the old ones;
+/// `ferry copy`, as the error says, then takes the target over to the new database.
 /// </summary>
 [Collection("servers")]
 public sealed class Discontinuity(ServerFixture servers, ITestOutputHelper output)
@@ -53,10 +54,18 @@ public sealed class Discontinuity(ServerFixture servers, ITestOutputHelper outpu
         await Eventually.UntilAsync(() => Task.FromResult(t.LogLines("Re-copy").Count),
             n => n >= 2, TimeSpan.FromSeconds(30), "the pair to refuse again on its next attempt");
         Assert.Contains("not the database this pair was replicating from", Line(status.Out, "db1 -> db2"));
-        Assert.Contains("DELETE FROM ferry.progress WHERE sync_name = 's' AND source_name = 'db1'", Line(status.Out, "db1 -> db2"));
+        Assert.Contains("ferry stop; ferry copy s to=db2 from=db1; ferry start.", Line(status.Out, "db1 -> db2"));
 
         // Nothing of the replacement reached the target, and nothing of the original was lost there.
         Assert.Equal(before, await t.DumpAsync(1, "items"));
+
+        // What it asks for takes the target over to the replacement, which it then follows.
+        await t.Cli.OkAsync("stop");
+        await t.Cli.OkAsync("copy", "s", "to=db2", "from=db1");
+        await t.ExecAsync(0, "UPDATE items SET note = 'after the copy' WHERE id = 150");
+        await t.Cli.OkAsync("start");
+        await t.ConvergedAsync("items", [0, 1]);
+        Assert.Equal(101L, await t.ScalarAsync<long>(1, "SELECT count(*) FROM items"));
     }
 
     private static string? Line(string text, string startsWith) =>

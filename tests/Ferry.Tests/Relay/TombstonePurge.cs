@@ -46,5 +46,25 @@ public sealed class TombstonePurge(ServerFixture servers)
         await Eventually.UntilAsync(async () => (await t.Cli.RunAsync("status")).Out.Contains("re-copy", StringComparison.Ordinal),
             TimeSpan.FromSeconds(30), "status to ask for a re-copy");
         Assert.Equal(50L, await t.ScalarAsync<long>(1, "SELECT count(*) FROM items"));
+        var stopped = (await t.Cli.RunAsync("status")).Out.Split('\n').Single(l => l.StartsWith("db1 -> db2", StringComparison.Ordinal));
+        Assert.Contains("(since", stopped, StringComparison.Ordinal);
+        Assert.Contains("ferry copy s to=db2 from=db1", stopped, StringComparison.Ordinal);
+
+        // What it asks for: not while the relay runs (it would write the pair's old position back), then a copy
+        // that becomes the pair's new position, and replication goes on from there.
+        var running = await t.Cli.RunAsync("copy", "s", "to=db2");
+        Assert.Equal(1, running.ExitCode);
+        Assert.Contains("The relay is running", running.Err, StringComparison.Ordinal);
+        await t.Cli.OkAsync("stop");
+        var copied = await t.Cli.OkAsync("copy", "s", "to=db2", "from=db1");
+        Assert.Contains("db2: \"public\".\"items\" copied from db1, 40 rows.", copied.Out, StringComparison.Ordinal);
+        await t.ExecAsync(0, "DELETE FROM items WHERE id = 61; INSERT INTO items VALUES (101, 'after the copy')");
+        await t.Cli.OkAsync("start");
+        await t.ConvergedAsync("items", [0, 1]);
+        Assert.Equal(40L, await t.ScalarAsync<long>(1, "SELECT count(*) FROM items"));
+        // The error stays on show as the pair's last one, but no longer current: no "(since ...)".
+        var pair = (await t.Cli.RunAsync("status")).Out.Split('\n').Single(l => l.StartsWith("db1 -> db2", StringComparison.Ordinal));
+        Assert.Contains("replicating", pair, StringComparison.Ordinal);
+        Assert.DoesNotContain("(since", pair, StringComparison.Ordinal);
     }
 }

@@ -100,4 +100,41 @@ public sealed class OneTimeCopies(ServerFixture servers)
         var again = await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g", "onetimecopy=2");
         Assert.Contains("db3: \"public\".\"parents\" kept as it is", again.Out, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task ferry_copy_re_copies_a_replica_of_two_masters_and_the_other_masters_pair_delivers_again()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(ferry_copy_re_copies_a_replica_of_two_masters_and_the_other_masters_pair_delivers_again),
+            Schema, Tables);
+        await t.AddDatabasesAsync();
+        await t.Cli.OkAsync("add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:source,db3:target");
+        await t.ExecAsync(0, "INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, 20) AS g");
+        foreach (var (from, to) in new[] { ("db1", "db2"), ("db1", "db3") })
+            await t.Cli.OkAsync("debug", "run-once", "s", from, to);
+
+        // db2's edits reach the replica but not db1 yet; then the replica is re-copied from db1, which lacks them.
+        await t.ExecAsync(1, "UPDATE parents SET name = 'db2 edit' WHERE id = 3; INSERT INTO parents VALUES (21, 'db2 new'); " +
+                             "DELETE FROM parents WHERE id = 4");
+        await t.Cli.OkAsync("debug", "run-once", "s", "db2", "db3");
+        await t.ExecAsync(2, "UPDATE parents SET name = 'behind ferry''s back' WHERE id = 9");
+        Assert.Contains("is a source of sync s", (await t.Cli.RunAsync("copy", "s", "to=db2")).Err, StringComparison.Ordinal);
+        Assert.Equal(2, (await t.Cli.RunAsync("copy", "s", "to=db3", "from=db3")).ExitCode);
+        var copied = await t.Cli.OkAsync("copy", "s", "to=db3");
+        Assert.Contains("db3: \"public\".\"parents\" copied from db1, 20 rows.", copied.Out, StringComparison.Ordinal);
+        Assert.Contains("and from db2 from the beginning", copied.Out, StringComparison.Ordinal);
+        Assert.Equal("parent 3", await t.ScalarAsync<string>(2, "SELECT name FROM parents WHERE id = 3"));
+
+        // db2's pair into the replica starts over and delivers its edits again: kept as delivered, they would be
+        // lost there for good (db1 does not forward db2's changes to the replica of the same sync).
+        foreach (var (from, to) in new[] { ("db2", "db3"), ("db1", "db3"), ("db2", "db1"), ("db1", "db2") })
+            await t.Cli.OkAsync("debug", "run-once", "s", from, to);
+        Assert.Equal("db2 edit", await t.ScalarAsync<string>(2, "SELECT name FROM parents WHERE id = 3"));
+        Assert.Equal("parent 9", await t.ScalarAsync<string>(2, "SELECT name FROM parents WHERE id = 9"));
+        foreach (var table in new[] { "parents", "children" })
+        {
+            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(1, table));
+            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(2, table));
+        }
+        Assert.Equal(0, (await t.Cli.RunAsync("compare", "s")).ExitCode);
+    }
 }

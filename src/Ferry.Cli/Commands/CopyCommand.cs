@@ -1,0 +1,76 @@
+using Ferry.ControlStore;
+
+namespace Ferry.Cli.Commands;
+
+/// <summary>
+/// `ferry copy SYNC to=DB[,DB...] [from=SOURCE] [mode=replace|empty]`: re-copies targets of an existing sync from one
+/// of its sources, the way `add sync onetimecopy=` fills them (Copy/OneTimeCopy), and sets their pairs going again:
+/// the copy's snapshot becomes the position from that source, and the other sources' pairs into the target start from
+/// the beginning. What ferry asks for when a target was away longer than the tombstone retention, or a source was
+/// restored from a backup or replaced.
+/// </summary>
+public static class CopyCommand
+{
+    private const string Usage = "ferry copy SYNC to=DB[,DB...] [from=SOURCE] [mode=replace|empty]";
+
+    public static async Task<int> RunAsync(BucardoArguments args, CancellationToken ct)
+    {
+        var to = args.Get("to", "target", "targets");
+        var from = args.Get("from", "source");
+        var mode = (args.Get("mode") ?? "replace").ToLowerInvariant();
+        args.RejectUnknown("copy");
+        if (args.Words.Count != 1) throw new UsageException("Which sync? " + Usage);
+        if (to is null) throw new UsageException("Which database should be filled? " + Usage);
+        if (mode is not ("replace" or "empty"))
+            throw new UsageException($"mode takes replace (the target's rows are replaced) or empty (only its empty tables are filled), not '{mode}'.");
+        // The relay keeps each pair's position in memory and would write it back over the copy's.
+        if (RelayProcess.Find() is { } relay)
+            throw new FerryException($"The relay is running (pid {relay.Pid}). Stop it first (ferry stop), copy, then ferry start: " +
+                                     "a running pair would write its old position back over the copy's.");
+
+        using var store = await Store.OpenAsync(Defaults.StorePath, ct);
+        var sync = await store.GetSyncAsync(args.Words[0], ct);
+        var herd = await store.GetHerdAsync(sync.Herd, ct);
+        var group = await store.GetDbGroupAsync(sync.DbGroup, ct);
+        var all = await store.ListSyncGroupsAsync(ct);
+        var sourceName = from ?? group.Sources.First();
+        if (!group.Sources.Contains(sourceName))
+            throw new UsageException($"from= must be a source of sync {sync.Name}: one of {string.Join(", ", group.Sources)}.");
+        var targets = to.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
+        foreach (var name in targets) CheckTarget(name, sync.Name, group, all);
+
+        var source = await store.GetDatabaseAsync(sourceName, ct);
+        var plain = PlainTargets.Of(all);
+        var others = group.Sources.Where(s => s != sourceName).ToList();
+        foreach (var name in targets)
+        {
+            Output.Line($"copy: filling {name} from {sourceName}{(mode == "empty" ? " (empty tables only)" : "")}...");
+            var lines = await Copy.OneTimeCopy.CopyAsync(source, await store.GetDatabaseAsync(name, ct), sync.Name, herd.Tables,
+                targetKeepsVersions: !plain.Contains(name), replace: mode == "replace", restartFrom: others, ct);
+            foreach (var line in lines) Output.Line("  " + line);
+            Output.Line($"  {name} now replicates from {sourceName} from the copy's snapshot" +
+                        (others.Count > 0 ? $", and from {string.Join(", ", others)} from the beginning (what it had from there is decided again)." : "."));
+        }
+        Output.Line("Start replicating with: ferry start");
+        return 0;
+    }
+
+    /// <summary>
+    /// Only a database that nothing reads from: the copy writes no capture, so what it replaces would never reach a
+    /// database fed from this one, and a master's own changes not yet sent would be overwritten.
+    /// </summary>
+    internal static void CheckTarget(string name, string syncName, DbGroup group, IEnumerable<(Sync Sync, DbGroup Group)> all)
+    {
+        if (group.Members.FirstOrDefault(m => m.Database == name) is not { } member)
+            throw new UsageException($"Database {name} is not in sync {syncName}: its members are " +
+                                     $"{string.Join(", ", group.Members.Select(m => m.Database))}.");
+        if (member.Role != Role.Target)
+            throw new FerryException($"{name} is a source of sync {syncName}: a copy would overwrite its own changes that have not " +
+                                     $"reached the other databases yet. Instead, with the relay stopped, let the pairs into it read from the beginning " +
+                                     $"(on {name}: DELETE FROM ferry.progress WHERE sync_name = '{syncName}'), start the relay, " +
+                                     $"then find and repair what still differs: ferry compare {syncName} repair=ANOTHER_SOURCE.");
+        if (all.Where(s => s.Group.Sources.Contains(name)).Select(s => s.Sync.Name).FirstOrDefault() is { } feeding)
+            throw new FerryException($"{name} is a source of sync {feeding}: a copy records no changes there, so the " +
+                                     $"databases it feeds would not follow. Copy each of them from the same source as well, after removing sync {feeding}.");
+    }
+}
