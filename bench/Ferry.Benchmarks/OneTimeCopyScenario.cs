@@ -38,7 +38,7 @@ public sealed class OneTimeCopyScenario(BenchCluster cluster, int runs, Action<s
         {
             await cluster.SettleAsync(Database, ct);
             var started = Stopwatch.GetTimestamp();
-            await OneTimeCopy.CopyAsync(source, target, "s", [TableName.Parse(copied[run])], targetKeepsVersions: false, replace: false, ct);
+            await OneTimeCopy.CopyAsync(source, target, "s", [TableName.Parse(copied[run])], targetKeepsVersions: false, replace: false, restartFrom: [], ct);
             var copyMillis = Stats.Millis(started, Stopwatch.GetTimestamp());
             await CheckAsync(copied[run], ct);
             await cluster.SettleAsync(Database, ct);

@@ -227,13 +227,13 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
     // link must fail within the dead-link bound with the rest of the reconnect, not only at the bound itself.
     private static int DeadLinkMillis => Connect.DeadLinkCommandSeconds * 1000;
 
+    /// <summary>What to run: the copy also sets this pair's position (and restarts the target's other pairs of the sync).</summary>
+    private string Recopy => $"ferry stop; ferry copy {pair.Sync} to={pair.Target} from={pair.Source}; ferry start.";
+
     /// <summary>
     /// A database restored from a backup hands out transaction ids again that the stored snapshot already covers:
     /// reading on would skip its new changes. Stop the pair instead (DESIGN: discontinuities).
     /// </summary>
-    /// <summary>What to run: the copy also sets this pair's position (and restarts the target's other pairs of the sync).</summary>
-    private string Recopy => $"ferry stop; ferry copy {pair.Sync} to={pair.Target} from={pair.Source}; ferry start.";
-
     private void CheckContinuity(string from, string now)
     {
         if (from == Progress.PairProgress.BeginningOfTime) return;
