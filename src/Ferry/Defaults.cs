@@ -24,6 +24,12 @@ public static class Defaults
     /// </summary>
     public static int FoldLimit => Math.Max(1, Int("FERRY_FOLD_LIMIT", 100_000));
 
+    /// <summary>
+    /// Rows per committed slice of a one-time copy (Copy/OneTimeCopy): what a link that resets mid-copy costs again,
+    /// against a few round trips per slice.
+    /// </summary>
+    public static int CopySliceRows => Math.Max(1, Int("FERRY_COPY_SLICE_ROWS", 100_000));
+
     /// <summary>The NOTIFY channel the capture triggers wake the relay on.</summary>
     public const string Channel = "ferry";
 

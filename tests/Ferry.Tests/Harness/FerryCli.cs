@@ -30,6 +30,17 @@ public sealed class FerryCli : IDisposable
 
     public async Task<CliResult> RunAsync(params string[] args)
     {
+        using var p = Start(args);
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await p.WaitForExitAsync(timeout.Token);
+        return new CliResult(p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Starts a verb and returns at once, for a test that kills it part-way; its output is redirected.</summary>
+    public Process Start(params string[] args)
+    {
         var psi = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -41,13 +52,9 @@ public sealed class FerryCli : IDisposable
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["FERRY_HOME"] = Home;
         foreach (var (k, v) in Environment) psi.Environment[k] = v;
-        using var p = Process.Start(psi)!;
+        var p = Process.Start(psi)!;
         p.StandardInput.Close();
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await p.WaitForExitAsync(timeout.Token);
-        return new CliResult(p.ExitCode, await stdout, await stderr);
+        return p;
     }
 
     /// <summary>Runs a verb that must succeed, failing the test with its whole output otherwise.</summary>
