@@ -30,6 +30,12 @@ public static class Defaults
     /// </summary>
     public static int CopySliceRows => Math.Max(1, Int("FERRY_COPY_SLICE_ROWS", 100_000));
 
+    /// <summary>
+    /// How many times a one-time copy starts, resuming after each link failure (with the relay's backoff), before it
+    /// gives up and leaves the resuming to the next run of the command.
+    /// </summary>
+    public static int CopyAttempts => Math.Max(1, Int("FERRY_COPY_ATTEMPTS", 50));
+
     /// <summary>The NOTIFY channel the capture triggers wake the relay on.</summary>
     public const string Channel = "ferry";
 

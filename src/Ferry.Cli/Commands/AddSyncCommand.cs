@@ -143,8 +143,8 @@ public static class AddSyncCommand
         foreach (var name in targets)
         {
             Output.Line($"onetimecopy: filling {name} from {source.Name}...");
-            var lines = await Copy.OneTimeCopy.CopyAsync(source, databases.First(d => d.Name == name), sync.Name, herd.Tables,
-                targetKeepsVersions: !plain.Contains(name), replace, restartFrom: [], ct);
+            var lines = await Copy.OneTimeCopy.CopyResumingAsync(source, databases.First(d => d.Name == name), sync.Name, herd.Tables,
+                targetKeepsVersions: !plain.Contains(name), replace, restartFrom: [], Output.Line, ct);
             foreach (var line in lines) Output.Line("  " + line);
         }
     }

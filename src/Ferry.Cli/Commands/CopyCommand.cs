@@ -45,8 +45,8 @@ public static class CopyCommand
         foreach (var name in targets)
         {
             Output.Line($"copy: filling {name} from {sourceName}{(mode == "empty" ? " (empty tables only)" : "")}...");
-            var lines = await Copy.OneTimeCopy.CopyAsync(source, await store.GetDatabaseAsync(name, ct), sync.Name, herd.Tables,
-                targetKeepsVersions: !plain.Contains(name), replace: mode == "replace", restartFrom: others, ct);
+            var lines = await Copy.OneTimeCopy.CopyResumingAsync(source, await store.GetDatabaseAsync(name, ct), sync.Name, herd.Tables,
+                targetKeepsVersions: !plain.Contains(name), replace: mode == "replace", restartFrom: others, Output.Line, ct);
             foreach (var line in lines) Output.Line("  " + line);
             Output.Line($"  {name} now replicates from {sourceName} from the copy's snapshot" +
                         (others.Count > 0 ? $", and from {string.Join(", ", others)} from the beginning (what it had from there is decided again)." : "."));

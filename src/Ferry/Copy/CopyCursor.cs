@@ -9,7 +9,8 @@ namespace Ferry.Copy;
 /// in the target's <c>ferry.meta</c> and written in the same transaction as each slice of rows, so a copy cut off at
 /// any moment resumes after the last slice that committed, and never writes a slice twice.
 /// </summary>
-public sealed record CopyCursor(string Position, string NodeId, List<TableName> Fill, int Table, string[]? After, long Rows)
+/// <param name="Copied">rows copied into each table of <paramref name="Fill"/> so far, over all attempts</param>
+public sealed record CopyCursor(string Position, string NodeId, List<TableName> Fill, int Table, string[]? After, long[] Copied)
 {
     private static string Key(string sync, string source) => $"copy {sync} from {source}";
 

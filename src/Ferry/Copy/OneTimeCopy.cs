@@ -37,6 +37,45 @@ namespace Ferry.Copy;
 /// </summary>
 public static class OneTimeCopy
 {
+    /// <summary>
+    /// The copy, resumed after every failure of a link (a reset, a timeout, a database away for a while) until it is
+    /// done or <see cref="Defaults.CopyAttempts"/> attempts have failed; each interruption is told to
+    /// <paramref name="interrupted"/>. Any other error (a right missing, a row the target refuses) ends it at once.
+    /// </summary>
+    public static async Task<List<string>> CopyResumingAsync(Database source, Database target, string sync, IReadOnlyList<TableName> tables,
+        bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, Action<string> interrupted, CancellationToken ct)
+    {
+        var backoff = new Relay.Backoff(TimeSpan.FromSeconds(1), Defaults.MaxBackoff);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await CopyAsync(source, target, sync, tables, targetKeepsVersions, replace, restartFrom, ct);
+            }
+            catch (Exception e) when (attempt < Defaults.CopyAttempts && IsLinkFailure(e) && !ct.IsCancellationRequested)
+            {
+                var wait = backoff.Next();
+                interrupted($"The copy into {target.Name} was interrupted ({Innermost(e).Message.TrimEnd('.')}); it resumes " +
+                            $"after its last committed slice in {wait.TotalSeconds:F1} s (attempt {attempt + 1} of {Defaults.CopyAttempts}).");
+                await Task.Delay(wait, ct);
+            }
+        }
+    }
+
+    private static bool IsLinkFailure(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+            if (x is IOException or System.Net.Sockets.SocketException or TimeoutException || x is NpgsqlException and not PostgresException)
+                return true;
+        return PgErrors.IsTransient(e);
+    }
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null) e = e.InnerException;
+        return e;
+    }
+
     /// <param name="replace">true: the target's rows are deleted first (onetimecopy=1); false: only empty tables are
     /// filled, the others kept as they are (onetimecopy=2)</param>
     /// <param name="restartFrom">the sync's other sources: their pairs into the target start again from the
@@ -83,29 +122,30 @@ public static class OneTimeCopy
             // A resumed attempt may meet children of parents it has not copied yet (see above).
             var parents = resumed ? await ParentsInHerdAsync(tgt, table, ordered, ct) : [];
             var sliceRows = await SlicedAsync(src, tgt, table, ct) ? Defaults.CopySliceRows : (int?)null;
-            long rows = 0, waiting = 0;
+            long waiting = 0;
             while (true)
             {
                 var (copied, held, upto) = await CopySliceAsync(src, tgt, source.Name, slices, shapes[table], parents,
                     targetKeepsVersions, cursor.After, sliceRows, ct);
-                rows += copied;
                 waiting += held;
                 var last = upto is null;
-                cursor = cursor with { Table = last ? cursor.Table + 1 : cursor.Table, After = upto, Rows = cursor.Rows + copied };
+                cursor.Copied[cursor.Table] += copied;
+                cursor = cursor with { Table = last ? cursor.Table + 1 : cursor.Table, After = upto };
                 await cursor.SaveAsync(tgt, sync, source.Name, ct);
                 await ExecAsync(tgt, "COMMIT", ct);
                 if (last) break;
             }
-            report.Add($"{target.Name}: {table} copied from {source.Name}, {rows} rows." +
-                       (waiting > 0 ? $" {waiting} rows name parents copied before they were written: the pair brings them." : ""));
+            if (waiting > 0)
+                report.Add($"{target.Name}: {waiting} rows of {table} name parents copied before they were written: the pair brings them.");
         }
+        report.AddRange(cursor.Fill.Select((t, i) => $"{target.Name}: {t} copied from {source.Name}, {cursor.Copied[i]} rows."));
 
         await using (var write = await tgt.BeginTransactionAsync(ct))
         {
             var save = new NpgsqlCommand(PairProgress.SaveSql("NULL::text[]"), tgt);
             await using (save)
             {
-                foreach (var v in new object?[] { sync, source.Name, cursor.Position, null, null, nodeId, cursor.Rows })
+                foreach (var v in new object?[] { sync, source.Name, cursor.Position, null, null, nodeId, cursor.Copied.Sum() })
                     save.Parameters.Add(new NpgsqlParameter { Value = v ?? DBNull.Value, NpgsqlDbType = v is long ? NpgsqlTypes.NpgsqlDbType.Bigint : NpgsqlTypes.NpgsqlDbType.Text });
                 await save.ExecuteNonQueryAsync(ct);
             }
@@ -145,7 +185,7 @@ public static class OneTimeCopy
                 report.Add($"{targetName}: {t} kept as it is (it has rows; onetimecopy=2 fills empty tables only).");
             }
         }
-        var cursor = new CopyCursor(snapshot, nodeId, fill, 0, null, 0);
+        var cursor = new CopyCursor(snapshot, nodeId, fill, 0, null, new long[fill.Count]);
         await cursor.SaveAsync(tgt, sync, source.Name, ct);
         await write.CommitAsync(ct);
         return cursor;

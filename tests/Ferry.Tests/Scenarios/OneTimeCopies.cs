@@ -173,7 +173,8 @@ public sealed class OneTimeCopies(ServerFixture servers)
             """);
         var resumed = await t.Cli.OkAsync(add);
         Assert.Contains("db2: resuming the copy from db1 at \"public\".\"children\".", resumed.Out, StringComparison.Ordinal);
-        Assert.Contains("1 rows name parents copied before they were written: the pair brings them.", resumed.Out, StringComparison.Ordinal);
+        Assert.Contains("db2: 1 rows of \"public\".\"children\" name parents copied before they were written: the pair brings them.", resumed.Out, StringComparison.Ordinal);
+        Assert.Contains("db2: \"public\".\"parents\" copied from db1, 2000 rows.", resumed.Out, StringComparison.Ordinal);
         Assert.Equal("", await servers[1].ScalarAsync<string>(t.Database, cursor, default));
 
         // The pair goes on from the first attempt's snapshot: everything written since comes, the held-back child too.
