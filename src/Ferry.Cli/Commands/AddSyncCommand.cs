@@ -143,7 +143,7 @@ public static class AddSyncCommand
         foreach (var name in targets)
         {
             Output.Line($"onetimecopy: filling {name} from {source.Name}...");
-            var lines = await Copy.OneTimeCopy.CopyResumingAsync(source, databases.First(d => d.Name == name), sync.Name, herd.Tables,
+            var lines = await Copy.ResumingCopy.RunAsync(source, databases.First(d => d.Name == name), sync.Name, herd.Tables,
                 targetKeepsVersions: !plain.Contains(name), replace, restartFrom: [], Output.Line, ct);
             foreach (var line in lines) Output.Line("  " + line);
         }

@@ -45,7 +45,7 @@ public static class CopyCommand
         foreach (var name in targets)
         {
             Output.Line($"copy: filling {name} from {sourceName}{(mode == "empty" ? " (empty tables only)" : "")}...");
-            var lines = await Copy.OneTimeCopy.CopyResumingAsync(source, await store.GetDatabaseAsync(name, ct), sync.Name, herd.Tables,
+            var lines = await Copy.ResumingCopy.RunAsync(source, await store.GetDatabaseAsync(name, ct), sync.Name, herd.Tables,
                 targetKeepsVersions: !plain.Contains(name), replace: mode == "replace", restartFrom: others, Output.Line, ct);
             foreach (var line in lines) Output.Line("  " + line);
             Output.Line($"  {name} now replicates from {sourceName} from the copy's snapshot" +

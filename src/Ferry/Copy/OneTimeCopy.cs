@@ -37,45 +37,6 @@ namespace Ferry.Copy;
 /// </summary>
 public static class OneTimeCopy
 {
-    /// <summary>
-    /// The copy, resumed after every failure of a link (a reset, a timeout, a database away for a while) until it is
-    /// done or <see cref="Defaults.CopyAttempts"/> attempts have failed; each interruption is told to
-    /// <paramref name="interrupted"/>. Any other error (a right missing, a row the target refuses) ends it at once.
-    /// </summary>
-    public static async Task<List<string>> CopyResumingAsync(Database source, Database target, string sync, IReadOnlyList<TableName> tables,
-        bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, Action<string> interrupted, CancellationToken ct)
-    {
-        var backoff = new Relay.Backoff(TimeSpan.FromSeconds(1), Defaults.MaxBackoff);
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await CopyAsync(source, target, sync, tables, targetKeepsVersions, replace, restartFrom, ct);
-            }
-            catch (Exception e) when (attempt < Defaults.CopyAttempts && IsLinkFailure(e) && !ct.IsCancellationRequested)
-            {
-                var wait = backoff.Next();
-                interrupted($"The copy into {target.Name} was interrupted ({Innermost(e).Message.TrimEnd('.')}); it resumes " +
-                            $"after its last committed slice in {wait.TotalSeconds:F1} s (attempt {attempt + 1} of {Defaults.CopyAttempts}).");
-                await Task.Delay(wait, ct);
-            }
-        }
-    }
-
-    private static bool IsLinkFailure(Exception e)
-    {
-        for (var x = e; x is not null; x = x.InnerException)
-            if (x is IOException or System.Net.Sockets.SocketException or TimeoutException || x is NpgsqlException and not PostgresException)
-                return true;
-        return PgErrors.IsTransient(e);
-    }
-
-    private static Exception Innermost(Exception e)
-    {
-        while (e.InnerException is not null) e = e.InnerException;
-        return e;
-    }
-
     /// <param name="replace">true: the target's rows are deleted first (onetimecopy=1); false: only empty tables are
     /// filled, the others kept as they are (onetimecopy=2)</param>
     /// <param name="restartFrom">the sync's other sources: their pairs into the target start again from the

@@ -1,0 +1,51 @@
+using Ferry.Postgres;
+using Ferry.Relay;
+using Npgsql;
+
+namespace Ferry.Copy;
+
+/// <summary>
+/// A one-time copy that rides out the link: each attempt resumes from the cursor the last one committed
+/// (<see cref="OneTimeCopy"/>), so a reset or a stall costs the slice in flight and a wait, not the copy.
+/// </summary>
+public static class ResumingCopy
+{
+    /// <summary>
+    /// The copy, resumed after every failure of a link (a reset, a timeout, a database away for a while) until it is
+    /// done or <see cref="Defaults.CopyAttempts"/> attempts have failed; each interruption is told to
+    /// <paramref name="interrupted"/>. Any other error (a right missing, a row the target refuses) ends it at once.
+    /// </summary>
+    public static async Task<List<string>> RunAsync(Database source, Database target, string sync, IReadOnlyList<TableName> tables,
+        bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, Action<string> interrupted, CancellationToken ct)
+    {
+        var backoff = new Backoff(TimeSpan.FromSeconds(1), Defaults.MaxBackoff);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await OneTimeCopy.CopyAsync(source, target, sync, tables, targetKeepsVersions, replace, restartFrom, ct);
+            }
+            catch (Exception e) when (attempt < Defaults.CopyAttempts && IsLinkFailure(e) && !ct.IsCancellationRequested)
+            {
+                var wait = backoff.Next();
+                interrupted($"The copy into {target.Name} was interrupted ({Innermost(e).Message.TrimEnd('.')}); it resumes " +
+                            $"after its last committed slice in {wait.TotalSeconds:F1} s (attempt {attempt + 1} of {Defaults.CopyAttempts}).");
+                await Task.Delay(wait, ct);
+            }
+        }
+    }
+
+    private static bool IsLinkFailure(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+            if (x is IOException or System.Net.Sockets.SocketException or TimeoutException || x is NpgsqlException and not PostgresException)
+                return true;
+        return PgErrors.IsTransient(e);
+    }
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null) e = e.InnerException;
+        return e;
+    }
+}
