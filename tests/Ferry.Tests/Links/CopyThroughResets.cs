@@ -6,14 +6,14 @@ using Xunit.Abstractions;
 namespace Ferry.Tests.Links;
 
 /// <summary>
-/// The one-time copy over the firewall's link: connections reset every couple of seconds while a table of 100,000 rows
+/// The one-time copy over the firewall's link: connections reset every couple of seconds while a table of 40,000 rows
 /// goes through a slow link. The copy resumes by itself after each reset, from its last committed slice, and ends
 /// with exactly the source's rows, each slice written once.
 /// </summary>
 [Collection("servers")]
 public sealed class CopyThroughResets(ServerFixture servers, ITestOutputHelper output)
 {
-    private const int Rows = 100_000;
+    private const int Rows = 40_000;
     private const string Schema = "CREATE TABLE bulk (id int PRIMARY KEY, payload text NOT NULL, n bigint NOT NULL)";
 
     /// <summary>Count, sum and md5 of the ordered content: any loss, duplicate or changed value shows.</summary>
@@ -26,9 +26,9 @@ public sealed class CopyThroughResets(ServerFixture servers, ITestOutputHelper o
         await using var sourceLink = FaultProxy.Start(servers[0], TimeSpan.FromMinutes(5));
         await using var targetLink = FaultProxy.Start(servers[1], TimeSpan.FromMinutes(5));
         // Slow enough that the copy spans several resets.
-        targetLink.BandwidthBytesPerSecond = 1_000_000;
+        targetLink.BandwidthBytesPerSecond = 500_000;
         await using var t = await Topology.CreateAsync(servers, nameof(CopyThroughResets), Schema, ["public.bulk"]);
-        t.Cli.Environment["FERRY_COPY_SLICE_ROWS"] = "5000";
+        t.Cli.Environment["FERRY_COPY_SLICE_ROWS"] = "2000";
         await t.AddDatabasesAsync(new Dictionary<int, FaultProxy> { [0] = sourceLink, [1] = targetLink }, count: 2);
         await t.ExecAsync(0, $"INSERT INTO bulk SELECT i, md5(i::text), i * 7 FROM generate_series(1, {Rows}) i");
         var expected = await t.ScalarAsync<string>(0, Content);
