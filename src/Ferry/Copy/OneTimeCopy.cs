@@ -71,6 +71,15 @@ public static class OneTimeCopy
 
         var cursor = await CopyCursor.LoadAsync(tgt, sync, source.Name, ct);
         var resumed = cursor is not null && cursor.NodeId == nodeId && cursor.Fill.All(ordered.Contains);
+        if (resumed && await ChangedSinceAsync(tgt, cursor!, ct) is { } changed)
+        {
+            // What the cursor says is there is not: resuming would leave those rows missing for good.
+            if (!replace)
+                throw new FerryException($"{target.Name} changed since its copy from {source.Name} was interrupted ({changed}). Empty " +
+                                         "the tables the copy filled and run it again, or copy with replace (onetimecopy=1, mode=replace).");
+            report.Add($"{target.Name} changed since its copy from {source.Name} was interrupted ({changed}): the copy starts over.");
+            resumed = false;
+        }
         if (resumed)
             report.Add($"{target.Name}: resuming the copy from {source.Name} at {cursor!.Fill.ElementAtOrDefault(cursor.Table)?.ToString() ?? "its end"}.");
         else
@@ -219,6 +228,21 @@ public static class OneTimeCopy
             ON CONFLICT ({keys}) DO UPDATE SET ferry_version = excluded.ferry_version, ferry_origin = excluded.ferry_origin,
                 ferry_based_on = excluded.ferry_based_on, ferry_xid = excluded.ferry_xid
             """, ct);
+    }
+
+    /// <summary>
+    /// Whether the target still holds what the interrupted copy wrote: as many rows in each table it filled as it
+    /// counted (nothing else writes there while a copy is unfinished: the sync is not added, or the relay is stopped).
+    /// Null when it does; otherwise the first table that differs.
+    /// </summary>
+    private static async Task<string?> ChangedSinceAsync(NpgsqlConnection tgt, CopyCursor cursor, CancellationToken ct)
+    {
+        for (var i = 0; i <= cursor.Table && i < cursor.Fill.Count; i++)
+        {
+            var rows = await ScalarAsync<long>(tgt, $"SELECT count(*) FROM {Quote.Qualified(cursor.Fill[i])}", ct);
+            if (rows != cursor.Copied[i]) return $"{cursor.Fill[i]} holds {rows} rows, the copy wrote {cursor.Copied[i]}";
+        }
+        return null;
     }
 
     /// <summary>The table's foreign keys to other tables being copied, as the target has them.</summary>

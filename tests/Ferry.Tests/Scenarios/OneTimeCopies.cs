@@ -150,17 +150,9 @@ public sealed class OneTimeCopies(ServerFixture servers)
             """);
         t.Cli.Environment["FERRY_COPY_SLICE_ROWS"] = "100";
         string[] add = ["add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:target", "onetimecopy=1"];
-        const string cursor = "SELECT coalesce((SELECT value FROM ferry.meta WHERE key = 'copy s from db1'), '')";
 
         // Killed while it copies the children, some of their slices committed.
-        using (var copy = t.Cli.Start(add))
-        {
-            await Eventually.UntilAsync(async () => await servers[1].ScalarAsync<string>(t.Database, cursor, default) ?? "",
-                v => v.Contains("\"Table\":1", StringComparison.Ordinal) && !v.Contains("\"After\":null", StringComparison.Ordinal),
-                TimeSpan.FromSeconds(60), "the copy to be part-way through the children");
-            copy.Kill(entireProcessTree: true);
-            await copy.WaitForExitAsync();
-        }
+        await KillPartWayThroughChildrenAsync(t, add);
         var partial = await t.ScalarAsync<long>(1, "SELECT count(*) FROM children");
         Assert.InRange(partial, 1, 29_999);
 
@@ -175,12 +167,50 @@ public sealed class OneTimeCopies(ServerFixture servers)
         Assert.Contains("db2: resuming the copy from db1 at \"public\".\"children\".", resumed.Out, StringComparison.Ordinal);
         Assert.Contains("db2: 1 rows of \"public\".\"children\" name parents copied before they were written: the pair brings them.", resumed.Out, StringComparison.Ordinal);
         Assert.Contains("db2: \"public\".\"parents\" copied from db1, 2000 rows.", resumed.Out, StringComparison.Ordinal);
-        Assert.Equal("", await servers[1].ScalarAsync<string>(t.Database, cursor, default));
+        Assert.Equal("", await servers[1].ScalarAsync<string>(t.Database, Cursor, default));
 
         // The pair goes on from the first attempt's snapshot: everything written since comes, the held-back child too.
         await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db2");
         foreach (var table in new[] { "parents", "children" })
             Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(1, table));
         Assert.Equal(0, (await t.Cli.RunAsync("compare", "s")).ExitCode);
+    }
+
+    [Fact]
+    public async Task a_copy_whose_target_changed_while_it_was_interrupted_starts_over_rather_than_resume()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(a_copy_whose_target_changed_while_it_was_interrupted_starts_over_rather_than_resume),
+            Schema, Tables);
+        await t.AddDatabasesAsync(2);
+        await t.ExecAsync(0, """
+            INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, 2000) AS g;
+            INSERT INTO children SELECT g, 1 + g % 2000, 'child ' || g FROM generate_series(1, 30000) AS g
+            """);
+        t.Cli.Environment["FERRY_COPY_SLICE_ROWS"] = "100";
+        string[] add = ["add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:target", "onetimecopy=1"];
+        await KillPartWayThroughChildrenAsync(t, add);
+
+        // Someone "cleans up" the half-filled target: the cursor no longer describes it, and resuming would leave
+        // these rows missing for good (they changed before the position, so the pair would not bring them).
+        await servers[1].ExecuteAsync(t.Database, "DELETE FROM children WHERE id <= 50", default);
+        var again = await t.Cli.OkAsync(add);
+        Assert.Contains("db2 changed since its copy from db1 was interrupted (\"public\".\"children\" holds ", again.Out,
+            StringComparison.Ordinal);
+        Assert.Contains("the copy starts over.", again.Out, StringComparison.Ordinal);
+        foreach (var table in new[] { "parents", "children" })
+            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(1, table));
+    }
+
+    private const string Cursor = "SELECT coalesce((SELECT value FROM ferry.meta WHERE key = 'copy s from db1'), '')";
+
+    /// <summary>Starts the command and kills it once its cursor is part-way through the children (the second table).</summary>
+    private async Task KillPartWayThroughChildrenAsync(Topology t, string[] command)
+    {
+        using var copy = t.Cli.Start(command);
+        await Eventually.UntilAsync(async () => await servers[1].ScalarAsync<string>(t.Database, Cursor, default) ?? "",
+            v => v.Contains("\"Table\":1", StringComparison.Ordinal) && !v.Contains("\"After\":null", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(60), "the copy to be part-way through the children");
+        copy.Kill(entireProcessTree: true);
+        await copy.WaitForExitAsync();
     }
 }
