@@ -30,6 +30,22 @@ public sealed record CopyCursor(string Position, string NodeId, List<TableName> 
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    /// <summary>
+    /// Refuses to replicate into a target that holds an unfinished copy for the sync: its tables are part filled, and a
+    /// pair going on from its old position would leave the rows the copy emptied and did not refill missing for good.
+    /// </summary>
+    public static async Task RefuseUnfinishedAsync(NpgsqlConnection target, Pair pair, CancellationToken ct)
+    {
+        var prefix = Key(pair.Sync, "");
+        await using var cmd = new NpgsqlCommand("SELECT substr(key, length($1) + 1) FROM ferry.meta WHERE starts_with(key, $1) LIMIT 1", target);
+        cmd.Parameters.AddWithValue(prefix);
+        if (await cmd.ExecuteScalarAsync(ct) is string source)
+            throw new FerryException(
+                $"Database {pair.Target} holds an unfinished copy for sync {pair.Sync} from {source}: its tables are part filled, " +
+                "and replicating into them from where the pairs stood would leave rows missing. Finish the copy (it resumes " +
+                $"where it stopped): ferry stop; ferry copy {pair.Sync} to={pair.Target} from={source}; ferry start.");
+    }
+
     public static async Task ClearAsync(NpgsqlConnection target, string sync, string source, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("DELETE FROM ferry.meta WHERE key = $1", target);

@@ -67,6 +67,7 @@ public sealed class PairRunner : IAsyncDisposable
             target = await OpenEndAsync(setup.Target, "ferry apply " + setup.Pair, ct);
             await NodeInstaller.CheckVersionAsync(source, setup.Source.Name, ct);
             await NodeInstaller.CheckVersionAsync(target, setup.Target.Name, ct);
+            await Copy.CopyCursor.RefuseUnfinishedAsync(target, setup.Pair, ct);
             var (read, apply) = await setup.BuildAsync(source, target, ct);
             // Everything written on this connection is ferry's: the capture triggers leave it alone. The apply batch
             // says so per transaction too; rows copied straight into a table arrive before that statement does.

@@ -201,6 +201,39 @@ public sealed class OneTimeCopies(ServerFixture servers)
             Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(1, table));
     }
 
+    [Fact]
+    public async Task a_relay_started_over_an_unfinished_copy_holds_that_targets_pairs_until_the_copy_is_finished()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(a_relay_started_over_an_unfinished_copy_holds_that_targets_pairs_until_the_copy_is_finished),
+            Schema, Tables);
+        await t.AddDatabasesAsync(2);
+        await t.ExecAsync(0, """
+            INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, 2000) AS g;
+            INSERT INTO children SELECT g, 1 + g % 2000, 'child ' || g FROM generate_series(1, 30000) AS g
+            """);
+        await t.Cli.OkAsync("add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:target", "onetimecopy=1");
+        t.Cli.Environment["FERRY_COPY_SLICE_ROWS"] = "100";
+        await KillPartWayThroughChildrenAsync(t, ["copy", "s", "to=db2"]);
+        var partial = await t.ScalarAsync<long>(1, "SELECT count(*) FROM children");
+
+        // Replicating into the half-filled tables from the old position would leave the rest missing: the pair waits.
+        await t.ExecAsync(0, "UPDATE children SET note = 'while the copy was unfinished' WHERE id = 29999");
+        await t.Cli.OkAsync("start");
+        await Eventually.UntilAsync(async () => (await t.Cli.RunAsync("status")).Out,
+            o => o.Contains("holds an unfinished copy for sync s from db1", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), "the pair into db2 to stop on the unfinished copy");
+        Assert.Contains("ferry stop; ferry copy s to=db2 from=db1; ferry start.", (await t.Cli.RunAsync("status")).Out, StringComparison.Ordinal);
+        Assert.Equal(partial, await t.ScalarAsync<long>(1, "SELECT count(*) FROM children"));
+
+        // As it says: the copy resumes, and replication goes on from it.
+        await t.Cli.OkAsync("stop");
+        Assert.Contains("db2: resuming the copy from db1", (await t.Cli.OkAsync("copy", "s", "to=db2")).Out, StringComparison.Ordinal);
+        await t.Cli.OkAsync("start");
+        await t.ExecAsync(0, "DELETE FROM children WHERE id = 1");
+        await t.ConvergedAsync("children", [0, 1]);
+        await t.ConvergedAsync("parents", [0, 1]);
+    }
+
     private const string Cursor = "SELECT coalesce((SELECT value FROM ferry.meta WHERE key = 'copy s from db1'), '')";
 
     /// <summary>Starts the command and kills it once its cursor is part-way through the children (the second table).</summary>
