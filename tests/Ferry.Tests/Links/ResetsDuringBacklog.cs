@@ -16,10 +16,10 @@ public sealed partial class ResetsDuringBacklog(ServerFixture servers, ITestOutp
 {
     private const int Rows = 100_000;
     private const int MaxChunk = 10_000;
-    private const string Schema = "CREATE TABLE bulk (id int PRIMARY KEY, payload text NOT NULL, n bigint NOT NULL)";
+    internal const string Schema = "CREATE TABLE bulk (id int PRIMARY KEY, payload text NOT NULL, n bigint NOT NULL)";
 
     /// <summary>Count, sum and md5 of the ordered content: any loss, duplicate or changed value shows.</summary>
-    private const string Content = "SELECT count(*) || ' ' || coalesce(sum(n), 0) || ' ' || " +
+    internal const string Content = "SELECT count(*) || ' ' || coalesce(sum(n), 0) || ' ' || " +
                                    "coalesce(md5(string_agg(id || ':' || payload || ':' || n, ',' ORDER BY id)), '') FROM bulk";
 
     [Fact]
@@ -44,7 +44,7 @@ public sealed partial class ResetsDuringBacklog(ServerFixture servers, ITestOutp
         var expected = await t.ScalarAsync<string>(0, Content);
 
         using var stopResets = new CancellationTokenSource();
-        var resets = ResetEveryTwoSecondsAsync([sourceLink, targetLink], stopResets.Token);
+        var resets = Resets.EveryTwoSecondsAsync([sourceLink, targetLink], stopResets.Token);
         await t.Cli.OkAsync("start");
         var drain = Stopwatch.StartNew();
         var lowWater = new List<long>();
@@ -80,25 +80,6 @@ public sealed partial class ResetsDuringBacklog(ServerFixture servers, ITestOutp
         Assert.All(resent, r => Assert.InRange(r, 1, MaxChunk));
         Assert.True(resent.Sum() <= (long)resetCount * MaxChunk);
         output.WriteLine($"relay peak memory {RelayPeakMib(t)} MiB; test took {clock.Elapsed.TotalSeconds:F1} s");
-    }
-
-    /// <summary>Resets every connection through the links every 1.5 to 2.5 s; returns how many rounds it did.</summary>
-    private static async Task<int> ResetEveryTwoSecondsAsync(FaultProxy[] links, CancellationToken ct)
-    {
-        var rounds = 0;
-        try
-        {
-            while (true)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(1500 + Random.Shared.Next(1000)), ct);
-                foreach (var link in links) link.ResetAll();
-                rounds++;
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            return rounds;
-        }
     }
 
     /// <summary>The relay's peak resident memory (VmHWM), for the record: the pipeline streams, it holds no batch.</summary>

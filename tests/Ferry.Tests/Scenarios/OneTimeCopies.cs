@@ -143,16 +143,10 @@ public sealed class OneTimeCopies(ServerFixture servers)
     {
         await using var t = await Topology.CreateAsync(servers, nameof(a_copy_killed_part_way_resumes_after_its_last_slice_and_misses_nothing),
             Schema, Tables);
-        await t.AddDatabasesAsync(2);
-        await t.ExecAsync(0, """
-            INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, 2000) AS g;
-            INSERT INTO children SELECT g, 1 + g % 2000, 'child ' || g FROM generate_series(1, 30000) AS g
-            """);
-        t.Cli.Environment["FERRY_COPY_SLICE_ROWS"] = "100";
-        string[] add = ["add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:target", "onetimecopy=1"];
+        await TwoThousandParentsAsync(t);
 
         // Killed while it copies the children, some of their slices committed.
-        await KillPartWayThroughChildrenAsync(t, add);
+        await KillPartWayThroughChildrenAsync(t, AddWithCopy);
         var partial = await t.ScalarAsync<long>(1, "SELECT count(*) FROM children");
         Assert.InRange(partial, 1, 29_999);
 
@@ -163,7 +157,7 @@ public sealed class OneTimeCopies(ServerFixture servers)
             UPDATE children SET note = 'changed after its copy' WHERE id = 5; DELETE FROM children WHERE id = 7;
             DELETE FROM children WHERE id = 29990; UPDATE parents SET name = 'renamed' WHERE id = 3
             """);
-        var resumed = await t.Cli.OkAsync(add);
+        var resumed = await t.Cli.OkAsync(AddWithCopy);
         Assert.Contains("db2: resuming the copy from db1 at \"public\".\"children\".", resumed.Out, StringComparison.Ordinal);
         Assert.Contains("db2: 1 rows of \"public\".\"children\" name parents copied before they were written: the pair brings them.", resumed.Out, StringComparison.Ordinal);
         Assert.Contains("db2: \"public\".\"parents\" copied from db1, 2000 rows.", resumed.Out, StringComparison.Ordinal);
@@ -181,19 +175,13 @@ public sealed class OneTimeCopies(ServerFixture servers)
     {
         await using var t = await Topology.CreateAsync(servers, nameof(a_copy_whose_target_changed_while_it_was_interrupted_starts_over_rather_than_resume),
             Schema, Tables);
-        await t.AddDatabasesAsync(2);
-        await t.ExecAsync(0, """
-            INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, 2000) AS g;
-            INSERT INTO children SELECT g, 1 + g % 2000, 'child ' || g FROM generate_series(1, 30000) AS g
-            """);
-        t.Cli.Environment["FERRY_COPY_SLICE_ROWS"] = "100";
-        string[] add = ["add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:target", "onetimecopy=1"];
-        await KillPartWayThroughChildrenAsync(t, add);
+        await TwoThousandParentsAsync(t);
+        await KillPartWayThroughChildrenAsync(t, AddWithCopy);
 
         // Someone "cleans up" the half-filled target: the cursor no longer describes it, and resuming would leave
         // these rows missing for good (they changed before the position, so the pair would not bring them).
         await servers[1].ExecuteAsync(t.Database, "DELETE FROM children WHERE id <= 50", default);
-        var again = await t.Cli.OkAsync(add);
+        var again = await t.Cli.OkAsync(AddWithCopy);
         Assert.Contains("db2 changed since its copy from db1 was interrupted (\"public\".\"children\" holds ", again.Out,
             StringComparison.Ordinal);
         Assert.Contains("the copy starts over.", again.Out, StringComparison.Ordinal);
@@ -206,13 +194,8 @@ public sealed class OneTimeCopies(ServerFixture servers)
     {
         await using var t = await Topology.CreateAsync(servers, nameof(a_relay_started_over_an_unfinished_copy_holds_that_targets_pairs_until_the_copy_is_finished),
             Schema, Tables);
-        await t.AddDatabasesAsync(2);
-        await t.ExecAsync(0, """
-            INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, 2000) AS g;
-            INSERT INTO children SELECT g, 1 + g % 2000, 'child ' || g FROM generate_series(1, 30000) AS g
-            """);
-        await t.Cli.OkAsync("add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:target", "onetimecopy=1");
-        t.Cli.Environment["FERRY_COPY_SLICE_ROWS"] = "100";
+        await TwoThousandParentsAsync(t);
+        await t.Cli.OkAsync(AddWithCopy);
         await KillPartWayThroughChildrenAsync(t, ["copy", "s", "to=db2"]);
         var partial = await t.ScalarAsync<long>(1, "SELECT count(*) FROM children");
 
@@ -232,6 +215,19 @@ public sealed class OneTimeCopies(ServerFixture servers)
         await t.ExecAsync(0, "DELETE FROM children WHERE id = 1");
         await t.ConvergedAsync("children", [0, 1]);
         await t.ConvergedAsync("parents", [0, 1]);
+    }
+
+    private static readonly string[] AddWithCopy = ["add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:target", "onetimecopy=1"];
+
+    /// <summary>Two databases; the source holds 2,000 parents and 30,000 children, which copies take in slices of 100 rows.</summary>
+    private static async Task TwoThousandParentsAsync(Topology t)
+    {
+        await t.AddDatabasesAsync(2);
+        await t.ExecAsync(0, """
+            INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, 2000) AS g;
+            INSERT INTO children SELECT g, 1 + g % 2000, 'child ' || g FROM generate_series(1, 30000) AS g
+            """);
+        t.Cli.Environment["FERRY_COPY_SLICE_ROWS"] = "100";
     }
 
     private const string Cursor = "SELECT coalesce((SELECT value FROM ferry.meta WHERE key = 'copy s from db1'), '')";
