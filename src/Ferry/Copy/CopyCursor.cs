@@ -46,6 +46,14 @@ public sealed record CopyCursor(string Position, string NodeId, List<TableName> 
                 $"where it stopped): ferry stop; ferry copy {pair.Sync} to={pair.Target} from={source}; ferry start.");
     }
 
+    /// <summary>Forgets every unfinished copy of the sync into this database (the sync is removed).</summary>
+    public static async Task ClearAllAsync(NpgsqlConnection target, string sync, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("DELETE FROM ferry.meta WHERE starts_with(key, $1)", target);
+        cmd.Parameters.AddWithValue(Key(sync, ""));
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
     public static async Task ClearAsync(NpgsqlConnection target, string sync, string source, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("DELETE FROM ferry.meta WHERE key = $1", target);

@@ -133,10 +133,11 @@ public static class SyncInstaller
     }
 
     /// <summary>
-    /// Drops capture triggers of the given tables where no remaining sync needs them. A database that cannot be
-    /// reached is reported, not fatal: its triggers only keep recording row versions.
+    /// Drops capture triggers of the given tables where no remaining sync needs them, and the sync's unfinished copies.
+    /// A database that cannot be reached is reported, not fatal: its triggers only keep recording row versions.
     /// </summary>
-    public static async Task<List<string>> RemoveCaptureAsync(IEnumerable<(Database Db, IReadOnlyList<TableName> Tables)> work, CancellationToken ct)
+    public static async Task<List<string>> RemoveCaptureAsync(string sync, IEnumerable<(Database Db, IReadOnlyList<TableName> Tables)> work,
+        CancellationToken ct)
     {
         var warnings = new List<string>();
         foreach (var (db, tables) in work)
@@ -145,6 +146,8 @@ public static class SyncInstaller
             {
                 await using var c = await Connect.OpenAsync(db, ct, "ferry remove");
                 foreach (var t in tables) await NodeInstaller.RemoveCaptureAsync(c, t, ct);
+                // An unfinished copy of the sync goes with it: a sync added again under the name starts its own.
+                await Copy.CopyCursor.ClearAllAsync(c, sync, ct);
             }
             catch (Exception e) when (e is FerryException or PostgresException)
             {

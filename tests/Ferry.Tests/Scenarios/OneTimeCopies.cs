@@ -217,6 +217,23 @@ public sealed class OneTimeCopies(ServerFixture servers)
         await t.ConvergedAsync("parents", [0, 1]);
     }
 
+    [Fact]
+    public async Task removing_the_sync_forgets_its_unfinished_copy_and_a_sync_added_again_copies_afresh()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(removing_the_sync_forgets_its_unfinished_copy_and_a_sync_added_again_copies_afresh),
+            Schema, Tables);
+        await TwoThousandParentsAsync(t);
+        await t.Cli.OkAsync(AddWithCopy);
+        await KillPartWayThroughChildrenAsync(t, ["copy", "s", "to=db2"]);
+
+        await t.Cli.OkAsync("remove", "sync", "s");
+        Assert.Equal("", await servers[1].ScalarAsync<string>(t.Database, Cursor, default));
+        var again = await t.Cli.OkAsync("add", "sync", "s", "herd=s", "dbs=s", "onetimecopy=1");
+        Assert.DoesNotContain("resuming", again.Out, StringComparison.Ordinal);
+        foreach (var table in new[] { "parents", "children" })
+            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(1, table));
+    }
+
     private static readonly string[] AddWithCopy = ["add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:target", "onetimecopy=1"];
 
     /// <summary>Two databases; the source holds 2,000 parents and 30,000 children, which copies take in slices of 100 rows.</summary>
