@@ -59,9 +59,7 @@ public sealed class OneTimeCopies(ServerFixture servers)
                              "INSERT INTO parents VALUES (201, 'new'); INSERT INTO children VALUES (601, 201, 'new')");
         await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db2");
         await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db3");
-        foreach (var table in new[] { "parents", "children" })
-            foreach (var target in new[] { 1, 2 })
-                Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(target, table));
+        await SameAsSourceAsync(t, 1, 2);
         Assert.Equal(0, (await t.Cli.RunAsync("compare", "s")).ExitCode);
     }
 
@@ -88,11 +86,7 @@ public sealed class OneTimeCopies(ServerFixture servers)
         await t.ExecAsync(1, "UPDATE parents SET name = 'db2 edit' WHERE id IN (2, 3); DELETE FROM children WHERE id = 7");
         foreach (var (from, to) in new[] { ("db1", "db2"), ("db2", "db1"), ("db1", "db3"), ("db2", "db3") })
             await t.Cli.OkAsync("debug", "run-once", "s", from, to);
-        foreach (var table in new[] { "parents", "children" })
-        {
-            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(1, table));
-            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(2, table));
-        }
+        await SameAsSourceAsync(t, 1, 2);
         Assert.Equal(0, (await t.Cli.RunAsync("compare", "s")).ExitCode);
 
         // A second add with onetimecopy=2 over tables that now have rows keeps them.
@@ -130,11 +124,7 @@ public sealed class OneTimeCopies(ServerFixture servers)
             await t.Cli.OkAsync("debug", "run-once", "s", from, to);
         Assert.Equal("db2 edit", await t.ScalarAsync<string>(2, "SELECT name FROM parents WHERE id = 3"));
         Assert.Equal("parent 9", await t.ScalarAsync<string>(2, "SELECT name FROM parents WHERE id = 9"));
-        foreach (var table in new[] { "parents", "children" })
-        {
-            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(1, table));
-            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(2, table));
-        }
+        await SameAsSourceAsync(t, 1, 2);
         Assert.Equal(0, (await t.Cli.RunAsync("compare", "s")).ExitCode);
     }
 
@@ -165,8 +155,7 @@ public sealed class OneTimeCopies(ServerFixture servers)
 
         // The pair goes on from the first attempt's snapshot: everything written since comes, the held-back child too.
         await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db2");
-        foreach (var table in new[] { "parents", "children" })
-            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(1, table));
+        await SameAsSourceAsync(t, 1);
         Assert.Equal(0, (await t.Cli.RunAsync("compare", "s")).ExitCode);
     }
 
@@ -185,8 +174,7 @@ public sealed class OneTimeCopies(ServerFixture servers)
         Assert.Contains("db2 changed since its copy from db1 was interrupted (\"public\".\"children\" holds ", again.Out,
             StringComparison.Ordinal);
         Assert.Contains("the copy starts over.", again.Out, StringComparison.Ordinal);
-        foreach (var table in new[] { "parents", "children" })
-            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(1, table));
+        await SameAsSourceAsync(t, 1);
     }
 
     [Fact]
@@ -230,8 +218,15 @@ public sealed class OneTimeCopies(ServerFixture servers)
         Assert.Equal("", await servers[1].ScalarAsync<string>(t.Database, Cursor, default));
         var again = await t.Cli.OkAsync("add", "sync", "s", "herd=s", "dbs=s", "onetimecopy=1");
         Assert.DoesNotContain("resuming", again.Out, StringComparison.Ordinal);
+        await SameAsSourceAsync(t, 1);
+    }
+
+    /// <summary>Both tables on each of <paramref name="targets"/> hold exactly what db1 holds.</summary>
+    private static async Task SameAsSourceAsync(Topology t, params int[] targets)
+    {
         foreach (var table in new[] { "parents", "children" })
-            Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(1, table));
+            foreach (var target in targets)
+                Assert.Equal(await t.DumpAsync(0, table), await t.DumpAsync(target, table));
     }
 
     private static readonly string[] AddWithCopy = ["add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:target", "onetimecopy=1"];
