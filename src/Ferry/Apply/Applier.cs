@@ -124,8 +124,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             var t = tables[i];
             foreach (var (fk, _) in t.ForeignKeys)
                 Add(fk.DropOrphans, pair.Sync, t.Shape.Name.Schema, t.Shape.Name.Name, t.Shape.Key.ToArray(), fk.RuleText, pair.Target);
-            foreach (var u in t.Uniques)
-                if (u.Vacate is { } vacate) Add(vacate);
+            if (t.Vacate is { } vacate) Add(vacate);
             // Without versions no entry was looked up: all are "new", and the DO block upserts if any row is there.
             if (keepVersions) Add(t.Upsert);
             Add(t.UpsertNew);

@@ -168,6 +168,26 @@ public sealed class ApplySql
                   $"ORDER BY {string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + " DESC"))} LIMIT 1)";
         Clear = $"TRUNCATE {Temp}";
         Uniques = shape.UniqueKeys.Select(u => new UniqueSql(shape, u, Temp)).ToList();
+        // The rows in the way of a unique value moving within the chunk (UniqueSql.InTheWay) are deleted, and every
+        // row of the chunk written, in one statement: the scalar subquery makes the DELETE run to its end before the
+        // first row is written, a row deleted by the same statement no longer holds its key or value, and a
+        // NO ACTION foreign key is checked at the statement's end, when the rows its children point at are back.
+        // Where some foreign key's ON DELETE acts at once (CASCADE, SET NULL, SET DEFAULT, RESTRICT), children
+        // would be changed or the delete refused: there a move stops the pair, with the constraint named. Only a
+        // chunk with a row in the way writes here; the upserts after it then find its rows written already.
+        Vacate = Uniques.Count == 0 || shape.DeleteActsOnReferences
+            ? null
+            : $"""
+              WITH vacated AS (
+                  DELETE FROM {table} AS t USING {Temp} AS i
+                  WHERE {Match("t", "i")} AND i.win AND NOT i.ferry_deleted
+                    AND ({string.Join(" OR ", Uniques.Select(u => u.InTheWay))})
+                  RETURNING 1
+              )
+              {insert}
+              SELECT {cols} FROM {Temp} AS i WHERE i.win AND NOT i.ferry_deleted AND (SELECT count(*) FROM vacated) > 0
+              ON CONFLICT ({keys}) {onConflict}
+              """;
         // $1 schema, $2 table, $3 version, $4 origin.
         RecordTruncate = """
             INSERT INTO ferry.truncates AS t (schema_name, table_name, version, origin, xid)
@@ -225,6 +245,9 @@ public sealed class ApplySql
     public string Clear { get; }
 
     public IReadOnlyList<UniqueSql> Uniques { get; }
+
+    /// <summary>Clears the way for unique values moving between the chunk's rows; null where it cannot be done.</summary>
+    public string? Vacate { get; }
 
     /// <summary>Foreign keys from this table to others in the herd, with the index of the parent's ApplySql.</summary>
     public List<(ForeignKeySql Sql, int Parent)> ForeignKeys { get; } = [];

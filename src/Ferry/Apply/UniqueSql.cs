@@ -68,23 +68,19 @@ public sealed class UniqueSql
             """;
         // A value moving from one row to another within the chunk (a swap, or a chain of moves): each row's new
         // value is held by another row the chunk rewrites, so an upsert in any order meets a unique_violation, and a
-        // non-deferrable constraint cannot wait for the statement's end. The rows in the way are deleted here and
-        // written again by the upsert that follows, in the same transaction. Not for a table other tables
-        // reference: deleting a row there would cascade or fail.
-        Vacate = shape.IsReferenced
-            ? null
-            : $"""
-              DELETE FROM {table} AS t USING {temp} AS i
-              WHERE {Match("t", "i", shape.Key)} AND i.win AND NOT i.ferry_deleted
-                AND EXISTS (SELECT 1 FROM {temp} AS j
-                            WHERE j.win AND NOT j.ferry_deleted AND {Match("j", "t", unique.Columns)}
-                              AND ({Quote.List(shape.Key, "j")}) IS DISTINCT FROM ({Quote.List(shape.Key, "t")}))
-              """;
+        // non-deferrable constraint cannot wait for the statement's end. A row of the table (alias t) is in the way
+        // when it is one the chunk rewrites and another of the chunk's rows takes its value: ApplySql.Vacate deletes
+        // it and writes it again.
+        InTheWay = $"""
+            EXISTS (SELECT 1 FROM {temp} AS j
+                    WHERE j.win AND NOT j.ferry_deleted AND {Match("j", "t", unique.Columns)}
+                      AND ({Quote.List(shape.Key, "j")}) IS DISTINCT FROM ({Quote.List(shape.Key, "t")}))
+            """;
         Name = unique.Name;
     }
 
-    /// <summary>Deletes the rows this chunk rewrites that hold a value another of its rows takes; null where unsafe.</summary>
-    public string? Vacate { get; }
+    /// <summary>A condition on a row of the table (alias t) that the chunk rewrites: another of its rows takes its value.</summary>
+    public string InTheWay { get; }
 
     public string Name { get; }
 

@@ -41,14 +41,14 @@ public static class TableCatalog
         return new TableShape(table, columns, keys.OrderBy(k => k.Position).Select(k => k.Name).ToList())
         {
             UniqueKeys = await UniqueKeysAsync(c, table, ct),
-            IsReferenced = await IsReferencedAsync(c, table, ct),
+            DeleteActsOnReferences = await DeleteActsOnReferencesAsync(c, table, ct),
         };
     }
 
-    private static async Task<bool> IsReferencedAsync(NpgsqlConnection c, TableName table, CancellationToken ct)
+    private static async Task<bool> DeleteActsOnReferencesAsync(NpgsqlConnection c, TableName table, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(
-            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = to_regclass($1))", c);
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = to_regclass($1) AND confdeltype <> 'a')", c);
         cmd.Parameters.AddWithValue(Quote.Qualified(table));
         return (bool)(await cmd.ExecuteScalarAsync(ct))!;
     }

@@ -12,8 +12,11 @@ public sealed record TableShape(TableName Name, IReadOnlyList<Column> Columns, I
     /// <summary>Unique constraints besides the primary key: two masters can each insert the same value under other keys.</summary>
     public IReadOnlyList<UniqueKey> UniqueKeys { get; init; } = [];
 
-    /// <summary>Whether a foreign key of any table points at this one: its rows cannot be deleted and written again.</summary>
-    public bool IsReferenced { get; init; }
+    /// <summary>
+    /// Whether a foreign key of some table points at this one with an ON DELETE action other than NO ACTION: deleting
+    /// a row here cascades, nulls, defaults or fails at once, even if the statement writes the row again.
+    /// </summary>
+    public bool DeleteActsOnReferences { get; init; }
 
     public IEnumerable<Column> KeyColumns => Key.Select(k => Columns.First(c => c.Name == k));
 
