@@ -104,7 +104,7 @@ public static class AddSyncCommand
         var others = await store.ListSyncGroupsAsync(ct);
         var capturing = others.SelectMany(o => o.Group.Sources).Concat(group.Sources).ToHashSet();
         await SyncInstaller.InstallAsync(databases, herd, capturing, ct);
-        if (onetimecopy is "1" or "2") await CopyAsync(sync, group, databases, herd, others, replace: onetimecopy == "1", ct);
+        if (onetimecopy is "1" or "2") await CopyAsync(store, sync, group, databases, herd, others, replace: onetimecopy == "1", ct);
         if (newHerd) await store.AddToHerdAsync(herd.Name, herd.Tables, ct);
         if (inlineGroup) await store.AddDbGroupAsync(group, ct);
         await store.AddSyncAsync(sync, ct);
@@ -129,7 +129,7 @@ public static class AddSyncCommand
     /// its pair's position (Copy/OneTimeCopy). Before the sync is recorded: a copy that fails leaves it unadded, and
     /// the command can simply be run again.
     /// </summary>
-    private static async Task CopyAsync(Sync sync, DbGroup group, List<Database> databases, Herd herd,
+    private static async Task CopyAsync(Store store, Sync sync, DbGroup group, List<Database> databases, Herd herd,
         List<(Sync Sync, DbGroup Group)> others, bool replace, CancellationToken ct)
     {
         var source = databases.First(d => d.Name == group.Sources.First());
@@ -143,8 +143,9 @@ public static class AddSyncCommand
         foreach (var name in targets)
         {
             Output.Line($"onetimecopy: filling {name} from {source.Name}...");
-            var lines = await Copy.ResumingCopy.RunAsync(source, databases.First(d => d.Name == name), sync.Name, herd.Tables,
-                targetKeepsVersions: !plain.Contains(name), replace, restartFrom: [], Output.Line, ct);
+            var lines = await CopyCommand.RecordedAsync(store, sync.Name, source.Name, name, () => Copy.ResumingCopy.RunAsync(source,
+                databases.First(d => d.Name == name), sync.Name, herd.Tables, targetKeepsVersions: !plain.Contains(name), replace,
+                restartFrom: [], Output.Line, ct), ct);
             foreach (var line in lines) Output.Line("  " + line);
         }
     }

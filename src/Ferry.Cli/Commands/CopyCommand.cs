@@ -45,14 +45,37 @@ public static class CopyCommand
         foreach (var name in targets)
         {
             Output.Line($"copy: filling {name} from {sourceName}{(mode == "empty" ? " (empty tables only)" : "")}...");
-            var lines = await Copy.ResumingCopy.RunAsync(source, await store.GetDatabaseAsync(name, ct), sync.Name, herd.Tables,
-                targetKeepsVersions: !plain.Contains(name), replace: mode == "replace", restartFrom: others, Output.Line, ct);
+            var target = await store.GetDatabaseAsync(name, ct);
+            var lines = await RecordedAsync(store, sync.Name, sourceName, name, () => Copy.ResumingCopy.RunAsync(source, target,
+                sync.Name, herd.Tables, targetKeepsVersions: !plain.Contains(name), replace: mode == "replace", restartFrom: others,
+                Output.Line, ct), ct);
             foreach (var line in lines) Output.Line("  " + line);
             Output.Line($"  {name} now replicates from {sourceName} from the copy's snapshot" +
                         (others.Count > 0 ? $", and from {string.Join(", ", others)} from the beginning (what it had from there is decided again)." : "."));
         }
         Output.Line("Start replicating with: ferry start");
         return 0;
+    }
+
+    /// <summary>
+    /// One copy, mirrored in the control store until it is done, so that `ferry status` shows a copy that was killed or
+    /// gave up, and how to finish it.
+    /// </summary>
+    internal static async Task<List<string>> RecordedAsync(Store store, string sync, string source, string target,
+        Func<Task<List<string>>> copy, CancellationToken ct)
+    {
+        await store.BeginCopyAsync(sync, source, target, ct);
+        try
+        {
+            var lines = await copy();
+            await store.EndCopyAsync(sync, target, ct);
+            return lines;
+        }
+        catch (Exception e)
+        {
+            await store.CopyFailedAsync(sync, target, e is OperationCanceledException ? "interrupted" : e.Message, CancellationToken.None);
+            throw;
+        }
     }
 
     /// <summary>

@@ -45,6 +45,7 @@ public static class StatusCommand
                 p.LastError is null ? "" : (p.ErrorSince is null ? "" : $"(since {Output.Ago(p.ErrorSince)}) ") + p.LastError,
             }));
         }
+        await PrintCopiesAsync(store, syncs, args.Words.Count > 0, ct);
         var dbs = await store.ListDatabaseStatusAsync(ct);
         if (dbs.Count > 0)
         {
@@ -55,5 +56,45 @@ public static class StatusCommand
             }));
         }
         return 0;
+    }
+
+    /// <summary>
+    /// Copies that began and did not finish (killed, or given up on an error): their targets are part filled, and the
+    /// relay holds those targets' pairs until the copy is run again, which resumes it.
+    /// </summary>
+    private static async Task PrintCopiesAsync(Store store, List<Sync> syncs, bool onlyThese, CancellationToken ct)
+    {
+        var all = await store.ListSyncsAsync(ct);
+        var copies = (await store.ListCopiesAsync(ct))
+            .Where(c => !onlyThese || syncs.Any(s => s.Name == c.Sync)).ToList();
+        if (copies.Count == 0) return;
+        Output.Line();
+        Output.Line("Unfinished copies (their targets are part filled; running the copy again resumes it):");
+        Output.Table(["sync", "from", "into", "state", "started", "last error", "to finish"], copies.Select(c =>
+        {
+            var running = IsCopying(c.Pid);
+            return new[]
+            {
+                c.Sync, c.Source, c.Target, running ? $"copying (pid {c.Pid})" : "stopped", Output.Ago(c.StartedAt),
+                c.LastError ?? (running ? "" : "the copy's process ended before it finished"),
+                running ? "" : all.Any(s => s.Name == c.Sync)
+                    ? $"ferry stop; ferry copy {c.Sync} to={c.Target} from={c.Source}; ferry start"
+                    : $"sync {c.Sync} was not added: run the same ferry add sync again",
+            };
+        }));
+    }
+
+    /// <summary>Whether the ferry that recorded the copy still runs (not some process that got its pid since).</summary>
+    private static bool IsCopying(int pid)
+    {
+        if (pid == Environment.ProcessId || !RelayProcess.IsAlive(pid)) return false;
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Contains("ferry", StringComparison.OrdinalIgnoreCase);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return true;
+        }
     }
 }

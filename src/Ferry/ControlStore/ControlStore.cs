@@ -64,6 +64,7 @@ public sealed partial class Store : IDisposable
         await ExecuteAsync(SqlResources.Read("control_001.sql"), ct);
         await UpgradeStatusAsync(ct);
         await ExecuteAsync(SqlResources.Read("control_002_sequences.sql"), ct);
+        await ExecuteAsync(SqlResources.Read("control_003_copies.sql"), ct);
     }
 
     private static async Task<Store> OpenExistingAsync(string path, CancellationToken ct)

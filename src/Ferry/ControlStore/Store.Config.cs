@@ -187,6 +187,7 @@ public sealed partial class Store
                 await GetSyncAsync(name, ct);
                 await ExecuteAsync("DELETE FROM syncs WHERE name = $n", ct, ("$n", name));
                 await ExecuteAsync("DELETE FROM pair_status WHERE sync = $n", ct, ("$n", name));
+                await ExecuteAsync("DELETE FROM copies WHERE sync = $n", ct, ("$n", name));
                 break;
             default:
                 throw new FerryException($"Cannot remove '{kind}': use database, dbgroup, herd or sync.");

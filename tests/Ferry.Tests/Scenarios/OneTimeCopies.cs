@@ -139,6 +139,9 @@ public sealed class OneTimeCopies(ServerFixture servers)
         await KillPartWayThroughChildrenAsync(t, AddWithCopy);
         var partial = await t.ScalarAsync<long>(1, "SELECT count(*) FROM children");
         Assert.InRange(partial, 1, 29_999);
+        var status = (await t.Cli.OkAsync("status")).Out;
+        Assert.Contains("Unfinished copies", status, StringComparison.Ordinal);
+        Assert.Contains("sync s was not added: run the same ferry add sync again", status, StringComparison.Ordinal);
 
         // Meanwhile the application writes: a new parent with a child in the part not copied yet, and changes to rows
         // copied already and not yet.
@@ -152,6 +155,7 @@ public sealed class OneTimeCopies(ServerFixture servers)
         Assert.Contains("db2: 1 rows of \"public\".\"children\" name parents copied before they were written: the pair brings them.", resumed.Out, StringComparison.Ordinal);
         Assert.Contains("db2: \"public\".\"parents\" copied from db1, 2000 rows.", resumed.Out, StringComparison.Ordinal);
         Assert.Equal("", await servers[1].ScalarAsync<string>(t.Database, Cursor, default));
+        Assert.DoesNotContain("Unfinished copies", (await t.Cli.OkAsync("status")).Out, StringComparison.Ordinal);
 
         // The pair goes on from the first attempt's snapshot: everything written since comes, the held-back child too.
         await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db2");
@@ -186,6 +190,11 @@ public sealed class OneTimeCopies(ServerFixture servers)
         await t.Cli.OkAsync(AddWithCopy);
         await KillPartWayThroughChildrenAsync(t, ["copy", "s", "to=db2"]);
         var partial = await t.ScalarAsync<long>(1, "SELECT count(*) FROM children");
+        // Before anything meets it, status names the copy and the way to finish it.
+        var status = (await t.Cli.OkAsync("status")).Out;
+        Assert.Contains("Unfinished copies", status, StringComparison.Ordinal);
+        Assert.Contains("the copy's process ended before it finished", status, StringComparison.Ordinal);
+        Assert.Contains("ferry stop; ferry copy s to=db2 from=db1; ferry start", status, StringComparison.Ordinal);
 
         // Replicating into the half-filled tables from the old position would leave the rest missing: the pair waits.
         await t.ExecAsync(0, "UPDATE children SET note = 'while the copy was unfinished' WHERE id = 29999");
@@ -199,6 +208,7 @@ public sealed class OneTimeCopies(ServerFixture servers)
         // As it says: the copy resumes, and replication goes on from it.
         await t.Cli.OkAsync("stop");
         Assert.Contains("db2: resuming the copy from db1", (await t.Cli.OkAsync("copy", "s", "to=db2")).Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unfinished copies", (await t.Cli.OkAsync("status")).Out, StringComparison.Ordinal);
         await t.Cli.OkAsync("start");
         await t.ExecAsync(0, "DELETE FROM children WHERE id = 1");
         await t.ConvergedAsync("children", [0, 1]);
@@ -216,6 +226,7 @@ public sealed class OneTimeCopies(ServerFixture servers)
 
         await t.Cli.OkAsync("remove", "sync", "s");
         Assert.Equal("", await servers[1].ScalarAsync<string>(t.Database, Cursor, default));
+        Assert.DoesNotContain("Unfinished copies", (await t.Cli.OkAsync("status")).Out, StringComparison.Ordinal);
         var again = await t.Cli.OkAsync("add", "sync", "s", "herd=s", "dbs=s", "onetimecopy=1");
         Assert.DoesNotContain("resuming", again.Out, StringComparison.Ordinal);
         await SameAsSourceAsync(t, 1);

@@ -1,0 +1,29 @@
+namespace Ferry.ControlStore;
+
+/// <param name="Pid">the process that runs or ran the copy</param>
+public sealed record CopyStatus(string Sync, string Source, string Target, int Pid, string StartedAt, string UpdatedAt, string? LastError);
+
+/// <summary>Copies that began and have not finished (control_003_copies.sql), for `ferry status`.</summary>
+public sealed partial class Store
+{
+    /// <summary>A copy starts, or starts again: the first start is kept, so status says how long it has been unfinished.</summary>
+    public Task BeginCopyAsync(string sync, string source, string target, CancellationToken ct) =>
+        ExecuteAsync("""
+            INSERT INTO copies (sync, source, target, pid, started_at, updated_at) VALUES ($s, $src, $tgt, $pid, $t, $t)
+            ON CONFLICT (sync, target) DO UPDATE SET
+                started_at = CASE WHEN copies.source = excluded.source THEN copies.started_at ELSE excluded.started_at END,
+                source = excluded.source, pid = excluded.pid, updated_at = excluded.updated_at
+            """, ct, ("$s", sync), ("$src", source), ("$tgt", target), ("$pid", Environment.ProcessId), ("$t", Now()));
+
+    public Task CopyFailedAsync(string sync, string target, string error, CancellationToken ct) =>
+        ExecuteAsync("UPDATE copies SET last_error = $e, updated_at = $t WHERE sync = $s AND target = $tgt",
+            ct, ("$s", sync), ("$tgt", target), ("$e", error), ("$t", Now()));
+
+    public Task EndCopyAsync(string sync, string target, CancellationToken ct) =>
+        ExecuteAsync("DELETE FROM copies WHERE sync = $s AND target = $tgt", ct, ("$s", sync), ("$tgt", target));
+
+    public Task<List<CopyStatus>> ListCopiesAsync(CancellationToken ct) =>
+        QueryAsync("SELECT sync, source, target, pid, started_at, updated_at, last_error FROM copies ORDER BY sync, target",
+            r => new CopyStatus(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetString(4), r.GetString(5),
+                r.IsDBNull(6) ? null : r.GetString(6)), ct);
+}
