@@ -7,7 +7,8 @@ namespace Ferry.Cli.Commands;
 /// of its sources, the way `add sync onetimecopy=` fills them (Copy/OneTimeCopy), and sets their pairs going again:
 /// the copy's snapshot becomes the position from that source, and the other sources' pairs into the target start from
 /// the beginning. What ferry asks for when a target was away longer than the tombstone retention, or a source was
-/// restored from a backup or replaced.
+/// restored from a backup or replaced. The relay may run meanwhile: the sync's pairs into a target wait while its copy
+/// is unfinished, and then read their new positions (PairProgress.GuardSql); the other pairs go on.
 /// </summary>
 public static class CopyCommand
 {
@@ -23,11 +24,6 @@ public static class CopyCommand
         if (to is null) throw new UsageException("Which database should be filled? " + Usage);
         if (mode is not ("replace" or "empty"))
             throw new UsageException($"mode takes replace (the target's rows are replaced) or empty (only its empty tables are filled), not '{mode}'.");
-        // The relay keeps each pair's position in memory and would write it back over the copy's.
-        if (RelayProcess.Find() is { } relay)
-            throw new FerryException($"The relay is running (pid {relay.Pid}). Stop it first (ferry stop), copy, then ferry start: " +
-                                     "a running pair would write its old position back over the copy's.");
-
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
         var sync = await store.GetSyncAsync(args.Words[0], ct);
         var herd = await store.GetHerdAsync(sync.Herd, ct);
@@ -53,7 +49,12 @@ public static class CopyCommand
             Output.Line($"  {name} now replicates from {sourceName} from the copy's snapshot" +
                         (others.Count > 0 ? $", and from {string.Join(", ", others)} from the beginning (what it had from there is decided again)." : "."));
         }
-        Output.Line("Start replicating with: ferry start");
+        // A running relay's pairs into the targets waited while the copy ran (PairProgress.GuardSql); they read their
+        // new positions when they try again.
+        Output.Line(RelayProcess.Find() is null
+            ? "Start replicating with: ferry start"
+            : $"The relay's pairs into {string.Join(", ", targets)} go on from the copy at their next attempt (within " +
+              $"{Defaults.MaxBackoff.TotalSeconds:F0} s).");
         return 0;
     }
 

@@ -78,7 +78,7 @@ public static class StatusCommand
                 c.Sync, c.Source, c.Target, running ? $"copying (pid {c.Pid})" : "stopped", Output.Ago(c.StartedAt),
                 c.LastError ?? (running ? "" : "the copy's process ended before it finished"),
                 running ? "" : all.Any(s => s.Name == c.Sync)
-                    ? $"ferry stop; ferry copy {c.Sync} to={c.Target} from={c.Source}; ferry start"
+                    ? $"ferry copy {c.Sync} to={c.Target} from={c.Source}"
                     : $"sync {c.Sync} was not added: run the same ferry add sync again",
             };
         }));

@@ -48,8 +48,9 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
     /// Deletes run children first and upserts parents first, so foreign keys hold without superuser. Returns the
     /// cursor's key when the chunk cut a table mid-way, read in the same round trip, so resuming needs no extra one.
     /// </summary>
+    /// <param name="expected">the progress the pair read or saved last: saved over only if still there</param>
     /// <param name="inTransaction">The chunk's COPYs already opened the transaction (rows copied straight in).</param>
-    public async Task<string[]?> ApplyAsync(BatchPlan plan, Chunk chunk, CancellationToken ct, bool inTransaction = false)
+    public async Task<string[]?> ApplyAsync(BatchPlan plan, Chunk chunk, PairProgress expected, CancellationToken ct, bool inTransaction = false)
     {
         var inChunk = chunk.Slices.Select(s => s.Table).ToList();
         await using var batch = new NpgsqlBatch(target);
@@ -76,6 +77,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         // One apply at a time per database: two pairs deciding on the same key at once would each see the old
         // entry and the later commit would win regardless of versions.
         Add("SELECT pg_advisory_xact_lock(hashtext('ferry.apply'))");
+        Add(PairProgress.GuardSql, pair.Sync, pair.Source, expected.Batches, Copy.CopyCursor.Prefix(pair.Sync));
         Add("SET CONSTRAINTS ALL DEFERRED");
         if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
         // Decisions read this database's row versions: the application's changes still in the change logs go in
@@ -163,13 +165,20 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
     /// An empty batch still moves the stored snapshot forward, so the next read's xid range starts later; the
     /// caller does it only now and then, not on every poll.
     /// </summary>
-    public async Task AdvanceAsync(BatchPlan plan, int timeoutSeconds, CancellationToken ct)
+    public async Task AdvanceAsync(BatchPlan plan, PairProgress expected, int timeoutSeconds, CancellationToken ct)
     {
         await using var batch = new NpgsqlBatch(target) { Timeout = timeoutSeconds };
-        var save = new NpgsqlBatchCommand(PairProgress.SaveSql("NULL::text[]"));
-        foreach (var v in new object?[] { pair.Sync, pair.Source, plan.Bounds.To, null, null, plan.SourceNodeId, 0L })
-            save.Parameters.Add(new NpgsqlParameter { Value = v ?? DBNull.Value });
-        batch.BatchCommands.Add(save);
+        void Add(string sql, params object?[] args)
+        {
+            var c = new NpgsqlBatchCommand(sql);
+            foreach (var a in args) c.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
+            batch.BatchCommands.Add(c);
+        }
+        // One transaction, so the guard's verdict holds for the save.
+        Add("BEGIN");
+        Add(PairProgress.GuardSql, pair.Sync, pair.Source, expected.Batches, Copy.CopyCursor.Prefix(pair.Sync));
+        Add(PairProgress.SaveSql("NULL::text[]"), pair.Sync, pair.Source, plan.Bounds.To, null, null, plan.SourceNodeId, 0L);
+        Add("COMMIT");
         FixTypes(batch);
         await batch.ExecuteNonQueryAsync(ct);
     }

@@ -14,6 +14,9 @@ public sealed record CopyCursor(string Position, string NodeId, List<TableName> 
 {
     private static string Key(string sync, string source) => $"copy {sync} from {source}";
 
+    /// <summary>What the keys of the sync's cursors begin with, whichever source they copy from.</summary>
+    public static string Prefix(string sync) => Key(sync, "");
+
     public static async Task<CopyCursor?> LoadAsync(NpgsqlConnection target, string sync, string source, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("SELECT value FROM ferry.meta WHERE key = $1", target);
@@ -36,21 +39,21 @@ public sealed record CopyCursor(string Position, string NodeId, List<TableName> 
     /// </summary>
     public static async Task RefuseUnfinishedAsync(NpgsqlConnection target, Pair pair, CancellationToken ct)
     {
-        var prefix = Key(pair.Sync, "");
+        var prefix = Prefix(pair.Sync);
         await using var cmd = new NpgsqlCommand("SELECT substr(key, length($1) + 1) FROM ferry.meta WHERE starts_with(key, $1) LIMIT 1", target);
         cmd.Parameters.AddWithValue(prefix);
         if (await cmd.ExecuteScalarAsync(ct) is string source)
             throw new FerryException(
                 $"Database {pair.Target} holds an unfinished copy for sync {pair.Sync} from {source}: its tables are part filled, " +
                 "and replicating into them from where the pairs stood would leave rows missing. Finish the copy (it resumes " +
-                $"where it stopped): ferry stop; ferry copy {pair.Sync} to={pair.Target} from={source}; ferry start.");
+                $"where it stopped; the relay may keep running): ferry copy {pair.Sync} to={pair.Target} from={source}.");
     }
 
     /// <summary>Forgets every unfinished copy of the sync into this database (the sync is removed).</summary>
     public static async Task ClearAllAsync(NpgsqlConnection target, string sync, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("DELETE FROM ferry.meta WHERE starts_with(key, $1)", target);
-        cmd.Parameters.AddWithValue(Key(sync, ""));
+        cmd.Parameters.AddWithValue(Prefix(sync));
         await cmd.ExecuteNonQueryAsync(ct);
     }
 

@@ -112,6 +112,8 @@ public static class OneTimeCopy
 
         await using (var write = await tgt.BeginTransactionAsync(ct))
         {
+            // After the pairs' applies in flight (the relay may run): they find the new positions, and read them again.
+            await ExecAsync(tgt, "SELECT pg_advisory_xact_lock(hashtext('ferry.apply'))", ct);
             var save = new NpgsqlCommand(PairProgress.SaveSql("NULL::text[]"), tgt);
             await using (save)
             {
@@ -136,6 +138,9 @@ public static class OneTimeCopy
         IReadOnlyList<TableName> ordered, string snapshot, string nodeId, bool replace, List<string> report, CancellationToken ct)
     {
         await using var write = await tgt.BeginTransactionAsync(ct);
+        // The relay may be running: an apply of this sync in flight finishes before the tables are emptied, and every
+        // later one finds the cursor and waits (PairProgress.GuardSql).
+        await ExecAsync(tgt, "SELECT pg_advisory_xact_lock(hashtext('ferry.apply'))", ct);
         await ExecAsync(tgt, "SELECT set_config('ferry.origin', $1, true)", ct, source.Name);
         await ExecAsync(tgt, "SET CONSTRAINTS ALL DEFERRED", ct);
         var fill = new List<TableName>();

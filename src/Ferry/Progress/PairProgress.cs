@@ -6,19 +6,22 @@ namespace Ferry.Progress;
 /// How far a target has applied a source, as stored in the target's <c>ferry.progress</c>. Between batches only
 /// <see cref="AppliedThrough"/> is set; inside a batch larger than one chunk, the chunk cursor says where to resume.
 /// </summary>
-public sealed record PairProgress(string? AppliedThrough, string? ChunkTo, int? ChunkTable, string[]? ChunkAfterKey, string? SourceNodeId)
+/// <param name="Batches">how many times the row was saved (0: there is none): a pair saves only over the row it read
+/// or saved last (<see cref="GuardSql"/>)</param>
+public sealed record PairProgress(string? AppliedThrough, string? ChunkTo, int? ChunkTable, string[]? ChunkAfterKey, string? SourceNodeId,
+    long Batches)
 {
     /// <summary>A snapshot in which every transaction is invisible: a pair with no progress reads every entry.</summary>
     public const string BeginningOfTime = "1:1:";
 
-    public static readonly PairProgress None = new(null, null, null, null, null);
+    public static readonly PairProgress None = new(null, null, null, null, null, 0);
 
     public bool InsideBatch => ChunkTo is not null;
 
     public static async Task<PairProgress> LoadAsync(NpgsqlConnection target, Pair pair, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("""
-            SELECT applied_through::text, chunk_to::text, chunk_table, chunk_after_key, source_node_id
+            SELECT applied_through::text, chunk_to::text, chunk_table, chunk_after_key, source_node_id, batches
             FROM ferry.progress WHERE sync_name = $1 AND source_name = $2
             """, target);
         cmd.Parameters.AddWithValue(pair.Sync);
@@ -30,8 +33,28 @@ public sealed record PairProgress(string? AppliedThrough, string? ChunkTo, int? 
             r.IsDBNull(1) ? null : r.GetString(1),
             r.IsDBNull(2) ? null : r.GetInt32(2),
             r.IsDBNull(3) ? null : r.GetFieldValue<string[]>(3),
-            r.IsDBNull(4) ? null : r.GetString(4));
+            r.IsDBNull(4) ? null : r.GetString(4),
+            r.GetInt64(5));
     }
+
+    /// <summary>
+    /// Runs before a pair saves its progress, in the same transaction, after the apply lock. A copy into the target
+    /// (<c>ferry copy</c>, which runs beside the relay) changes the pairs' positions under them: while its cursor is
+    /// there, no pair of its sync may write into the part-filled tables; once it is done, the pair into the target
+    /// from the copy's source must go on from the copy's position, and those from the other sources from the
+    /// beginning. So the pair writes only over the row it read or saved last (compare-and-set on the save count);
+    /// otherwise the chunk rolls back as a retry, and the pair reopens and reads its position again.
+    /// $1 sync, $2 source, $3 the save count the pair expects, $4 the sync's copy cursor key prefix.
+    /// </summary>
+    public const string GuardSql = """
+        SELECT ferry.retry(CASE
+            WHEN EXISTS (SELECT 1 FROM ferry.meta WHERE starts_with(key, $4))
+                THEN format('a copy for sync %s into this database is unfinished; the pair from %s waits for it', $1, $2)
+            ELSE format('the position of the pair of sync %s from %s changed under the relay (a copy); it is read again', $1, $2)
+            END)
+        WHERE EXISTS (SELECT 1 FROM ferry.meta WHERE starts_with(key, $4))
+           OR coalesce((SELECT batches FROM ferry.progress WHERE sync_name = $1 AND source_name = $2), 0) <> $3::bigint
+        """;
 
     /// <summary>
     /// The statement that records progress; it runs in the apply transaction, so the data and the position

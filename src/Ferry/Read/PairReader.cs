@@ -228,7 +228,7 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
     private static int DeadLinkMillis => Connect.DeadLinkCommandSeconds * 1000;
 
     /// <summary>What to run: the copy also sets this pair's position (and restarts the target's other pairs of the sync).</summary>
-    private string Recopy => $"ferry stop; ferry copy {pair.Sync} to={pair.Target} from={pair.Source}; ferry start.";
+    private string Recopy => $"(the relay may keep running): ferry copy {pair.Sync} to={pair.Target} from={pair.Source}.";
 
     /// <summary>
     /// A database restored from a backup hands out transaction ids again that the stored snapshot already covers:
@@ -243,7 +243,7 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
             throw new FerryException(
                 $"Database {pair.Source} went back in time: its transaction ids ({current.Xmax}) are behind what was " +
                 $"already applied from it ({applied.Xmax}). It was probably restored from a backup or replaced. " +
-                "Ferry stopped this pair rather than skip or repeat changes. Re-copy the target from it: " + Recopy);
+                "Ferry stopped this pair rather than skip or repeat changes. Re-copy the target from it " + Recopy);
     }
 
     /// <summary>
@@ -257,7 +257,7 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
             throw new FerryException(
                 $"This pair has been away from {pair.Source} longer than the tombstone retention " +
                 $"({Defaults.TombstoneRetention.TotalHours:F0} h): deletes it had not received were purged there. The target " +
-                "needs a re-copy from the source: " + Recopy);
+                "needs a re-copy from the source " + Recopy);
     }
 
 }

@@ -162,8 +162,8 @@ public sealed class PairRunner : IAsyncDisposable
                 throw new FerryException(
                     $"Database {_setup.Source.Name} is not the database this pair was replicating from (its ferry node id " +
                     $"changed from {known} to {plan.SourceNodeId}): it was replaced or re-installed. Ferry stopped this pair " +
-                    "rather than skip changes. Re-copy the target from it: ferry stop; ferry copy " +
-                    $"{_setup.Pair.Sync} to={_setup.Target.Name} from={_setup.Source.Name}; ferry start.");
+                    "rather than skip changes. Re-copy the target from it (the relay may keep running): ferry copy " +
+                    $"{_setup.Pair.Sync} to={_setup.Target.Name} from={_setup.Source.Name}.");
             }
             if (pendingBefore < 0)
             {
@@ -180,8 +180,8 @@ public sealed class PairRunner : IAsyncDisposable
                 var since = DateTime.UtcNow - _lastAdvance;
                 if ((plan.Bounds.To != plan.Bounds.From && since > TimeSpan.FromSeconds(5)) || since > TimeSpan.FromSeconds(60))
                 {
-                    await _applier.AdvanceAsync(plan, Connect.IdleCommandSeconds, ct);
-                    _progress = p with { AppliedThrough = plan.Bounds.To, SourceNodeId = plan.SourceNodeId };
+                    await _applier.AdvanceAsync(plan, p, Connect.IdleCommandSeconds, ct);
+                    _progress = p with { AppliedThrough = plan.Bounds.To, SourceNodeId = plan.SourceNodeId, Batches = p.Batches + 1 };
                     _lastAdvance = _lastTargetContact = DateTime.UtcNow;
                 }
                 else if (DateTime.UtcNow - _lastTargetContact > Defaults.DeadLinkTimeout / 4)
@@ -228,7 +228,7 @@ public sealed class PairRunner : IAsyncDisposable
                 // Inside a batch the next chunk's read begins at once: its round trip ends this transaction too. At the
                 // batch's end the read commits while the target applies: two links, one wait.
                 if (!chunk.EndsBatch) _reader.EndWithNextBegin();
-                var applying = _applier.ApplyAsync(plan, chunk, ct, inTransaction: transaction is not null);
+                var applying = _applier.ApplyAsync(plan, chunk, p, ct, inTransaction: transaction is not null);
                 try
                 {
                     await Task.WhenAll(applying, chunk.EndsBatch ? _reader.EndAsync(ct) : Task.CompletedTask);
@@ -256,8 +256,8 @@ public sealed class PairRunner : IAsyncDisposable
             sizer.Committed(chunk.Rows, budget, chunkClock.Elapsed);
             // The cursor just committed, known without asking the target again.
             _progress = chunk.EndsBatch
-                ? new PairProgress(plan.Bounds.To, null, null, null, plan.SourceNodeId)
-                : new PairProgress(plan.Bounds.From, plan.Bounds.To, chunk.CursorTable, cursorKey, plan.SourceNodeId);
+                ? new PairProgress(plan.Bounds.To, null, null, null, plan.SourceNodeId, p.Batches + 1)
+                : new PairProgress(plan.Bounds.From, plan.Bounds.To, chunk.CursorTable, cursorKey, plan.SourceNodeId, p.Batches + 1);
             directRows += chunk.Slices.Where(slice => _direct.Contains(slice.Table)).Sum(slice => (long)slice.Limit);
             if (chunk.EndsBatch)
                 return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips, directRows, refusals);

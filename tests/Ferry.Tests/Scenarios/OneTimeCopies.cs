@@ -128,6 +128,46 @@ public sealed class OneTimeCopies(ServerFixture servers)
         Assert.Equal(0, (await t.Cli.RunAsync("compare", "s")).ExitCode);
     }
 
+    /// <summary>
+    /// A replica re-copied while the relay runs and both masters write: its sync's pairs into it wait while the copy
+    /// is unfinished (they must not write into tables being refilled, nor save their old positions over the copy's),
+    /// then read their new positions; the other pairs never stop. Everything converges.
+    /// </summary>
+    [Fact]
+    public async Task ferry_copy_runs_beside_the_relay_while_both_masters_write_and_all_three_converge()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(ferry_copy_runs_beside_the_relay_while_both_masters_write_and_all_three_converge),
+            Schema, Tables);
+        await t.AddDatabasesAsync();
+        await t.Cli.OkAsync("add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:source,db3:target");
+        t.Cli.Environment["FERRY_COPY_SLICE_ROWS"] = "500";
+        await t.Cli.OkAsync("start");
+        await t.ExecAsync(0, """
+            INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, 2000) AS g;
+            INSERT INTO children SELECT g, 1 + g % 2000, 'child ' || g FROM generate_series(1, 30000) AS g
+            """);
+        await t.ConvergedAsync("children", [0, 1, 2], TimeSpan.FromSeconds(90));
+
+        using var writing = new CancellationTokenSource();
+        async Task WriteAsync(int server)
+        {
+            for (var n = 1; n <= 2000 && !writing.IsCancellationRequested; n++)
+                await t.ExecAsync(server, server == 0
+                    ? $"UPDATE children SET note = 'db1 edit {n}' WHERE id = {n * 7 % 30000 + 1}; DELETE FROM children WHERE id = {n * 13 % 30000 + 1}"
+                    : $"UPDATE parents SET name = 'db2 edit {n}' WHERE id = {n % 2000 + 1}; INSERT INTO children VALUES ({100000 + n}, {n % 2000 + 1}, 'db2 new')");
+        }
+        var writers = new[] { WriteAsync(0), WriteAsync(1) };
+        var copied = await t.Cli.OkAsync("copy", "s", "to=db3");
+        await writing.CancelAsync();
+        await Task.WhenAll(writers);
+        Assert.Contains("db3: \"public\".\"children\" copied from db1", copied.Out, StringComparison.Ordinal);
+        Assert.Contains("The relay's pairs into db3 go on from the copy", copied.Out, StringComparison.Ordinal);
+
+        await t.ConvergedAsync("parents", [0, 1, 2], TimeSpan.FromSeconds(90));
+        await t.ConvergedAsync("children", [0, 1, 2], TimeSpan.FromSeconds(90));
+        Assert.Equal(0, (await t.Cli.RunAsync("compare", "s")).ExitCode);
+    }
+
     [Fact]
     public async Task a_copy_killed_part_way_resumes_after_its_last_slice_and_misses_nothing()
     {
@@ -194,7 +234,7 @@ public sealed class OneTimeCopies(ServerFixture servers)
         var status = (await t.Cli.OkAsync("status")).Out;
         Assert.Contains("Unfinished copies", status, StringComparison.Ordinal);
         Assert.Contains("the copy's process ended before it finished", status, StringComparison.Ordinal);
-        Assert.Contains("ferry stop; ferry copy s to=db2 from=db1; ferry start", status, StringComparison.Ordinal);
+        Assert.Contains("ferry copy s to=db2 from=db1", status, StringComparison.Ordinal);
 
         // Replicating into the half-filled tables from the old position would leave the rest missing: the pair waits.
         await t.ExecAsync(0, "UPDATE children SET note = 'while the copy was unfinished' WHERE id = 29999");
@@ -202,14 +242,12 @@ public sealed class OneTimeCopies(ServerFixture servers)
         await Eventually.UntilAsync(async () => (await t.Cli.RunAsync("status")).Out,
             o => o.Contains("holds an unfinished copy for sync s from db1", StringComparison.Ordinal),
             TimeSpan.FromSeconds(30), "the pair into db2 to stop on the unfinished copy");
-        Assert.Contains("ferry stop; ferry copy s to=db2 from=db1; ferry start.", (await t.Cli.RunAsync("status")).Out, StringComparison.Ordinal);
+        Assert.Contains("the relay may keep running): ferry copy s to=db2 from=db1.", (await t.Cli.RunAsync("status")).Out, StringComparison.Ordinal);
         Assert.Equal(partial, await t.ScalarAsync<long>(1, "SELECT count(*) FROM children"));
 
-        // As it says: the copy resumes, and replication goes on from it.
-        await t.Cli.OkAsync("stop");
+        // As it says, with the relay running: the copy resumes, and replication goes on from it.
         Assert.Contains("db2: resuming the copy from db1", (await t.Cli.OkAsync("copy", "s", "to=db2")).Out, StringComparison.Ordinal);
         Assert.DoesNotContain("Unfinished copies", (await t.Cli.OkAsync("status")).Out, StringComparison.Ordinal);
-        await t.Cli.OkAsync("start");
         await t.ExecAsync(0, "DELETE FROM children WHERE id = 1");
         await t.ConvergedAsync("children", [0, 1]);
         await t.ConvergedAsync("parents", [0, 1]);
