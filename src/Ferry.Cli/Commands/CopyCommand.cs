@@ -49,13 +49,28 @@ public static class CopyCommand
             Output.Line($"  {name} now replicates from {sourceName} from the copy's snapshot" +
                         (others.Count > 0 ? $", and from {string.Join(", ", others)} from the beginning (what it had from there is decided again)." : "."));
         }
-        // A running relay's pairs into the targets waited while the copy ran (PairProgress.GuardSql); they read their
-        // new positions when they try again.
-        Output.Line(RelayProcess.Find() is null
-            ? "Start replicating with: ferry start"
-            : $"The relay's pairs into {string.Join(", ", targets)} go on from the copy at their next attempt (within " +
-              $"{Defaults.MaxBackoff.TotalSeconds:F0} s).");
+        // A running relay's pairs into the targets waited while the copy ran (PairProgress.GuardSql); kicked, they try
+        // again now and read their new positions.
+        if (RelayProcess.Find() is not { } relay)
+            Output.Line("Start replicating with: ferry start");
+        else if (await KickAsync(relay, sync.Name, ct))
+            Output.Line($"The relay's pairs into {string.Join(", ", targets)} go on from the copy now.");
+        else
+            Output.Line($"The relay's pairs into {string.Join(", ", targets)} go on from the copy at their next attempt " +
+                        $"(within {Defaults.MaxBackoff.TotalSeconds:F0} s).");
         return 0;
+    }
+
+    private static async Task<bool> KickAsync(RelayProcess relay, string sync, CancellationToken ct)
+    {
+        try
+        {
+            return (await relay.SendAsync(HttpMethod.Post, "/kick?sync=" + Uri.EscapeDataString(sync), ct)).Status < 400;
+        }
+        catch (FerryException)
+        {
+            return false; // a relay that does not answer: its pairs still try again after their backoff
+        }
     }
 
     /// <summary>

@@ -91,7 +91,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                     await RecordFailureAsync(e, link?.Database, message, transient, ct);
                     try
                     {
-                        await Task.Delay(transient ? backoff.Next() : Defaults.MaxBackoff, ct);
+                        await wakeup.WaitForKickAsync(transient ? backoff.Next() : Defaults.MaxBackoff, ct);
                     }
                     catch (OperationCanceledException)
                     {

@@ -25,7 +25,7 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
         var rung = 0;
         foreach (var w in _workers.Where(w => sync is null || w.Pair.Sync == sync))
         {
-            w.Wakeup.Ring();
+            w.Wakeup.Kick();
             rung++;
         }
         return rung;

@@ -8,12 +8,25 @@ namespace Ferry.Relay;
 /// </summary>
 public sealed class Wakeup
 {
-    private readonly Channel<bool> _bell = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
+    private readonly Channel<bool> _bell = Bell();
+
+    // Only kicks: a pair whose last attempt failed waits on this, so that a doorbell rung by writes on its source
+    // does not turn its backoff into a retry per write.
+    private readonly Channel<bool> _kick = Bell();
+
+    private static Channel<bool> Bell() => Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
     {
         FullMode = BoundedChannelFullMode.DropWrite,
     });
 
     public void Ring() => _bell.Writer.TryWrite(true);
+
+    /// <summary>`ferry kick`, and `ferry copy` once it is done: rings, and ends a failed pair's wait for its next attempt.</summary>
+    public void Kick()
+    {
+        Ring();
+        _kick.Writer.TryWrite(true);
+    }
 
     /// <summary>Raised when the pair starts to wait: it has read all there was (the listener arms the doorbell).</summary>
     public event Action? Waiting;
@@ -22,12 +35,22 @@ public sealed class Wakeup
     public async Task WaitAsync(TimeSpan timeout, CancellationToken ct)
     {
         Waiting?.Invoke();
+        await WaitOnAsync(_bell, timeout, ct);
+        // A kick this wait answered is not one for a later failure's backoff.
+        _kick.Reader.TryRead(out _);
+    }
+
+    /// <summary>A failed pair's wait before it tries again: ended early by a kick only.</summary>
+    public Task WaitForKickAsync(TimeSpan timeout, CancellationToken ct) => WaitOnAsync(_kick, timeout, ct);
+
+    private static async Task WaitOnAsync(Channel<bool> bell, TimeSpan timeout, CancellationToken ct)
+    {
         using var timer = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timer.CancelAfter(timeout);
         try
         {
-            await _bell.Reader.WaitToReadAsync(timer.Token);
-            _bell.Reader.TryRead(out _);
+            await bell.Reader.WaitToReadAsync(timer.Token);
+            bell.Reader.TryRead(out _);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {

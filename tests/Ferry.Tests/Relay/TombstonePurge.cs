@@ -54,7 +54,7 @@ public sealed class TombstonePurge(ServerFixture servers)
         // goes on from there.
         var copied = await t.Cli.OkAsync("copy", "s", "to=db2", "from=db1");
         Assert.Contains("db2: \"public\".\"items\" copied from db1, 40 rows.", copied.Out, StringComparison.Ordinal);
-        Assert.Contains("The relay's pairs into db2 go on from the copy", copied.Out, StringComparison.Ordinal);
+        Assert.Contains("The relay's pairs into db2 go on from the copy now.", copied.Out, StringComparison.Ordinal);
         await t.ExecAsync(0, "DELETE FROM items WHERE id = 61; INSERT INTO items VALUES (101, 'after the copy')");
         await t.ConvergedAsync("items", [0, 1]);
         Assert.Equal(40L, await t.ScalarAsync<long>(1, "SELECT count(*) FROM items"));

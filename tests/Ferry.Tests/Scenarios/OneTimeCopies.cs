@@ -141,6 +141,8 @@ public sealed class OneTimeCopies(ServerFixture servers)
         await t.AddDatabasesAsync();
         await t.Cli.OkAsync("add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:source,db3:target");
         t.Cli.Environment["FERRY_COPY_SLICE_ROWS"] = "500";
+        // Pairs waiting for the copy would retry only after this long: the copy's kick must end their wait.
+        t.Cli.Environment["FERRY_MAX_BACKOFF_SECONDS"] = "600";
         await t.Cli.OkAsync("start");
         await t.ExecAsync(0, """
             INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, 2000) AS g;
@@ -161,7 +163,7 @@ public sealed class OneTimeCopies(ServerFixture servers)
         await writing.CancelAsync();
         await Task.WhenAll(writers);
         Assert.Contains("db3: \"public\".\"children\" copied from db1", copied.Out, StringComparison.Ordinal);
-        Assert.Contains("The relay's pairs into db3 go on from the copy", copied.Out, StringComparison.Ordinal);
+        Assert.Contains("The relay's pairs into db3 go on from the copy now.", copied.Out, StringComparison.Ordinal);
 
         await t.ConvergedAsync("parents", [0, 1, 2], TimeSpan.FromSeconds(90));
         await t.ConvergedAsync("children", [0, 1, 2], TimeSpan.FromSeconds(90));
