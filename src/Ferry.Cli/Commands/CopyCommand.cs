@@ -105,9 +105,9 @@ public static class CopyCommand
                                      $"{string.Join(", ", group.Members.Select(m => m.Database))}.");
         if (member.Role != Role.Target)
             throw new FerryException($"{name} is a source of sync {syncName}: a copy would overwrite its own changes that have not " +
-                                     $"reached the other databases yet. Instead, with the relay stopped, let the pairs into it read from the beginning " +
-                                     $"(on {name}: DELETE FROM ferry.progress WHERE sync_name = '{syncName}'), start the relay, " +
-                                     $"then find and repair what still differs: ferry compare {syncName} repair=ANOTHER_SOURCE.");
+                                     $"reached the other databases yet. Instead, let the pairs into it read from the beginning " +
+                                     $"(on {name}: DELETE FROM ferry.progress WHERE sync_name = '{syncName}'; a running relay's pairs notice " +
+                                     $"and start over), then find and repair what still differs: ferry compare {syncName} repair=ANOTHER_SOURCE.");
         if (all.Where(s => s.Group.Sources.Contains(name)).Select(s => s.Sync.Name).FirstOrDefault() is { } feeding)
             throw new FerryException($"{name} is a source of sync {feeding}: a copy records no changes there, so the " +
                                      $"databases it feeds would not follow. Copy each of them from the same source as well, after removing sync {feeding}.");

@@ -12,7 +12,7 @@ public sealed partial class Store
             INSERT INTO copies (sync, source, target, pid, started_at, updated_at) VALUES ($s, $src, $tgt, $pid, $t, $t)
             ON CONFLICT (sync, target) DO UPDATE SET
                 started_at = CASE WHEN copies.source = excluded.source THEN copies.started_at ELSE excluded.started_at END,
-                source = excluded.source, pid = excluded.pid, updated_at = excluded.updated_at
+                source = excluded.source, pid = excluded.pid, updated_at = excluded.updated_at, last_error = NULL
             """, ct, ("$s", sync), ("$src", source), ("$tgt", target), ("$pid", Environment.ProcessId), ("$t", Now()));
 
     public Task CopyFailedAsync(string sync, string target, string error, CancellationToken ct) =>
