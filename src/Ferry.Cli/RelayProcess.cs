@@ -52,6 +52,20 @@ public sealed record RelayProcess(int Pid, int HttpPort, DateTimeOffset StartedA
         }
     }
 
+    /// <summary>Whether another ferry process runs under this pid (not some process that got the pid since).</summary>
+    public static bool IsOtherFerry(int pid)
+    {
+        if (pid == Environment.ProcessId || !IsAlive(pid)) return false;
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Contains("ferry", StringComparison.OrdinalIgnoreCase);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>
     /// A relay killed with SIGKILL stays a zombie until its parent reaps it. The detached relay's parent is PID 1,
     /// and in a container that is often a process that never reaps (no tini): the dead relay would then look alive

@@ -80,6 +80,12 @@ public static class CopyCommand
     internal static async Task<List<string>> RecordedAsync(Store store, string sync, string source, string target,
         Func<Task<List<string>>> copy, CancellationToken ct)
     {
+        // Two copies into one target would write each other's slices twice and move one cursor between them.
+        if ((await store.ListCopiesAsync(ct)).FirstOrDefault(c => c.Sync == sync && c.Target == target && RelayProcess.IsOtherFerry(c.Pid))
+            is { } running)
+            throw new FerryException($"A copy for sync {sync} into {target} is already running (pid {running.Pid}, from {running.Source}). " +
+                                     "Wait for it to finish (ferry status shows it), or stop that process first: run again, a copy resumes " +
+                                     "where the last one stopped.");
         await store.BeginCopyAsync(sync, source, target, ct);
         try
         {

@@ -72,7 +72,7 @@ public static class StatusCommand
         Output.Line("Unfinished copies (their targets are part filled; running the copy again resumes it):");
         Output.Table(["sync", "from", "into", "state", "started", "last error", "to finish"], copies.Select(c =>
         {
-            var running = IsCopying(c.Pid);
+            var running = RelayProcess.IsOtherFerry(c.Pid);
             return new[]
             {
                 c.Sync, c.Source, c.Target, running ? $"copying (pid {c.Pid})" : "stopped", Output.Ago(c.StartedAt),
@@ -82,19 +82,5 @@ public static class StatusCommand
                     : $"sync {c.Sync} was not added: run the same ferry add sync again",
             };
         }));
-    }
-
-    /// <summary>Whether the ferry that recorded the copy still runs (not some process that got its pid since).</summary>
-    private static bool IsCopying(int pid)
-    {
-        if (pid == Environment.ProcessId || !RelayProcess.IsAlive(pid)) return false;
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/cmdline").Contains("ferry", StringComparison.OrdinalIgnoreCase);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return true;
-        }
     }
 }

@@ -1,4 +1,5 @@
 using Ferry.Tests.Harness;
+using Npgsql;
 using Xunit;
 
 namespace Ferry.Tests.Scenarios;
@@ -230,7 +231,20 @@ public sealed class OneTimeCopies(ServerFixture servers)
             Schema, Tables);
         await TwoThousandParentsAsync(t);
         await t.Cli.OkAsync(AddWithCopy);
-        await KillPartWayThroughChildrenAsync(t, ["copy", "s", "to=db2"]);
+        await KillPartWayThroughChildrenAsync(t, ["copy", "s", "to=db2"], async () =>
+        {
+            // While it runs (held on the children's table, so that it cannot finish meanwhile), status shows it
+            // running, and a second copy into the same target is refused.
+            await using var hold = new NpgsqlConnection(servers[1].AdminConnectionString(t.Database));
+            await hold.OpenAsync();
+            await using var held = await hold.BeginTransactionAsync();
+            await using (var lockTable = new NpgsqlCommand("LOCK TABLE children IN ACCESS EXCLUSIVE MODE", hold, held))
+                await lockTable.ExecuteNonQueryAsync();
+            Assert.Contains("copying (pid ", (await t.Cli.OkAsync("status")).Out, StringComparison.Ordinal);
+            var second = await t.Cli.RunAsync("copy", "s", "to=db2");
+            Assert.Equal(1, second.ExitCode);
+            Assert.Contains("A copy for sync s into db2 is already running (pid ", second.Err, StringComparison.Ordinal);
+        });
         var partial = await t.ScalarAsync<long>(1, "SELECT count(*) FROM children");
         // Before anything meets it, status names the copy and the way to finish it.
         var status = (await t.Cli.OkAsync("status")).Out;
@@ -295,13 +309,17 @@ public sealed class OneTimeCopies(ServerFixture servers)
 
     private const string Cursor = "SELECT coalesce((SELECT value FROM ferry.meta WHERE key = 'copy s from db1'), '')";
 
-    /// <summary>Starts the command and kills it once its cursor is part-way through the children (the second table).</summary>
-    private async Task KillPartWayThroughChildrenAsync(Topology t, string[] command)
+    /// <summary>
+    /// Starts the command and kills it once its cursor is part-way through the children (the second table), after
+    /// <paramref name="whileRunning"/>, if given.
+    /// </summary>
+    private async Task KillPartWayThroughChildrenAsync(Topology t, string[] command, Func<Task>? whileRunning = null)
     {
         using var copy = t.Cli.Start(command);
         await Eventually.UntilAsync(async () => await servers[1].ScalarAsync<string>(t.Database, Cursor, default) ?? "",
             v => v.Contains("\"Table\":1", StringComparison.Ordinal) && !v.Contains("\"After\":null", StringComparison.Ordinal),
             TimeSpan.FromSeconds(60), "the copy to be part-way through the children");
+        if (whileRunning is not null) await whileRunning();
         copy.Kill(entireProcessTree: true);
         await copy.WaitForExitAsync();
     }
