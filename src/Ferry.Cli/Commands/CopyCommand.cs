@@ -81,12 +81,10 @@ public static class CopyCommand
         Func<Task<List<string>>> copy, CancellationToken ct)
     {
         // Two copies into one target would write each other's slices twice and move one cursor between them.
-        if ((await store.ListCopiesAsync(ct)).FirstOrDefault(c => c.Sync == sync && c.Target == target && RelayProcess.IsOtherFerry(c.Pid))
-            is { } running)
+        if (await store.BeginCopyAsync(sync, source, target, RelayProcess.IsOtherFerry, ct) is { } running)
             throw new FerryException($"A copy for sync {sync} into {target} is already running (pid {running.Pid}, from {running.Source}). " +
                                      "Wait for it to finish (ferry status shows it), or stop that process first: run again, a copy resumes " +
                                      "where the last one stopped.");
-        await store.BeginCopyAsync(sync, source, target, ct);
         try
         {
             var lines = await copy();
