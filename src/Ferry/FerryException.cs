@@ -11,4 +11,7 @@ public sealed class FerryException : Exception
     public FerryException(string message, Exception inner) : base(message, inner) { }
 
     public FerryException() { }
+
+    /// <summary>What a pair stopped by this is doing, for status, when it is not simply stopped (it waits for a copy).</summary>
+    public string? PairState { get; init; }
 }

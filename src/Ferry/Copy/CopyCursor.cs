@@ -46,7 +46,10 @@ public sealed record CopyCursor(string Position, string NodeId, List<TableName> 
             throw new FerryException(
                 $"Database {pair.Target} holds an unfinished copy for sync {pair.Sync} from {source}: its tables are part filled, " +
                 "and replicating into them from where the pairs stood would leave rows missing. Finish the copy (it resumes " +
-                $"where it stopped; the relay may keep running): ferry copy {pair.Sync} to={pair.Target} from={source}.");
+                $"where it stopped; the relay may keep running): ferry copy {pair.Sync} to={pair.Target} from={source}.")
+            {
+                PairState = $"waiting for the copy from {source}",
+            };
     }
 
     /// <summary>Forgets every unfinished copy of the sync into this database (the sync is removed).</summary>

@@ -122,8 +122,8 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
             }
             var kind = (e is LinkException { InnerException: { } inner } ? inner : e).GetType().Name;
             // Not transient: it needs a person (a grant, a password, a re-copy); ferry still tries again now and then.
-            await status.PairFailedAsync(setup.Pair, transient ? "retrying" : $"stopped ({kind}), tried again every " +
-                $"{Defaults.MaxBackoff.TotalSeconds:F0} s", message, ct);
+            await status.PairFailedAsync(setup.Pair, e is FerryException { PairState: { } state } ? state
+                : transient ? "retrying" : $"stopped ({kind}), tried again every {Defaults.MaxBackoff.TotalSeconds:F0} s", message, ct);
         }
         catch (Exception inner) when (inner is not OperationCanceledException)
         {

@@ -258,6 +258,7 @@ public sealed class OneTimeCopies(ServerFixture servers)
         await Eventually.UntilAsync(async () => (await t.Cli.RunAsync("status")).Out,
             o => o.Contains("holds an unfinished copy for sync s from db1", StringComparison.Ordinal),
             TimeSpan.FromSeconds(30), "the pair into db2 to stop on the unfinished copy");
+        Assert.Contains("db1 -> db2  waiting for the copy from db1", (await t.Cli.RunAsync("status")).Out, StringComparison.Ordinal);
         Assert.Contains("the relay may keep running): ferry copy s to=db2 from=db1.", (await t.Cli.RunAsync("status")).Out, StringComparison.Ordinal);
         Assert.Equal(partial, await t.ScalarAsync<long>(1, "SELECT count(*) FROM children"));
 
