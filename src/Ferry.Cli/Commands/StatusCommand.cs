@@ -18,7 +18,8 @@ public static class StatusCommand
         Output.Line(relay is null
             ? "Relay: not running; changes wait in the databases until it runs. Start it with: ferry start"
             : $"Relay: running, pid {relay.Pid}, since {relay.StartedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}, http://127.0.0.1:{relay.HttpPort}/");
-        var syncs = await store.ListSyncsAsync(ct);
+        var all = await store.ListSyncsAsync(ct);
+        var syncs = all;
         if (args.Words.Count > 0)
         {
             foreach (var w in args.Words) await store.GetSyncAsync(w, ct);
@@ -45,7 +46,7 @@ public static class StatusCommand
                 p.LastError is null ? "" : (p.ErrorSince is null ? "" : $"(since {Output.Ago(p.ErrorSince)}) ") + p.LastError,
             }));
         }
-        await PrintCopiesAsync(store, syncs, args.Words.Count > 0, ct);
+        await PrintCopiesAsync(store, all, args.Words.Count > 0 ? args.Words : null, ct);
         var dbs = await store.ListDatabaseStatusAsync(ct);
         if (dbs.Count > 0)
         {
@@ -62,11 +63,10 @@ public static class StatusCommand
     /// Copies that began and did not finish (killed, or given up on an error): their targets are part filled, and the
     /// relay holds those targets' pairs until the copy is run again, which resumes it.
     /// </summary>
-    private static async Task PrintCopiesAsync(Store store, List<Sync> syncs, bool onlyThese, CancellationToken ct)
+    /// <param name="only">the syncs asked for; null: all</param>
+    private static async Task PrintCopiesAsync(Store store, List<Sync> all, IReadOnlyList<string>? only, CancellationToken ct)
     {
-        var all = await store.ListSyncsAsync(ct);
-        var copies = (await store.ListCopiesAsync(ct))
-            .Where(c => !onlyThese || syncs.Any(s => s.Name == c.Sync)).ToList();
+        var copies = (await store.ListCopiesAsync(ct)).Where(c => only is null || only.Contains(c.Sync)).ToList();
         if (copies.Count == 0) return;
         Output.Line();
         Output.Line("Unfinished copies (their targets are part filled; running the copy again resumes it):");

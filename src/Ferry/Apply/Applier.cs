@@ -54,12 +54,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
     {
         var inChunk = chunk.Slices.Select(s => s.Table).ToList();
         await using var batch = new NpgsqlBatch(target);
-        void Add(string sql, params object?[] args)
-        {
-            var c = new NpgsqlBatchCommand(sql);
-            foreach (var a in args) c.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
-            batch.BatchCommands.Add(c);
-        }
+        void Add(string sql, params object?[] args) => batch.BatchCommands.Add(Command(sql, args));
 
         if (!inTransaction) Add("BEGIN");
         // Slices read along with the plan come in here rather than by COPY: no round trip of their own.
@@ -74,10 +69,8 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             // No longer than the relay waits for an answer (the dead-link bound): a statement it gave up on must not
             // run on, holding the apply lock against the retry.
             Defaults.Millis(Defaults.DeadLinkTimeout));
-        // One apply at a time per database: two pairs deciding on the same key at once would each see the old
-        // entry and the later commit would win regardless of versions.
-        Add("SELECT pg_advisory_xact_lock(hashtext('ferry.apply'))");
-        Add(PairProgress.GuardSql, pair.Sync, pair.Source, expected.Batches, Copy.CopyCursor.Prefix(pair.Sync));
+        Add(LockSql);
+        batch.BatchCommands.Add(Guard(expected));
         Add("SET CONSTRAINTS ALL DEFERRED");
         if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
         // Decisions read this database's row versions: the application's changes still in the change logs go in
@@ -167,21 +160,34 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
     /// </summary>
     public async Task AdvanceAsync(BatchPlan plan, PairProgress expected, int timeoutSeconds, CancellationToken ct)
     {
-        await using var batch = new NpgsqlBatch(target) { Timeout = timeoutSeconds };
-        void Add(string sql, params object?[] args)
-        {
-            var c = new NpgsqlBatchCommand(sql);
-            foreach (var a in args) c.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
-            batch.BatchCommands.Add(c);
-        }
         // One transaction, so the guard's verdict holds for the save.
-        Add("BEGIN");
-        Add(PairProgress.GuardSql, pair.Sync, pair.Source, expected.Batches, Copy.CopyCursor.Prefix(pair.Sync));
-        Add(PairProgress.SaveSql("NULL::text[]"), pair.Sync, pair.Source, plan.Bounds.To, null, null, plan.SourceNodeId, 0L);
-        Add("COMMIT");
+        await using var batch = new NpgsqlBatch(target) { Timeout = timeoutSeconds };
+        batch.BatchCommands.Add(Command("BEGIN"));
+        batch.BatchCommands.Add(Guard(expected));
+        batch.BatchCommands.Add(Command(PairProgress.SaveSql("NULL::text[]"), pair.Sync, pair.Source, plan.Bounds.To, null, null,
+            plan.SourceNodeId, 0L));
+        batch.BatchCommands.Add(Command("COMMIT"));
         FixTypes(batch);
         await batch.ExecuteNonQueryAsync(ct);
     }
+
+    /// <summary>
+    /// One apply at a time per database: two pairs deciding on the same key at once would each see the old entry and
+    /// the later commit would win regardless of versions. A copy into the database takes it too, to set the pairs'
+    /// positions between applies.
+    /// </summary>
+    public const string LockSql = "SELECT pg_advisory_xact_lock(hashtext('ferry.apply'))";
+
+    private static NpgsqlBatchCommand Command(string sql, params object?[] args)
+    {
+        var c = new NpgsqlBatchCommand(sql);
+        foreach (var a in args) c.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
+        return c;
+    }
+
+    /// <summary>Before a save of the pair's position (<see cref="PairProgress.GuardSql"/>).</summary>
+    private NpgsqlBatchCommand Guard(PairProgress expected) =>
+        Command(PairProgress.GuardSql, pair.Sync, pair.Source, expected.Batches, Copy.CopyCursor.Prefix(pair.Sync));
 
     /// <summary>A null parameter has no type of its own; give the few that can be null the type their column has.</summary>
     private static void FixTypes(NpgsqlBatch batch)

@@ -113,7 +113,7 @@ public static class OneTimeCopy
         await using (var write = await tgt.BeginTransactionAsync(ct))
         {
             // After the pairs' applies in flight (the relay may run): they find the new positions, and read them again.
-            await ExecAsync(tgt, "SELECT pg_advisory_xact_lock(hashtext('ferry.apply'))", ct);
+            await ExecAsync(tgt, Applier.LockSql, ct);
             var save = new NpgsqlCommand(PairProgress.SaveSql("NULL::text[]"), tgt);
             await using (save)
             {
@@ -140,7 +140,7 @@ public static class OneTimeCopy
         await using var write = await tgt.BeginTransactionAsync(ct);
         // The relay may be running: an apply of this sync in flight finishes before the tables are emptied, and every
         // later one finds the cursor and waits (PairProgress.GuardSql).
-        await ExecAsync(tgt, "SELECT pg_advisory_xact_lock(hashtext('ferry.apply'))", ct);
+        await ExecAsync(tgt, Applier.LockSql, ct);
         await ExecAsync(tgt, "SELECT set_config('ferry.origin', $1, true)", ct, source.Name);
         await ExecAsync(tgt, "SET CONSTRAINTS ALL DEFERRED", ct);
         var fill = new List<TableName>();
@@ -237,7 +237,8 @@ public static class OneTimeCopy
 
     /// <summary>
     /// Whether the target still holds what the interrupted copy wrote: as many rows in each table it filled as it
-    /// counted (nothing else writes there while a copy is unfinished: the sync is not added, or the relay is stopped).
+    /// counted (nothing of ferry's writes there while a copy is unfinished: the sync is not added yet, or its pairs
+    /// into the target wait for the copy, PairProgress.GuardSql).
     /// Null when it does; otherwise the first table that differs.
     /// </summary>
     private static async Task<string?> ChangedSinceAsync(NpgsqlConnection tgt, CopyCursor cursor, CancellationToken ct)
