@@ -15,14 +15,17 @@ public static class ConnectionSettings
         ["target_session_attrs"] = ["any", "read-write", "read-only", "primary", "standby", "prefer-primary", "prefer-standby"],
     };
 
+    /// <summary>Npgsql's limit for a connect timeout (NpgsqlConnection.TimeoutLimit); over a quarter hour a link is dead anyway.</summary>
+    public const int MaxConnectTimeout = 1024;
+
     public static void Validate(IReadOnlyDictionary<string, string> settings)
     {
         if (settings.GetValueOrDefault("port") is { } port
             && (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var p) || p is < 1 or > 65535))
             throw new UsageException($"port must be a number from 1 to 65535, not '{port}'.");
         if (settings.GetValueOrDefault("connect_timeout") is { } timeout
-            && (!int.TryParse(timeout, NumberStyles.None, CultureInfo.InvariantCulture, out var t) || t < 1))
-            throw new UsageException($"connect_timeout is a number of seconds (1 or more), not '{timeout}'.");
+            && (!int.TryParse(timeout, NumberStyles.None, CultureInfo.InvariantCulture, out var t) || t is < 1 or > MaxConnectTimeout))
+            throw new UsageException($"connect_timeout is a number of seconds from 1 to {MaxConnectTimeout}, not '{timeout}'.");
         foreach (var (key, allowed) in Choices)
             if (settings.GetValueOrDefault(key) is { } value && !allowed.Contains(value, StringComparer.OrdinalIgnoreCase))
                 throw new UsageException($"{key} must be one of {string.Join(", ", allowed)}, not '{value}'.");

@@ -3,12 +3,12 @@ using Microsoft.Extensions.Logging;
 namespace Ferry.Cli;
 
 /// <summary>
-/// Appends the relay's log to <c>$FERRY_HOME/ferry.log</c>, one line per event, flushed at once so the last line
+/// Appends the relay's log to <c>$FERRY_HOME/ferry.log</c>, one line per event (the file mode 0600, never opened through a link), flushed at once so the last line
 /// before a crash is on disk. Messages never contain passwords: connection strings are never logged.
 /// </summary>
 public sealed class FileLoggerProvider(string path) : ILoggerProvider
 {
-    private readonly StreamWriter _writer = new(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
+    private readonly StreamWriter _writer = new(FerryHome.OpenAppend(path)) { AutoFlush = true };
     private readonly Lock _lock = new();
 
     public ILogger CreateLogger(string categoryName) => new FileLogger(this, categoryName);

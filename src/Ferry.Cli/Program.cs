@@ -38,7 +38,7 @@ var foreground = new Option<bool>("--foreground") { Description = "Run in the fo
 // Bucardo's `start "reason"` takes a free-text reason; accept it so Bucardo scripts run unchanged.
 var reason = new Argument<string[]>("reason") { Arity = ArgumentArity.ZeroOrMore, Description = "why (accepted, as Bucardo does)" };
 var start = new Command("start", "Start the relay in the background; returns once it runs.") { foreground, reason };
-start.SetAction((result, ct) => Guard(() =>
+start.SetAction((result, ct) => Guard("start", () =>
 {
     // An argument that takes free words also swallows misspelt options (--forground): refuse those.
     if ((result.GetValue(reason) ?? []).FirstOrDefault(w => w.StartsWith('-')) is { } bad)
@@ -74,16 +74,19 @@ static Command Verb(string name, string description, Func<BucardoArguments, Canc
     var words = new Argument<string[]>("args") { Arity = ArgumentArity.ZeroOrMore, Description = "words and key=value pairs" };
     var command = new Command(name, description) { words };
     command.TreatUnmatchedTokensAsErrors = false;
-    command.SetAction((result, ct) => Guard(() =>
+    command.SetAction((result, ct) => Guard(name, () =>
         run(new BucardoArguments((result.GetValue(words) ?? []).Concat(result.UnmatchedTokens)), ct)));
     return command;
 }
 
-// Errors a user can act on are printed as sentences, without a stack trace: 1 for a failure, 2 for a bad command line.
-static async Task<int> Guard(Func<Task<int>> run)
+// Errors a user can act on are printed as sentences, without a stack trace: 1 for a failure, 2 for a bad command line,
+// 70 (EX_SOFTWARE) for ferry's own bug, whose details go to the log.
+static async Task<int> Guard(string verb, Func<Task<int>> run)
 {
     try
     {
+        // The demo makes a home of its own; every other verb uses $FERRY_HOME, which must be safe to trust first.
+        if (verb != "demo") FerryHome.Check(create: verb == "install");
         return await run();
     }
     catch (UsageException e)
@@ -117,5 +120,55 @@ static async Task<int> Guard(Func<Task<int>> run)
         Output.Error($"Lost the connection to PostgreSQL: {e.Message.TrimEnd('.')}. Check the link and run the command again: " +
                      "ferry's setup steps are safe to repeat.");
         return 1;
+    }
+    catch (Microsoft.Data.Sqlite.SqliteException e) when (StoreProblem(e) is { } sentence)
+    {
+        Output.Error(sentence);
+        return 1;
+    }
+    catch (Exception e)
+    {
+        Output.Error($"internal error: {Flat(e.Message)} ({Logged(verb, e)})");
+        return 70;
+    }
+}
+
+// What SQLite says about the store file, as what to do about it; null for a failure that is no fault of the file.
+static string? StoreProblem(Microsoft.Data.Sqlite.SqliteException e)
+{
+    var store = Defaults.StorePath;
+    // Microsoft.Data.Sqlite words it "SQLite Error 8: 'attempt to write a readonly database'.": keep SQLite's own words.
+    var (open, close) = (e.Message.IndexOf('\'', StringComparison.Ordinal), e.Message.LastIndexOf('\''));
+    var sqlite = "SQLite: " + (close > open + 1 ? e.Message[(open + 1)..close] : Flat(e.Message));
+    return e.SqliteErrorCode switch
+    {
+        26 or 11 => $"The control store {store} is damaged or is not a ferry store ({sqlite}). Restore it from a backup, or " +
+                    "move it away, run ferry install and add the configuration again (replication state is kept in the databases).",
+        8 => $"ferry cannot write its control store {store} ({sqlite}). Make it writable by you (chmod 600 {store}, and " +
+             $"chmod 700 {Defaults.Home}), or check that its disk is not mounted read-only.",
+        14 => $"ferry cannot open its control store {store} ({sqlite}). Check that {Defaults.Home} is a folder you can write.",
+        13 => $"The disk of {store} is full ({sqlite}). Free some space and run the command again.",
+        5 or 6 => $"The control store {store} stayed busy: another ferry command held it ({sqlite}). Run the command again.",
+        _ => null,
+    };
+}
+
+static string Flat(string message) => string.Join(' ', message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+
+// The stack trace of an internal error belongs in the log, not on the user's screen.
+static string Logged(string verb, Exception e)
+{
+    var log = Defaults.LogPath;
+    try
+    {
+        if (!Directory.Exists(Defaults.Home)) return "no log: FERRY_HOME does not exist";
+        using var stream = FerryHome.OpenAppend(log);
+        using var writer = new StreamWriter(stream);
+        writer.WriteLine($"{DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm:ss.fff}Z Error       ferry internal error in 'ferry {verb}': {e}");
+        return $"details in {log}; please report it";
+    }
+    catch (Exception logError)
+    {
+        return $"details could not be written to {log}: {Flat(logError.Message)}";
     }
 }

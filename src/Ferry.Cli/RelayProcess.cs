@@ -4,15 +4,36 @@ using System.Text.Json;
 
 namespace Ferry.Cli;
 
-/// <summary>The running relay as other commands see it: <c>$FERRY_HOME/relay.json</c> with its pid and HTTP port.</summary>
+/// <summary>
+/// The running relay as other commands see it: <c>$FERRY_HOME/relay.json</c> with its pid and HTTP port (0 while it
+/// starts), believed only while the relay's lock is held (<see cref="RelayLock"/>).
+/// </summary>
 public sealed record RelayProcess(int Pid, int HttpPort, DateTimeOffset StartedAt)
 {
-    public static RelayProcess? Find()
+    /// <summary>The relay has its lock but does not serve HTTP yet.</summary>
+    public bool Starting => HttpPort == 0;
+
+    /// <summary>The relay holding this home's lock, or null when none does, whatever relay.json says.</summary>
+    public static async Task<RelayProcess?> FindAsync(CancellationToken ct)
+    {
+        // A relay writes relay.json right after it takes the lock; give that instant a moment before giving up.
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            if (!RelayLock.IsHeld()) return null;
+            if (Read() is { } state && IsAlive(state.Pid)) return state;
+            await Task.Delay(100, ct);
+        }
+        throw new FerryException($"A relay holds {FerryHome.LockPath} but {Defaults.RelayStatePath} does not name it. " +
+                                 $"Find it with: fuser -v {FerryHome.LockPath}");
+    }
+
+    /// <param name="current">only a relay.json the lock holder wrote: one older than the lock is an earlier relay's</param>
+    private static RelayProcess? Read(bool current = true)
     {
         try
         {
-            var state = JsonSerializer.Deserialize<RelayProcess>(File.ReadAllText(Defaults.RelayStatePath));
-            return state is not null && IsAlive(state.Pid) ? state : null;
+            if (current && File.GetLastWriteTimeUtc(Defaults.RelayStatePath) < File.GetLastWriteTimeUtc(FerryHome.LockPath)) return null;
+            return JsonSerializer.Deserialize<RelayProcess>(File.ReadAllText(Defaults.RelayStatePath));
         }
         catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
         {
@@ -20,21 +41,16 @@ public sealed record RelayProcess(int Pid, int HttpPort, DateTimeOffset StartedA
         }
     }
 
-    public void Write()
-    {
-        var tmp = Defaults.RelayStatePath + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(this));
-        File.Move(tmp, Defaults.RelayStatePath, overwrite: true);
-    }
+    /// <summary>Written by the relay itself, while it holds the lock: at once with port 0, again once it listens.</summary>
+    public void Write() => FerryHome.WriteAtomically(Defaults.RelayStatePath, JsonSerializer.Serialize(this));
 
     public static void Clear(int pid)
     {
         try
         {
-            var state = JsonSerializer.Deserialize<RelayProcess>(File.ReadAllText(Defaults.RelayStatePath));
-            if (state?.Pid == pid) File.Delete(Defaults.RelayStatePath);
+            if (Read(current: false)?.Pid == pid) File.Delete(Defaults.RelayStatePath);
         }
-        catch (Exception e) when (e is IOException or JsonException)
+        catch (IOException)
         {
         }
     }

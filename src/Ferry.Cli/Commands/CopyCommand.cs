@@ -51,9 +51,9 @@ public static class CopyCommand
         }
         // A running relay's pairs into the targets waited while the copy ran (PairProgress.GuardSql); kicked, they try
         // again now and read their new positions.
-        if (RelayProcess.Find() is not { } relay)
+        if (await RelayProcess.FindAsync(ct) is not { } relay)
             Output.Line("Start replicating with: ferry start");
-        else if (await KickAsync(relay, sync.Name, ct))
+        else if (!relay.Starting && await KickAsync(relay, sync.Name, ct))
             Output.Line($"The relay's pairs into {string.Join(", ", targets)} go on from the copy now.");
         else
             Output.Line($"The relay's pairs into {string.Join(", ", targets)} go on from the copy at their next attempt " +

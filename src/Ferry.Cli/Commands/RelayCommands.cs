@@ -13,17 +13,20 @@ public static class RelayCommands
     public static async Task<int> StartAsync(bool foreground, CancellationToken ct)
     {
         using (await Store.OpenAsync(Defaults.StorePath, ct)) { }
-        if (RelayProcess.Find() is { } running)
-        {
-            Output.Line($"The relay is already running (pid {running.Pid}).");
-            return 0;
-        }
+        if (await RelayProcess.FindAsync(ct) is { } running) throw AlreadyRunning(running);
         return foreground ? await RunForegroundAsync(ct) : await StartBackgroundAsync(ct);
     }
+
+    private static FerryException AlreadyRunning(RelayProcess? relay) =>
+        new($"The relay is already running{(relay is null ? "" : $" (pid {relay.Pid})")} for {Defaults.Home}: one relay per " +
+            "FERRY_HOME. Stop it first (ferry stop), or use ferry restart.");
 
     /// <summary>Starts the relay detached (its own session, output to the log) and returns once it runs, as `bucardo start` does.</summary>
     private static async Task<int> StartBackgroundAsync(CancellationToken ct)
     {
+        // The shell appends the relay's stderr to the log: create it 0600 first, and never append through a link.
+        FerryHome.Touch(Defaults.LogPath);
+        var logStart = new FileInfo(Defaults.LogPath).Length;
         var entry = Environment.GetCommandLineArgs()[0];
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         psi.ArgumentList.Add("-c");
@@ -39,18 +42,46 @@ public static class RelayCommands
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
-            if (RelayProcess.Find() is { } relay)
+            // setsid execs in place (the child leads no process group), so the relay's pid is the child's.
+            if (await RelayProcess.FindAsync(ct) is { } relay && (relay.Pid != child.Id || !relay.Starting))
             {
+                // Another `ferry start` won the lock at the same instant: this one's relay gives up.
+                if (relay.Pid != child.Id)
+                {
+                    await child.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(10), ct).ContinueWith(_ => { }, TaskScheduler.Default);
+                    throw AlreadyRunning(relay);
+                }
                 Output.Line($"Relay started (pid {relay.Pid}); status on http://127.0.0.1:{relay.HttpPort}/ ; log in {Defaults.LogPath}");
                 return 0;
             }
             if (child.HasExited && child.ExitCode != 0) break;
             await Task.Delay(100, ct);
         }
-        throw new FerryException($"The relay did not start. The end of {Defaults.LogPath}:{Environment.NewLine}{Tail(Defaults.LogPath, 15)}");
+        // The relay said why in its sentences (lines "ferry: ..."); its log has the details.
+        var said = Said(Defaults.LogPath, logStart);
+        throw new FerryException(said.Length > 0
+            ? $"The relay did not start: {said} (more in {Defaults.LogPath})"
+            : $"The relay did not start. See {Defaults.LogPath}.");
     }
 
     private static async Task<int> RunForegroundAsync(CancellationToken ct)
+    {
+        using var relayLock = await RelayLock.TryAcquireAsync(TimeSpan.FromSeconds(2), ct)
+                              ?? throw AlreadyRunning(await RelayProcess.FindAsync(ct));
+        var startedAt = DateTimeOffset.UtcNow;
+        // At once, over whatever an earlier relay left: from now on relay.json names this process.
+        new RelayProcess(Environment.ProcessId, 0, startedAt).Write();
+        try
+        {
+            return await RunLockedAsync(startedAt, ct);
+        }
+        finally
+        {
+            RelayProcess.Clear(Environment.ProcessId);
+        }
+    }
+
+    private static async Task<int> RunLockedAsync(DateTimeOffset startedAt, CancellationToken ct)
     {
         var detached = Environment.GetEnvironmentVariable("FERRY_DETACHED") == "1";
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -59,7 +90,7 @@ public static class RelayCommands
         builder.Logging.AddProvider(new FileLoggerProvider(Defaults.LogPath));
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
-        var store = await Store.OpenAsync(Defaults.StorePath, ct);
+        using var store = await Store.OpenAsync(Defaults.StorePath, ct);
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton<Relay.Relay>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Relay.Relay>());
@@ -68,39 +99,32 @@ public static class RelayCommands
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ferry.http");
         await using var endpoint = new StatusEndpoint(relay, logger);
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        await host.StartAsync(ct);
+        // Listen before the pairs start: a port in use stops the relay before it has done anything.
         endpoint.Start(Defaults.HttpPort, stopping.Token);
+        await host.StartAsync(ct);
         await relay.Started.Task.WaitAsync(TimeSpan.FromSeconds(60), ct);
-        var me = new RelayProcess(Environment.ProcessId, endpoint.Port, DateTimeOffset.UtcNow);
-        me.Write();
-        try
-        {
-            using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
-                System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
-            using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(
-                System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
-            await Task.Delay(Timeout.Infinite, stopping.Token).ContinueWith(_ => { }, TaskScheduler.Default);
-            await host.StopAsync(CancellationToken.None);
-        }
-        finally
-        {
-            RelayProcess.Clear(me.Pid);
-            store.Dispose();
-        }
+        new RelayProcess(Environment.ProcessId, endpoint.Port, startedAt).Write();
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
+        using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
+        await Task.Delay(Timeout.Infinite, stopping.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        await host.StopAsync(CancellationToken.None);
         return 0;
     }
 
     public static async Task<int> StopAsync(CancellationToken ct)
     {
-        if (RelayProcess.Find() is not { } relay)
+        // A free lock means no relay, whatever pid relay.json names: that pid may belong to anything by now.
+        if (await RelayProcess.FindAsync(ct) is not { } relay)
         {
             Output.Line("The relay is not running.");
             return 0;
         }
         relay.Terminate();
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (RelayProcess.IsAlive(relay.Pid) && DateTime.UtcNow < deadline) await Task.Delay(100, ct);
-        if (RelayProcess.IsAlive(relay.Pid))
+        while ((RelayLock.IsHeld() || RelayProcess.IsAlive(relay.Pid)) && DateTime.UtcNow < deadline) await Task.Delay(100, ct);
+        if (RelayLock.IsHeld())
             throw new FerryException($"The relay (pid {relay.Pid}) did not stop within 30 s. It is safe to kill it: kill -9 {relay.Pid}");
         RelayProcess.Clear(relay.Pid);
         Output.Line($"Relay stopped (pid {relay.Pid}).");
@@ -112,9 +136,12 @@ public static class RelayCommands
         args.RejectUnknown("kick");
         using (var store = await Store.OpenAsync(Defaults.StorePath, ct))
             foreach (var s in args.Words) await store.GetSyncAsync(s, ct);
-        if (RelayProcess.Find() is not { } relay)
+        if (await RelayProcess.FindAsync(ct) is not { } relay)
             throw new FerryException("The relay is not running, so there is nothing to kick. Start it with: ferry start " +
                                      "(it replicates every pending change at once).");
+        if (relay.Starting)
+            throw new FerryException($"The relay (pid {relay.Pid}) is still starting; its pairs read every pending change as " +
+                                     "they start. Kick again in a moment if you need to.");
         foreach (var s in args.Words.DefaultIfEmpty(""))
         {
             var (status, body) = await relay.SendAsync(HttpMethod.Post, "/kick?sync=" + Uri.EscapeDataString(s), ct);
@@ -130,15 +157,20 @@ public static class RelayCommands
         return 0;
     }
 
-    private static string Tail(string path, int lines)
+    /// <summary>The sentences ("ferry: ...") the relay wrote to its log after <paramref name="from"/>, without the prefix.</summary>
+    private static string Said(string path, long from)
     {
         try
         {
-            return string.Join(Environment.NewLine, File.ReadLines(path).TakeLast(lines));
+            using var s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            s.Seek(Math.Min(from, s.Length), SeekOrigin.Begin);
+            using var r = new StreamReader(s);
+            return string.Join(" ", r.ReadToEnd().Split('\n').Where(l => l.StartsWith("ferry: ", StringComparison.Ordinal))
+                .Select(l => l["ferry: ".Length..].Trim()));
         }
         catch (IOException)
         {
-            return "(no log)";
+            return "";
         }
     }
 }

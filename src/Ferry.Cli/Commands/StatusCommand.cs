@@ -14,9 +14,10 @@ public static class StatusCommand
     {
         args.RejectUnknown("status");
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
-        var relay = RelayProcess.Find();
+        var relay = await RelayProcess.FindAsync(ct);
         Output.Line(relay is null
             ? "Relay: not running; changes wait in the databases until it runs. Start it with: ferry start"
+            : relay.Starting ? $"Relay: starting, pid {relay.Pid}"
             : $"Relay: running, pid {relay.Pid}, since {relay.StartedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}, http://127.0.0.1:{relay.HttpPort}/");
         var all = await store.ListSyncsAsync(ct);
         var syncs = all;

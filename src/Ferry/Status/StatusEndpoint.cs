@@ -8,7 +8,8 @@ namespace Ferry.Status;
 
 /// <summary>
 /// The relay's HTTP endpoint on 127.0.0.1: <c>/status</c> (JSON), <c>/metrics</c> (Prometheus), <c>/</c> (a page
-/// for people) and <c>POST /kick?sync=S</c>. Loopback only: it has no authentication, and it needs none there.
+/// for people) and <c>POST /kick?sync=S</c>. Loopback only: it has no authentication; a local user may kick, and a
+/// web page in the user's browser may not (see <see cref="CrossSite"/>).
 /// </summary>
 public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : IAsyncDisposable
 {
@@ -34,6 +35,12 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
             catch (HttpListenerException) when (port == 0 && attempt < 5)
             {
                 listener.Close();
+            }
+            catch (HttpListenerException e) when (port != 0)
+            {
+                listener.Close();
+                throw new FerryException($"The relay cannot listen on 127.0.0.1:{port} ({e.Message.TrimEnd('.')}): another " +
+                                         "program uses that port. Set FERRY_HTTP_PORT to a free port, or unset it to let ferry pick one.");
             }
         }
         _loop = Task.Run(() => ServeAsync(ct), ct);
@@ -88,6 +95,12 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
                 await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(response.OutputStream, ct);
                 break;
             case "/kick" when request.HttpMethod == "POST":
+                if (CrossSite(request) is { } refusal)
+                {
+                    response.StatusCode = refusal.Status;
+                    await WriteAsync(response, "text/plain", refusal.Why + "\n", ct);
+                    break;
+                }
                 var sync = request.QueryString["sync"];
                 var rung = relay.Kick(string.IsNullOrEmpty(sync) ? null : sync);
                 response.StatusCode = rung > 0 ? 200 : 404;
@@ -102,6 +115,30 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
                 break;
         }
     }
+
+    /// <summary>
+    /// Any web page the user opens may POST to 127.0.0.1 (a form, or fetch without CORS): a route that changes
+    /// something answers only requests a page could not have sent. A browser names the page's origin in
+    /// <c>Origin</c> and says <c>Sec-Fetch-Site</c>; `ferry kick` sends neither. A page can also send a body without
+    /// asking first only as a form or text/plain: kick takes no body at all. (A page on a host name that resolves to
+    /// 127.0.0.1 is not served at all: HttpListener answers only Host 127.0.0.1:PORT, the prefix it listens on.)
+    /// </summary>
+    private (int Status, string Why)? CrossSite(HttpListenerRequest request)
+    {
+        var origin = request.Headers["Origin"];
+        if (origin is not null && !SameOrigin(origin))
+            return (403, $"refused: a request from {origin} may not change the relay; use ferry kick");
+        var site = request.Headers["Sec-Fetch-Site"];
+        if (site is not null && site is not ("same-origin" or "none"))
+            return (403, $"refused: a {site} request may not change the relay; use ferry kick");
+        if (request.ContentType is not null)
+            return (415, "refused: this route takes no body; use ferry kick");
+        return null;
+    }
+
+    private bool SameOrigin(string origin) =>
+        Uri.TryCreate(origin, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp && uri.Port == Port
+        && (uri.Host == "127.0.0.1" || uri.Host.Equals("localhost", StringComparison.OrdinalIgnoreCase));
 
     public RelaySnapshot Snapshot() => new(
         Environment.ProcessId,

@@ -15,7 +15,9 @@ public sealed class FerryCli : IDisposable
     public FerryCli()
     {
         Home = Path.Combine(Path.GetTempPath(), "ferry-home-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(Home);
+        // 0700, as ferry install makes it: ferry refuses a home that others can write, whatever the umask.
+        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(Home);
+        else Directory.CreateDirectory(Home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
     public string Home { get; }
@@ -28,9 +30,12 @@ public sealed class FerryCli : IDisposable
 
     public static string Dll => Path.Combine(AppContext.BaseDirectory, "Ferry.Cli.dll");
 
-    public async Task<CliResult> RunAsync(params string[] args)
+    public Task<CliResult> RunAsync(params string[] args) => RunWithInputAsync(null, args);
+
+    /// <summary>Runs a verb with <paramref name="input"/> on its standard input (not a terminal), then end of file.</summary>
+    public async Task<CliResult> RunWithInputAsync(string? input, params string[] args)
     {
-        using var p = Start(args);
+        using var p = Start(input, args);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
@@ -39,7 +44,9 @@ public sealed class FerryCli : IDisposable
     }
 
     /// <summary>Starts a verb and returns at once, for a test that kills it part-way; its output is redirected.</summary>
-    public Process Start(params string[] args)
+    public Process Start(params string[] args) => Start(null, args);
+
+    private Process Start(string? input, string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -53,6 +60,7 @@ public sealed class FerryCli : IDisposable
         psi.Environment["FERRY_HOME"] = Home;
         foreach (var (k, v) in Environment) psi.Environment[k] = v;
         var p = Process.Start(psi)!;
+        if (input is not null) p.StandardInput.Write(input);
         p.StandardInput.Close();
         return p;
     }
