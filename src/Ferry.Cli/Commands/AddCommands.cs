@@ -56,6 +56,9 @@ public static class AddCommands
         if (!settings.ContainsKey("dbname"))
             throw new UsageException($"Which database? ferry add database {name} dbname=... host=... user=...");
         ConnectionSettings.Validate(settings);
+        if (password == "-")
+            password = PasswordInput.Read($"Password for {settings.GetValueOrDefault("user") ?? Environment.UserName} on " +
+                                          $"{settings.GetValueOrDefault("host") ?? "localhost"} (database {name}): ");
         var db = new Database(name, settings, password);
         if (await store.FindDatabaseAsync(name, ct) is not null)
             throw new FerryException($"Database '{name}' already exists. Remove it first: ferry remove database {name}");
