@@ -24,7 +24,7 @@ public static class InstallCommand
         if (ignored.Count > 0)
             Output.Line($"Ignored {string.Join(", ", ignored.Select(k => "--" + k))}: ferry keeps its configuration in " +
                         "that file and needs no database of its own.");
-        Output.Line("Next: ferry add database NAME dbname=... host=... user=... pass=...");
+        Output.Line("Next: ferry add database NAME dbname=... host=... user=... pass=-   (pass=- asks for the password)");
         return 0;
     }
 }
