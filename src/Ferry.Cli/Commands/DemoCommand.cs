@@ -24,7 +24,9 @@ public static class DemoCommand
     {
         args.RejectUnknown("demo");
         var home = Path.Combine(Path.GetTempPath(), "ferry-demo-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(home);
+        // 0700 whatever the umask: ferry refuses a home others can write.
+        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(home);
+        else Directory.CreateDirectory(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var servers = new List<LocalServer>();
         try
         {
