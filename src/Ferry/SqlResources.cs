@@ -33,7 +33,8 @@ internal static partial class SqlResources
         for (var attempt = 0; ; attempt++)
         {
             // Attempt 0 keeps the template's own tags: the usual case, and the same text as ever.
-            var renamed = tags.ToDictionary(t => t, t => attempt == 0 ? t : "$" + t.Trim('$') + "_" + attempt + "$", StringComparer.Ordinal);
+            var renamed = tags.ToDictionary(t => t, t => attempt == 0 ? t : "$" + t.Trim('$') + "_" + attempt + "$",
+                StringComparer.Ordinal);
             var text = new StringBuilder();
             var placed = new List<int>();
             var at = 0;
@@ -46,8 +47,8 @@ internal static partial class SqlResources
             Retag(text, template[at..], renamed, placed);
             var filled = text.ToString();
             // A tag may begin only where the template put one: not inside a value, nor across a value's edge.
-            if (renamed.Values.Distinct(StringComparer.Ordinal).SelectMany(t => Occurrences(filled, t)).Order().SequenceEqual(placed.Order()))
-                return filled;
+            var found = renamed.Values.Distinct(StringComparer.Ordinal).SelectMany(t => Occurrences(filled, t));
+            if (found.Order().SequenceEqual(placed.Order())) return filled;
         }
     }
 
