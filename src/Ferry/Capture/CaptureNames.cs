@@ -26,6 +26,12 @@ public sealed record CaptureNames(TableName Table)
 
     public string TruncateFunction => Quote.Qualified(Defaults.Schema, "capture_truncate_" + Base);
 
+    /// <summary>
+    /// The <c>ferry.meta</c> key of the xid below which the table's tombstones may have been purged: a pair whose
+    /// position does not cover it missed deletes.
+    /// </summary>
+    public string PurgedBelowKey => "tombstones_purged_below " + Quote.Qualified(Table);
+
     private static string BaseName(TableName t)
     {
         var full = t.Schema + "_" + t.Name;

@@ -18,12 +18,17 @@ public static class Quote
 
     public static string Qualified(TableName table) => Qualified(table.Schema, table.Name);
 
-    /// <summary>A string literal, for the few places that cannot take parameters (DDL, trigger bodies).</summary>
+    /// <summary>
+    /// A string literal, for the few places that cannot take parameters (DDL, trigger bodies). With a backslash in
+    /// it, an escape-string literal (<c>E'a\\b'</c>): a plain one would let a backslash escape the closing quote on a
+    /// server with standard_conforming_strings off.
+    /// </summary>
     public static string Literal(string value)
     {
         if (value.Contains('\0'))
             throw new ArgumentException("A literal cannot contain a NUL character.", nameof(value));
-        return "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+        var quoted = "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+        return value.Contains('\\') ? "E" + quoted.Replace("\\", "\\\\", StringComparison.Ordinal) : quoted;
     }
 
     public static string List(IEnumerable<string> names) => string.Join(", ", names.Select(Ident));

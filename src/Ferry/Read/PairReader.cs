@@ -51,7 +51,7 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
                    set_config('ferry.read_after', coalesce($5::text[], '{}')::text, true),
                    (SELECT value FROM ferry.meta WHERE key = 'node_id'),
                    pg_current_snapshot()::text,
-                   (SELECT value FROM ferry.meta WHERE key = 'tombstones_purged_below')
+                   (SELECT max(value::numeric)::text FROM ferry.meta WHERE key = ANY($6))
             """);
         setup.Parameters.Add(new NpgsqlParameter { Value = from });
         setup.Parameters.Add(new NpgsqlParameter { Value = (object?)to ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
@@ -62,6 +62,7 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
             Value = (object?)afterKey ?? DBNull.Value,
             NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text,
         });
+        setup.Parameters.Add(new NpgsqlParameter { Value = _purgeMarkers });
         batch.BatchCommands.Add(setup);
         for (var t = startTable; t < tables.Count; t++)
             batch.BatchCommands.Add(new NpgsqlBatchCommand(tables[t].Count(t == startTable && afterKey is not null)));
@@ -122,6 +123,13 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
             StartsBatch = to is null,
         };
     }
+
+    /// <summary>
+    /// The purge markers of this pair's tables, and the database-wide one an older ferry wrote (it moved on every
+    /// purge, so it only ever asks too often, never too rarely).
+    /// </summary>
+    private readonly string[] _purgeMarkers =
+        tables.Select(t => new CaptureNames(t.Shape.Name).PurgedBelowKey).Prepend("tombstones_purged_below").ToArray();
 
     private readonly string _foldAll = "SELECT " + string.Join(", ",
         ChangeLog.Folds(tables.Select(t => t.Shape.Name)).Prepend("set_config('lock_timeout', $1, true)"));
@@ -249,10 +257,13 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
     /// <summary>
     /// The source purged tombstones this pair had not passed yet (it was away longer than the retention period):
     /// reading on would miss those deletes and leave the target diverged for good. Stop and say so.
+    /// A pair that starts from the beginning has missed nothing: a new sync's databases hold the same rows when it is
+    /// added, and a copy that resets a pair brings its target to the state of a source that received those deletes
+    /// before they were purged (the purge waits for every pair that is not away).
     /// </summary>
     private void CheckTombstones(string from, string? purgedBelow)
     {
-        if (purgedBelow is null) return;
+        if (purgedBelow is null || from == Progress.PairProgress.BeginningOfTime) return;
         if (PgSnapshot.Parse(from).Xmin < ulong.Parse(purgedBelow, System.Globalization.CultureInfo.InvariantCulture))
             throw new FerryException(
                 $"This pair has been away from {pair.Source} longer than the tombstone retention " +

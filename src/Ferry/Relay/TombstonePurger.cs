@@ -9,8 +9,8 @@ namespace Ferry.Relay;
 /// <summary>
 /// Deletes tombstones (row-version entries whose row is gone) once every pair reading them has passed them and the
 /// retention period is over. A pair whose target has not reported for longer than the retention does not hold the
-/// purge back: it is away too long, and will be stopped with a call for a re-copy when it returns (the source
-/// records how far it purged, and the reader compares).
+/// purge back: it is away too long, and will be stopped with a call for a re-copy when it returns if tombstones it
+/// had not passed were purged (the source records, per table, the xid below which it purged; the reader compares).
 /// </summary>
 public sealed partial class TombstonePurger(Store store, ILogger logger, TimeSpan? retention = null)
 {
@@ -106,32 +106,35 @@ public sealed partial class TombstonePurger(Store store, ILogger logger, TimeSpa
         {
             var shape = await Install.TableCatalog.ReadAsync(c, table, ct);
             if (shape is null) continue;
-            var rv = new CaptureNames(table).RowVersions;
+            var names = new CaptureNames(table);
             var match = string.Join(" AND ", shape.Key.Select(k => $"t.{Quote.Ident(k)} = r.{Quote.Ident(k)}"));
-            // In slices, so no purge holds locks or bloats a transaction for long.
+            // In slices, so no purge holds locks or bloats a transaction for long. Each slice raises the table's
+            // marker above the xids it purged, in the same statement: a pair whose position does not cover them is
+            // told to re-copy; one that saw them all, or a table with nothing purged, is not held up.
             while (true)
             {
                 await using var cmd = new NpgsqlCommand($"""
-                    DELETE FROM {rv} AS d WHERE d.ctid IN (
-                        SELECT r.ctid FROM {rv} AS r
-                        WHERE r.ferry_xid < $1::text::xid8 AND r.ferry_version < clock_timestamp() - $2
-                          AND NOT EXISTS (SELECT 1 FROM {Quote.Qualified(table)} AS t WHERE {match})
-                        LIMIT 10000)
+                    WITH gone AS (
+                        DELETE FROM {names.RowVersions} AS d WHERE d.ctid IN (
+                            SELECT r.ctid FROM {names.RowVersions} AS r
+                            WHERE r.ferry_xid < $1::text::xid8 AND r.ferry_version < clock_timestamp() - $2
+                              AND NOT EXISTS (SELECT 1 FROM {Quote.Qualified(table)} AS t WHERE {match})
+                            LIMIT 10000)
+                        RETURNING d.ferry_xid
+                    ), mark AS (
+                        INSERT INTO ferry.meta (key, value)
+                        SELECT $3, (max(ferry_xid::text::numeric) + 1)::text FROM gone HAVING count(*) > 0
+                        ON CONFLICT (key) DO UPDATE SET value = greatest(ferry.meta.value::numeric, excluded.value::numeric)::text
+                    )
+                    SELECT count(*) FROM gone
                     """, c);
                 cmd.Parameters.AddWithValue(below.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 cmd.Parameters.AddWithValue(_retention);
-                var n = await cmd.ExecuteNonQueryAsync(ct);
+                cmd.Parameters.AddWithValue(names.PurgedBelowKey);
+                var n = (long)(await cmd.ExecuteScalarAsync(ct))!;
                 purged += n;
                 if (n < 10000) break;
             }
-        }
-        await using (var mark = new NpgsqlCommand("""
-            INSERT INTO ferry.meta (key, value) VALUES ('tombstones_purged_below', $1)
-            ON CONFLICT (key) DO UPDATE SET value = greatest(ferry.meta.value::xid8, excluded.value::xid8)::text
-            """, c))
-        {
-            mark.Parameters.AddWithValue(below.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            await mark.ExecuteNonQueryAsync(ct);
         }
         if (purged > 0) LogPurged(db.Name, purged);
         return purged;
