@@ -201,4 +201,23 @@ public sealed class HostileRole(ServerFixture servers)
             await new TombstonePurger(store, NullLogger.Instance, TimeSpan.Zero).PurgeOnceAsync(default);
         Assert.Equal(0L, await TombstonesAsync(t, 0));
     }
+
+    [Fact]
+    public async Task an_application_that_sets_ferry_origin_is_still_captured()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(an_application_that_sets_ferry_origin_is_still_captured),
+            Schema, ["public.items", "public.tags"]);
+        await t.AddDatabasesAsync(2);
+        await t.Cli.OkAsync("add", "sync", "s", "tables=items,tags", "dbs=db1:source,db2:target");
+        await t.ExecAsync(0, "INSERT INTO tags VALUES ('red', 'before')");
+        await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db2");
+
+        // SET for the session, SET LOCAL for a transaction, and a truncate: each is the application's, and travels.
+        await t.ExecAsync(0, "SET ferry.origin = 'db2'; INSERT INTO items VALUES (1, 'session', 1); TRUNCATE tags");
+        await t.ExecAsync(0, "BEGIN; SET LOCAL ferry.origin = 'db2'; INSERT INTO items VALUES (2, 'local', 2); " +
+                             "UPDATE items SET n = 10 WHERE id = 1; COMMIT");
+        await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db2");
+        Assert.Equal("(1,session,10)\n(2,local,2)", await t.DumpAsync(1, "items"));
+        Assert.Equal("", await t.DumpAsync(1, "tags"));
+    }
 }
