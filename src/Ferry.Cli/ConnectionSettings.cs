@@ -29,6 +29,11 @@ public static class ConnectionSettings
         foreach (var (key, allowed) in Choices)
             if (settings.GetValueOrDefault(key) is { } value && !allowed.Contains(value, StringComparer.OrdinalIgnoreCase))
                 throw new UsageException($"{key} must be one of {string.Join(", ", allowed)}, not '{value}'.");
+        // Ferry pins its search_path to pg_catalog (Postgres/Connect.cs says why); the pin wins anyway, but a
+        // setting that is silently overridden is worse than a refusal.
+        if (settings.GetValueOrDefault("options") is { } options && options.Contains("search_path", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException("options= may not set search_path: ferry's connections use pg_catalog only and name " +
+                                     "everything else by schema. Leave search_path out of options.");
         foreach (var key in new[] { "dbname", "host", "user" })
             if (settings.GetValueOrDefault(key) is { Length: 0 })
                 throw new UsageException($"{key} is empty: write {key}=VALUE, or leave it out for the default.");

@@ -15,9 +15,10 @@ public static class NodeInstaller
 
     /// <summary>
     /// The version of ferry's schema and capture that this build installs. 2: capture appends to change logs that
-    /// the relay folds (a version-1 database has no fold functions).
+    /// the relay folds (a version-1 database has no fold functions). 3: capture honours ferry.origin only in ferry's
+    /// own sessions (a version-2 database lets any session switch its capture off).
     /// </summary>
-    public const int SchemaVersion = 2;
+    public const int SchemaVersion = 3;
 
     public static async Task InstallSchemaAsync(NpgsqlConnection c, CancellationToken ct)
     {

@@ -57,6 +57,13 @@ public static class Connect
             TcpKeepAliveTime = KeepAliveSeconds,
             TcpKeepAliveInterval = Math.Max(1, KeepAliveSeconds / 3),
             IncludeErrorDetail = true,
+            // Nothing but pg_catalog: with the default "$user", public, a role that may create objects in public (every
+            // role, before PostgreSQL 15; often the application's still) could define a function or operator that an
+            // unqualified call of ferry's would resolve to (an exact argument-type match there beats pg_catalog's
+            // function that needs a cast) and so run its code as ferry, or make compare hash nothing. Temporary tables
+            // still resolve: pg_temp is searched first for relations whatever the path says. Sent as a startup
+            // parameter, which the server applies after the -c switches of Options: a user's options= cannot undo it.
+            SearchPath = "pg_catalog",
             // Server side: a dead client is noticed by the backend too, and a stuck transaction ends.
             Options = $"-c tcp_user_timeout={(int)Defaults.DeadLinkTimeout.TotalMilliseconds} " +
                       $"-c idle_in_transaction_session_timeout={(int)Defaults.DeadLinkTimeout.TotalMilliseconds * 2} " +

@@ -71,8 +71,13 @@ CREATE OR REPLACE FUNCTION {{fn}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $fn$
 BEGIN
     -- Ferry's own apply writes the entries itself, with the remote version and origin. (Unset is NULL: not <> ''.)
+    -- Any session may set ferry.origin, so it counts only in ferry's own, whose login role owns this function
+    -- (CURRENT_USER here): an application that sets it is still captured. Asked only when it is set, so the
+    -- application's writes pay nothing for it.
     IF pg_catalog.current_setting('ferry.origin', true) OPERATOR(pg_catalog.<>) '' THEN
-        RETURN NULL;
+        IF SESSION_USER OPERATOR(pg_catalog.=) CURRENT_USER THEN
+            RETURN NULL;
+        END IF;
     END IF;
     IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
         PERFORM FROM ferry_new OFFSET {{bulk_rows}};
@@ -117,9 +122,12 @@ $fn$;
 CREATE OR REPLACE FUNCTION {{fn_truncate}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $fn$
 BEGIN
-    -- Ferry's own apply records the remote truncate itself, with its origin and version.
+    -- Ferry's own apply records the remote truncate itself, with its origin and version; only in ferry's own
+    -- sessions, as above.
     IF pg_catalog.current_setting('ferry.origin', true) OPERATOR(pg_catalog.<>) '' THEN
-        RETURN NULL;
+        IF SESSION_USER OPERATOR(pg_catalog.=) CURRENT_USER THEN
+            RETURN NULL;
+        END IF;
     END IF;
     -- The changes logged before the truncate are older than it: folded now, before the truncate is recorded, they
     -- are not lifted above its version as the changes logged after it will be. No one else writes the table now.
