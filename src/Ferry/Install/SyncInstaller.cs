@@ -46,6 +46,7 @@ public static class SyncInstaller
                 problems.AddRange(await TableKind.ProblemsAsync(c, db.Name, present, ct));
                 problems.AddRange((await TableKind.PartitionGrantProblemsAsync(c, present, ct))
                     .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
+                problems.AddRange(await RowSecurity.ProblemsAsync(c, db.Name, present, ct));
                 sequences[db.Name] = await CheckSequencesAsync(c, db, herd, sequenceTargets.Contains(db.Name), problems, ct);
             }
         }

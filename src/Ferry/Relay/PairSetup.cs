@@ -43,6 +43,9 @@ public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, D
             read.Add(new ReadSql(s));
             apply.Add(new ApplySql(t!, i, Herd.RuleFor(table, Sync.ConflictRule)));
         }
+        // Row-level security turned on after add sync would hide rows from this pair without an error.
+        await RowSecurity.ThrowIfHiddenAsync(source, Source.Name, Herd.Tables, ct);
+        await RowSecurity.ThrowIfHiddenAsync(target, Target.Name, Herd.Tables, ct);
         // Foreign keys between tables of the herd, as the target has them: the target is where they fire.
         for (var i = 0; i < ordered.Count; i++)
             foreach (var fk in await TableCatalog.ForeignKeysFromAsync(target, ordered[i], ct))
