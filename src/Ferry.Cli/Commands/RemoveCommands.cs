@@ -11,8 +11,10 @@ public static class RemoveCommands
 {
     public static async Task<int> RunAsync(BucardoArguments args, CancellationToken ct)
     {
+        if (args.Words.FirstOrDefault()?.Equals("table", StringComparison.OrdinalIgnoreCase) == true)
+            return await TableCommands.RemoveAsync(args, ct);
         args.RejectUnknown("remove");
-        if (args.Words.Count < 2) throw new UsageException("ferry remove database|dbgroup|herd|sync NAME ...");
+        if (args.Words.Count < 2) throw new UsageException("ferry remove database|dbgroup|herd|sync|table NAME ...");
         var kind = args.Words[0].ToLowerInvariant() switch
         {
             "database" or "db" => "database",

@@ -36,8 +36,8 @@ public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, D
             var table = ordered[i];
             var s = await TableCatalog.ReadAsync(source, table, ct);
             var t = await TableCatalog.ReadAsync(target, table, ct);
-            if (s is null)
-                throw new FerryException($"Table {table} does not exist in database {Source.Name}.");
+            if (s is null) throw new FerryException(TableGone.Message(table, Source.Name));
+            if (t is null) throw new FerryException(TableGone.Message(table, Target.Name));
             var problems = ShapeCheck.Problems(Source.Name, s, Target.Name, t);
             if (problems.Count > 0) throw new FerryException(string.Join(Environment.NewLine, problems));
             read.Add(new ReadSql(s));
