@@ -21,7 +21,7 @@ public static class RemoveCommands
             "dbgroup" => "dbgroup",
             "herd" or "relgroup" => "herd",
             "sync" => "sync",
-            var other => throw new UsageException($"Cannot remove '{other}': use database, dbgroup, herd or sync."),
+            var other => throw new UsageException($"Cannot remove '{other}': use database, dbgroup, herd, sync or table."),
         };
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
         var names = args.Words.Skip(1).Distinct().ToList();
