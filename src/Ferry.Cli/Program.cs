@@ -10,7 +10,9 @@ root.Subcommands.Add(Verb("install", "Create the control store under $FERRY_HOME
 root.Subcommands.Add(Verb("add", "Add a database, dbgroup, herd, table, all tables, sequence, all sequences or sync: " +
     "ferry add database NAME dbname=... host=...", AddCommands.RunAsync));
 root.Subcommands.Add(Verb("list", "List databases, dbgroups, herds, tables, sequences, syncs or all.", ListCommands.RunAsync));
-root.Subcommands.Add(Verb("remove", "Remove a database, dbgroup, herd or sync.", RemoveCommands.RunAsync));
+root.Subcommands.Add(Verb("remove", "Remove a database, dbgroup, herd, sync or table (ferry remove table NAME [herd=H]).",
+    RemoveCommands.RunAsync));
+root.Subcommands.Add(Verb("rename", "Follow a table renamed on every database: ferry rename table OLD NEW.", TableCommands.RenameAsync));
 root.Subcommands.Add(Verb("upgrade", "After installing a newer ferry: install its schema and capture over the old ones, in place.",
     UpgradeCommand.RunAsync));
 root.Subcommands.Add(Verb("status", "Show syncs, pairs (lag) and databases (reachable, last error).", StatusCommand.RunAsync));

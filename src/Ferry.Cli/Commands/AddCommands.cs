@@ -168,6 +168,7 @@ public static class AddCommands
             var shape = await TableCatalog.ReadAsync(c, t, ct)
                         ?? throw new FerryException($"Table {t} does not exist in database {db.Name} (or {db.User} cannot see it).");
             if (ShapeCheck.KeyProblem(db.Name, shape) is { } problem) throw new FerryException(problem);
+            if ((await TableKind.ReadAsync(c, t, ct))?.Problem(db.Name) is { } kind) throw new FerryException(kind);
         }
         var added = await store.AddToHerdAsync(herd, tables, ct);
         Output.Line($"Added {added} table{(added == 1 ? "" : "s")} to herd {herd}: {string.Join(", ", tables)}.");
@@ -205,9 +206,14 @@ public static class AddCommands
         var (herd, db, schema) = await AddAllArgumentsAsync(store, args, "tables", ct);
         await using var c = await Connect.OpenAsync(db, ct, "ferry add all tables");
         var all = await TableCatalog.ListAsync(c, schema, ct);
-        var keyed = all.Where(t => t.HasKey).Select(t => t.Table).ToList();
-        foreach (var (t, _) in all.Where(t => !t.HasKey))
+        // Partitions are not listed (their partitioned table is); tables in an inheritance tree are skipped, each
+        // named, so that one of them does not stop the rest of the herd.
+        var kinds = await TableKind.ReadAsync(c, all.Select(t => t.Table).ToList(), ct);
+        var refused = all.Select(t => kinds.GetValueOrDefault(t.Table)?.Problem(db.Name)).ToList();
+        var keyed = all.Where((t, i) => t.HasKey && refused[i] is null).Select(t => t.Table).ToList();
+        foreach (var (t, _) in all.Where((t, i) => !t.HasKey && refused[i] is null))
             Output.Line($"Skipped {t}: it has no primary key (ALTER TABLE {t} ADD PRIMARY KEY (...), then add it).");
+        foreach (var problem in refused.OfType<string>()) Output.Line($"Skipped: {problem}");
         if (keyed.Count == 0)
             throw new FerryException($"No table with a primary key found in {db.Name}{(schema is null ? "" : $", schema {schema}")}.");
         var added = await store.AddToHerdAsync(herd, keyed, ct);

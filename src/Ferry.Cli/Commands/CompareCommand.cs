@@ -44,6 +44,8 @@ public static class CompareCommand
         {
             foreach (var name in members)
                 connections.Add((name, await Connect.OpenAsync(await store.GetDatabaseAsync(name, ct), ct, "ferry compare")));
+            // Rows hidden by row-level security would be compared as absent everywhere: "the same" over rows never seen.
+            foreach (var (name, c) in connections) await RowSecurity.ThrowIfHiddenAsync(c, name, tables, ct);
             var differ = false;
             var repaired = 0;
             foreach (var table in tables)

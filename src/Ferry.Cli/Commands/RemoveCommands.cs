@@ -11,15 +11,17 @@ public static class RemoveCommands
 {
     public static async Task<int> RunAsync(BucardoArguments args, CancellationToken ct)
     {
+        if (args.Words.FirstOrDefault()?.Equals("table", StringComparison.OrdinalIgnoreCase) == true)
+            return await TableCommands.RemoveAsync(args, ct);
         args.RejectUnknown("remove");
-        if (args.Words.Count < 2) throw new UsageException("ferry remove database|dbgroup|herd|sync NAME ...");
+        if (args.Words.Count < 2) throw new UsageException("ferry remove database|dbgroup|herd|sync|table NAME ...");
         var kind = args.Words[0].ToLowerInvariant() switch
         {
             "database" or "db" => "database",
             "dbgroup" => "dbgroup",
             "herd" or "relgroup" => "herd",
             "sync" => "sync",
-            var other => throw new UsageException($"Cannot remove '{other}': use database, dbgroup, herd or sync."),
+            var other => throw new UsageException($"Cannot remove '{other}': use database, dbgroup, herd, sync or table."),
         };
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
         var names = args.Words.Skip(1).Distinct().ToList();

@@ -10,7 +10,8 @@ namespace Ferry.Capture;
 /// </summary>
 public sealed record CaptureNames(TableName Table)
 {
-    private string Base { get; } = BaseName(Table);
+    /// <summary>The part every name below shares after its prefix; a table rename renames each object from it.</summary>
+    public string Base { get; } = BaseName(Table);
 
     public string RowVersions => Quote.Qualified(Defaults.Schema, "rv_" + Base);
 

@@ -71,9 +71,26 @@ public static class NodeInstaller
     internal static async Task InstallCaptureAsync(NpgsqlConnection c, TableShape shape, string clock, CancellationToken ct,
         bool triggers = true)
     {
+        var sql = await CaptureSqlAsync(c, shape, clock, triggers, ct);
+        await using var tx = await c.BeginTransactionAsync(ct);
+        await Exec(c, "SELECT pg_advisory_xact_lock(hashtext('ferry.install'))", ct);
+        await Exec(c, sql, ct);
+        await tx.CommitAsync(ct);
+    }
+
+    /// <summary>
+    /// The SQL that installs (or replaces) the capture of one table. A partitioned table is captured by row-level
+    /// triggers, which PostgreSQL clones onto its partitions (capture_rows.sql says why).
+    /// </summary>
+    internal static async Task<string> CaptureSqlAsync(NpgsqlConnection c, TableShape shape, string clock, bool triggers,
+        CancellationToken ct)
+    {
         var names = new CaptureNames(shape.Name);
-        var parts = triggers ? new[] { "capture_table.sql", "capture_triggers.sql" } : ["capture_drop.sql", "capture_table.sql"];
-        var sql = SqlResources.Fill(string.Join("\n", parts.Select(SqlResources.Read)), new Dictionary<string, string>
+        var partitioned = (await TableKind.ReadAsync(c, shape.Name, ct))?.Partitioned == true;
+        var parts = !triggers ? new[] { "capture_drop.sql", "capture_table.sql" }
+            : partitioned ? ["capture_table.sql", "capture_rows.sql", "capture_row_triggers.sql"]
+            : ["capture_table.sql", "capture_triggers.sql"];
+        return SqlResources.Fill(string.Join("\n", parts.Select(SqlResources.Read)), new Dictionary<string, string>
         {
             ["rv"] = names.RowVersions,
             ["rv_xid_index"] = names.RowVersionsXidIndex,
@@ -94,11 +111,9 @@ public static class NodeInstaller
             ["key_cols"] = Quote.List(shape.Key),
             ["clock"] = clock,
             ["doorbell"] = Doorbell.Arguments,
+            ["old_keys"] = string.Join(", ", shape.Key.Select(k => "OLD." + Quote.Ident(k))),
+            ["new_keys"] = string.Join(", ", shape.Key.Select(k => "NEW." + Quote.Ident(k))),
         });
-        await using var tx = await c.BeginTransactionAsync(ct);
-        await Exec(c, "SELECT pg_advisory_xact_lock(hashtext('ferry.install'))", ct);
-        await Exec(c, sql, ct);
-        await tx.CommitAsync(ct);
     }
 
     public static async Task RemoveCaptureAsync(NpgsqlConnection c, TableName table, CancellationToken ct)

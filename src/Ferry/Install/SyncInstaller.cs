@@ -43,6 +43,10 @@ public static class SyncInstaller
                 var present = found.Where(f => f.Value is not null).Select(f => f.Key).ToList();
                 problems.AddRange((await GrantCheck.TableProblemsAsync(c, present, ct))
                     .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
+                problems.AddRange(await TableKind.ProblemsAsync(c, db.Name, present, ct));
+                problems.AddRange((await TableKind.PartitionGrantProblemsAsync(c, present, ct))
+                    .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
+                problems.AddRange(await RowSecurity.ProblemsAsync(c, db.Name, present, ct));
                 sequences[db.Name] = await CheckSequencesAsync(c, db, herd, sequenceTargets.Contains(db.Name), problems, ct);
             }
         }

@@ -36,13 +36,16 @@ public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, D
             var table = ordered[i];
             var s = await TableCatalog.ReadAsync(source, table, ct);
             var t = await TableCatalog.ReadAsync(target, table, ct);
-            if (s is null)
-                throw new FerryException($"Table {table} does not exist in database {Source.Name}.");
+            if (s is null) throw new FerryException(TableGone.Message(table, Source.Name));
+            if (t is null) throw new FerryException(TableGone.Message(table, Target.Name));
             var problems = ShapeCheck.Problems(Source.Name, s, Target.Name, t);
             if (problems.Count > 0) throw new FerryException(string.Join(Environment.NewLine, problems));
             read.Add(new ReadSql(s));
             apply.Add(new ApplySql(t!, i, Herd.RuleFor(table, Sync.ConflictRule)));
         }
+        // Row-level security turned on after add sync would hide rows from this pair without an error.
+        await RowSecurity.ThrowIfHiddenAsync(source, Source.Name, Herd.Tables, ct);
+        await RowSecurity.ThrowIfHiddenAsync(target, Target.Name, Herd.Tables, ct);
         // Foreign keys between tables of the herd, as the target has them: the target is where they fire.
         for (var i = 0; i < ordered.Count; i++)
             foreach (var fk in await TableCatalog.ForeignKeysFromAsync(target, ordered[i], ct))

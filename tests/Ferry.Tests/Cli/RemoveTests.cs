@@ -87,8 +87,8 @@ public sealed class RemoveTests(ServerFixture servers)
         await using var t = await WithSyncAsync(nameof(malformed_remove_lines_are_usage_errors_that_change_nothing));
         (string[] Args, string Says)[] cases =
         [
-            (["remove"], "ferry remove database|dbgroup|herd|sync NAME"),
-            (["remove", "sync"], "ferry remove database|dbgroup|herd|sync NAME"),
+            (["remove"], "ferry remove database|dbgroup|herd|sync|table NAME"),
+            (["remove", "sync"], "ferry remove database|dbgroup|herd|sync|table NAME"),
             (["remove", "widget", "w"], "Cannot remove 'widget'"),
             (["remove", "sync", "s", "force=1"], "Unknown option for 'remove': force"),
         ];
