@@ -26,8 +26,11 @@ $do$;
 CREATE OR REPLACE FUNCTION {{fn}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $fn$
 BEGIN
+    -- ferry.origin counts only in ferry's own sessions, whose login role owns this function (CURRENT_USER here).
     IF pg_catalog.current_setting('ferry.origin', true) OPERATOR(pg_catalog.<>) '' THEN
-        RETURN NULL;
+        IF SESSION_USER OPERATOR(pg_catalog.=) CURRENT_USER THEN
+            RETURN NULL;
+        END IF;
     END IF;
     IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
         INSERT INTO {{log}} ({{key_cols}}, ferry_captured) SELECT {{new_keys}}, {{clock}};
