@@ -41,7 +41,8 @@ public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, D
             var problems = ShapeCheck.Problems(Source.Name, s, Target.Name, t);
             if (problems.Count > 0) throw new FerryException(string.Join(Environment.NewLine, problems));
             read.Add(new ReadSql(s));
-            apply.Add(new ApplySql(t!, i, Herd.RuleFor(table, Sync.ConflictRule)));
+            // The source's columns, by name, in its order: what the read sends; the target may hold them in another.
+            apply.Add(new ApplySql(t!.Carrying(s), i, Herd.RuleFor(table, Sync.ConflictRule)));
         }
         // Foreign keys between tables of the herd, as the target has them: the target is where they fire.
         for (var i = 0; i < ordered.Count; i++)
@@ -49,7 +50,7 @@ public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, D
             {
                 var parent = ordered.ToList().IndexOf(fk.Parent);
                 if (parent < 0) continue;
-                apply[i].ForeignKeys.Add((new ForeignKeySql(fk, apply[i].Shape, apply[i].Temp, apply[parent].Temp), parent));
+                apply[i].ForeignKeys.Add((new ForeignKeySql(fk, apply[i], apply[parent]), parent));
             }
         return (read, apply);
     }
