@@ -78,6 +78,18 @@ public sealed class CollidingNames(ServerFixture servers)
         Assert.Contains("\"public\".\"kids\": the same on db1, db2, db3", compare.Out, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task a_key_column_named_like_ferrys_own_columns_is_refused_with_the_reason()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(a_key_column_named_like_ferrys_own_columns_is_refused_with_the_reason),
+            "CREATE TABLE odd (ferry_version int PRIMARY KEY, v text)", ["public.odd"]);
+        await t.AddDatabasesAsync(1);
+        var refused = await t.Cli.RunAsync("add", "table", "odd", "herd=h");
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("has a primary-key column \"ferry_version\"; ferry keeps the key's columns beside its own, whose names " +
+                        "start with ferry_. Rename the column.", refused.Err, StringComparison.Ordinal);
+    }
+
     private static Task ConvergedAsync(Topology t) =>
         Fingerprint.ConvergedAsync(t, [Fingerprint.ByNameSql("t", [.. Key, .. Values]), Fingerprint.ByNameSql("kids", KidColumns)],
             [0, 1, 2], TimeSpan.FromSeconds(20));
