@@ -95,7 +95,7 @@ public static class AddSyncCommand
                     (herd.Sequences.Count == 0 ? "" : $", {herd.Sequences.Count} sequence{(herd.Sequences.Count == 1 ? "" : "s")}") + ")...");
         // Every database some pair writes to has its sequences moved forward (UPDATE); a lone source is only read.
         var sequenceTargets = Sync.PairsOf(sync, group).Select(p => p.Target).ToHashSet();
-        var problems = await SyncInstaller.CheckAsync(databases, herd, sequenceTargets, ct);
+        var problems = await SyncInstaller.CheckAsync(databases, herd, sequenceTargets, Sync.PairsOf(sync, group), ct);
         if (problems.Count > 0)
             throw new FerryException($"Sync {name} was not added; nothing was changed:" + Environment.NewLine + "  " +
                                      string.Join(Environment.NewLine + "  ", problems));

@@ -31,7 +31,7 @@ public static class UpgradeCommand
             var databases = new List<Database>();
             foreach (var m in group.Members) databases.Add(await store.GetDatabaseAsync(m.Database, ct));
             var sequenceTargets = Sync.PairsOf(sync, group).Select(p => p.Target).ToHashSet();
-            var problems = await SyncInstaller.CheckAsync(databases, herd, sequenceTargets, ct);
+            var problems = await SyncInstaller.CheckAsync(databases, herd, sequenceTargets, Sync.PairsOf(sync, group), ct);
             if (problems.Count > 0)
             {
                 failed.Add($"Sync {sync.Name} was not upgraded; nothing of it was changed:" + Environment.NewLine + "    " +

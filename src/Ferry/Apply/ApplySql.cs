@@ -12,28 +12,31 @@ namespace Ferry.Apply;
 /// </summary>
 public sealed class ApplySql
 {
-    public const string FerryColumns = "ferry_version, ferry_origin, ferry_based_on, ferry_deleted";
-
+    /// <param name="shape">the table as the target has it, with the source's columns in the source's order
+    /// (<see cref="TableShape.Carrying"/>): what the read sends, matched to the target's columns by name</param>
     public ApplySql(TableShape shape, int index, ConflictRule rule)
     {
         Shape = shape;
         Rule = rule;
+        var f = Columns = new TempColumns(shape);
         var names = new CaptureNames(shape.Name);
         var rv = names.RowVersions;
         var table = Quote.Qualified(shape.Name);
         Temp = Quote.Qualified("pg_temp", "ferry_in_" + index);
-        var cols = Quote.List(shape.Columns.Select(c => c.Name));
+        var columnNames = shape.Columns.Select(c => c.Name).ToList();
+        var cols = Quote.List(columnNames);
+        var fromTemp = Quote.List(columnNames, "i");
         var keys = Quote.List(shape.Key);
         string Match(string a, string b) => string.Join(" AND ", shape.Key.Select(k => $"{a}.{Quote.Ident(k)} = {b}.{Quote.Ident(k)}"));
 
         CreateTemp = $"""
             CREATE TEMP TABLE IF NOT EXISTS {Temp} (
                 {string.Join(", ", shape.Columns.Select(c => Quote.Ident(c.Name) + " " + c.Type))},
-                ferry_version timestamptz, ferry_origin text, ferry_based_on timestamptz, ferry_deleted boolean,
-                l_version timestamptz, l_origin text,
-                conflict boolean DEFAULT false, rule_win boolean DEFAULT true, win boolean DEFAULT true)
+                {f.Version} timestamptz, {f.Origin} text, {f.BasedOn} timestamptz, {f.Deleted} boolean,
+                {f.LocalVersion} timestamptz, {f.LocalOrigin} text,
+                {f.Conflict} boolean DEFAULT false, {f.RuleWin} boolean DEFAULT true, {f.Win} boolean DEFAULT true)
             """;
-        CopyIn = $"COPY {Temp} ({cols}, {FerryColumns}) FROM STDIN " + (shape.CanCopyBinary ? "(FORMAT binary)" : "(FORMAT text)");
+        CopyIn = $"COPY {Temp} ({cols}, {f.Incoming}) FROM STDIN " + (shape.CanCopyBinary ? "(FORMAT binary)" : "(FORMAT text)");
         // A plain target's bulk of new rows goes straight into the table (Relay/PairRunner says when).
         CopyDirect = shape.CanCopyBinary ? $"COPY {table} ({cols}) FROM STDIN (FORMAT binary)" : null;
         // A small chunk's rows arrive inside the apply batch instead: one text[] parameter per column, in the order
@@ -41,63 +44,64 @@ public sealed class ApplySql
         var n = shape.Columns.Count;
         var casts = shape.Columns.Select((c, i) => $"u.c{i}::{c.Type}")
             .Concat([$"u.c{n}::timestamptz", $"u.c{n + 1}", $"u.c{n + 2}::timestamptz", $"u.c{n + 3}::boolean"]);
-        InsertInline = $"INSERT INTO {Temp} ({cols}, {FerryColumns}) SELECT {string.Join(", ", casts)} " +
+        InsertInline = $"INSERT INTO {Temp} ({cols}, {f.Incoming}) SELECT {string.Join(", ", casts)} " +
                        $"FROM unnest({string.Join(", ", Enumerable.Range(1, n + 4).Select(i => $"${i}::text[]"))}) " +
                        $"AS u({string.Join(", ", Enumerable.Range(0, n + 4).Select(i => $"c{i}"))})";
 
         // $1: this database's name, what a local entry's NULL origin means.
         Local = $"""
-            UPDATE {Temp} AS i SET l_version = r.ferry_version, l_origin = coalesce(r.ferry_origin, $1)
+            UPDATE {Temp} AS i SET {f.LocalVersion} = r.ferry_version, {f.LocalOrigin} = coalesce(r.ferry_origin, $1)
             FROM {rv} AS r WHERE {Match("r", "i")}
             """;
 
         // A conflict: the target's entry came from elsewhere and is not the version the incoming change was made
         // on top of. A follow-up edit (made after its author received the target's version) is not a conflict.
-        const string conflict = "(l_version IS NOT NULL AND l_origin <> ferry_origin " +
-                                "AND l_version IS DISTINCT FROM ferry_based_on AND l_version <> ferry_version)";
+        var conflict = $"(i.{f.LocalVersion} IS NOT NULL AND i.{f.LocalOrigin} <> i.{f.Origin} " +
+                       $"AND i.{f.LocalVersion} IS DISTINCT FROM i.{f.BasedOn} AND i.{f.LocalVersion} <> i.{f.Version})";
         const string rank = "coalesce(array_position($1::text[], {0}), 2147483647)";
-        var newer = $"(l_version IS NULL OR ferry_version > l_version OR (ferry_version = l_version AND " +
-                    $"{string.Format(rank, "ferry_origin")} < {string.Format(rank, "l_origin")}))";
+        var newer = $"(i.{f.LocalVersion} IS NULL OR i.{f.Version} > i.{f.LocalVersion} OR (i.{f.Version} = i.{f.LocalVersion} AND " +
+                    $"{string.Format(rank, $"i.{f.Origin}")} < {string.Format(rank, $"i.{f.LocalOrigin}")}))";
         var decide = rule switch
         {
             ConflictRule.Latest => newer,
-            ConflictRule.Source => $"({string.Format(rank, "ferry_origin")} < {string.Format(rank, "l_origin")})",
+            ConflictRule.Source => $"({string.Format(rank, $"i.{f.Origin}")} < {string.Format(rank, $"i.{f.LocalOrigin}")})",
             _ => "false",
         };
         // Rows older than the table's last truncate are dead everywhere, whichever arrives first.
-        var truncatedBefore = "coalesce((SELECT t.version FROM ferry.truncates AS t " +
-                              "WHERE t.schema_name = $2 AND t.table_name = $3), '-infinity')";
+        var truncatedBefore = "coalesce((SELECT tr.version FROM ferry.truncates AS tr " +
+                              "WHERE tr.schema_name = $2 AND tr.table_name = $3), '-infinity')";
         // $1 the dbgroup order (text[]), $2 schema, $3 table. An entry the target has never seen is no conflict and
         // wins unless a truncate killed it: what the temporary table's defaults say already, so such entries (all of
         // a bulk load) are not rewritten.
         Decide = $"""
-            UPDATE {Temp} SET conflict = {conflict},
-                rule_win = CASE WHEN {conflict} THEN {decide} ELSE {newer} END,
-                win = (CASE WHEN {conflict} THEN {decide} ELSE {newer} END) AND ferry_version > {truncatedBefore}
-            WHERE l_version IS NOT NULL OR ferry_version <= {truncatedBefore}
+            UPDATE {Temp} AS i SET {f.Conflict} = {conflict},
+                {f.RuleWin} = CASE WHEN {conflict} THEN {decide} ELSE {newer} END,
+                {f.Win} = (CASE WHEN {conflict} THEN {decide} ELSE {newer} END) AND i.{f.Version} > {truncatedBefore}
+            WHERE i.{f.LocalVersion} IS NOT NULL OR i.{f.Version} <= {truncatedBefore}
             """;
 
         // $1 schema, $2 table, $3 sync, $4 key column names, $5 rule. The winner recorded is the rule's verdict, which
-        // every database reaches alike; a later truncate may still remove both versions.
+        // every database reaches alike; a later truncate may still remove both versions. Row images by column name,
+        // each database's own row.
         RecordConflicts = $"""
             INSERT INTO ferry.conflicts (sync_name, schema_name, table_name, key, local_origin, local_version, local_row,
                                          incoming_origin, incoming_version, incoming_row, winner, rule)
             SELECT $3, $1, $2,
-                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(i)) AS e WHERE e.key = ANY ($4::text[])),
-                   i.l_origin, i.l_version, CASE WHEN t IS NULL THEN NULL ELSE to_jsonb(t) END,
-                   i.ferry_origin, i.ferry_version,
-                   CASE WHEN i.ferry_deleted THEN NULL ELSE to_jsonb(i) - ARRAY['ferry_version', 'ferry_origin',
-                        'ferry_based_on', 'ferry_deleted', 'l_version', 'l_origin', 'conflict', 'rule_win', 'win'] END,
-                   CASE WHEN i.rule_win THEN i.ferry_origin ELSE i.l_origin END, $5
+                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(i.*)) AS e WHERE e.key = ANY ($4::text[])),
+                   i.{f.LocalOrigin}, i.{f.LocalVersion},
+                   CASE WHEN t.{Quote.Ident(shape.Key[0])} IS NULL THEN NULL ELSE to_jsonb(t.*) END,
+                   i.{f.Origin}, i.{f.Version},
+                   CASE WHEN i.{f.Deleted} THEN NULL ELSE to_jsonb(i.*) - {f.NamesArray} END,
+                   CASE WHEN i.{f.RuleWin} THEN i.{f.Origin} ELSE i.{f.LocalOrigin} END, $5
             FROM {Temp} AS i LEFT JOIN {table} AS t ON {Match("t", "i")}
-            WHERE i.conflict
+            WHERE i.{f.Conflict}
             """;
         // $1 schema, $2 table.
         AbortOnConflict = rule == ConflictRule.Abort
             ? $"""
               SELECT ferry.fail(format('conflict on %s key %s (conflict_strategy=abort): resolve it by hand, then ' ||
-                                       'change the sync''s rule or kick it', $1 || '.' || $2, to_jsonb(i)))
-              FROM {Temp} AS i WHERE i.conflict LIMIT 1
+                                       'change the sync''s rule or kick it', $1 || '.' || $2, to_jsonb(i.*) - {f.NamesArray}))
+              FROM {Temp} AS i WHERE i.{f.Conflict} LIMIT 1
               """
             : null;
 
@@ -107,8 +111,10 @@ public sealed class ApplySql
             WHERE NOT EXISTS (SELECT 1 FROM {rv} AS r WHERE {Match("r", "t")} AND r.ferry_version > $1::timestamptz)
             """;
 
-        Delete = $"DELETE FROM {table} AS t USING {Temp} AS i WHERE {Match("t", "i")} AND i.win AND i.ferry_deleted";
+        Delete = $"DELETE FROM {table} AS t USING {Temp} AS i WHERE {Match("t", "i")} AND i.{f.Win} AND i.{f.Deleted}";
 
+        // Only the columns the source sends: a column the target has beyond them keeps its value, or on insert its
+        // default.
         var values = shape.ValueColumns.ToList();
         var onConflict = values.Count == 0
             ? "DO NOTHING"
@@ -116,14 +122,16 @@ public sealed class ApplySql
         var insert = $"INSERT INTO {table} AS t ({cols}){(shape.HasIdentityAlways ? " OVERRIDING SYSTEM VALUE" : "")}";
         Upsert = $"""
             {insert}
-            SELECT {cols} FROM {Temp} AS i WHERE i.win AND NOT i.ferry_deleted AND i.l_version IS NOT NULL
+            SELECT {fromTemp} FROM {Temp} AS i WHERE i.{f.Win} AND NOT i.{f.Deleted} AND i.{f.LocalVersion} IS NOT NULL
             ON CONFLICT ({keys}) {onConflict}
             """;
         // Keys without an entry here are almost always new rows: a plain INSERT writes them at half the cost of
         // ON CONFLICT's speculative insertion. Rows that predate ferry's capture have no entry either; if one is in
         // the way, the insert is undone and the keys upserted instead. A DO block, so the fallback costs no round trip.
-        var newRows = $"SELECT {cols} FROM {Temp} AS i WHERE i.win AND NOT i.ferry_deleted AND i.l_version IS NULL";
+        // Its column names are the table's, not PL/pgSQL variables (FOUND), whatever they are called.
+        var newRows = $"SELECT {fromTemp} FROM {Temp} AS i WHERE i.{f.Win} AND NOT i.{f.Deleted} AND i.{f.LocalVersion} IS NULL";
         UpsertNew = "DO " + Quote.Literal($"""
+            #variable_conflict use_column
             BEGIN
                 {insert} {newRows};
             EXCEPTION WHEN unique_violation THEN
@@ -137,22 +145,22 @@ public sealed class ApplySql
         // after waiting for a lock (READ COMMITTED's EvalPlanQual); applies to one database are serialised anyway.
         StampVersions = $"""
             WITH updated AS (
-                UPDATE {rv} AS r SET ferry_version = i.ferry_version, ferry_origin = i.ferry_origin,
-                    ferry_based_on = i.ferry_based_on, ferry_xid = pg_current_xact_id()
+                UPDATE {rv} AS r SET ferry_version = i.{f.Version}, ferry_origin = i.{f.Origin},
+                    ferry_based_on = i.{f.BasedOn}, ferry_xid = pg_current_xact_id()
                 FROM {Temp} AS i
-                WHERE {Match("r", "i")} AND i.win AND i.l_version IS NOT NULL AND r.ferry_version = i.l_version
+                WHERE {Match("r", "i")} AND i.{f.Win} AND i.{f.LocalVersion} IS NOT NULL AND r.ferry_version = i.{f.LocalVersion}
                 RETURNING {Quote.List(shape.Key, "r")}
             )
-            UPDATE {Temp} AS i SET win = false
-            WHERE i.win AND i.l_version IS NOT NULL AND NOT EXISTS (SELECT 1 FROM updated AS s WHERE {Match("s", "i")})
+            UPDATE {Temp} AS i SET {f.Win} = false
+            WHERE i.{f.Win} AND i.{f.LocalVersion} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM updated AS s WHERE {Match("s", "i")})
             """;
         // Keys new to this database: a plain INSERT, the cheapest way to write most of a bulk load. An application
         // inserting the same new key at this very moment makes it fail with unique_violation; the chunk is then
         // rolled back and retried, and decided against that entry.
         StampNew = $"""
             INSERT INTO {rv} ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-            SELECT {keys}, ferry_version, ferry_origin, ferry_based_on, pg_current_xact_id()
-            FROM {Temp} WHERE win AND l_version IS NULL
+            SELECT {Quote.List(shape.Key, "i")}, i.{f.Version}, i.{f.Origin}, i.{f.BasedOn}, pg_current_xact_id()
+            FROM {Temp} AS i WHERE i.{f.Win} AND i.{f.LocalVersion} IS NULL
             """;
 
 
@@ -161,13 +169,13 @@ public sealed class ApplySql
         // committed by now, and the chunk is retried to decide it.
         RaceCheck = $"""
             SELECT ferry.retry(format('an application changed a row of %s that ferry was applying a change to; retrying', $1))
-            FROM {names.Log} AS l WHERE EXISTS (SELECT 1 FROM {Temp} AS i WHERE {Match("i", "l")} AND i.win) LIMIT 1
+            FROM {names.Log} AS l WHERE EXISTS (SELECT 1 FROM {Temp} AS i WHERE {Match("i", "l")} AND i.{f.Win}) LIMIT 1
             """;
 
-        LastKey = $"(SELECT ARRAY[{string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + "::text"))}] FROM {Temp} " +
-                  $"ORDER BY {string.Join(", ", shape.Key.Select(k => Quote.Ident(k) + " DESC"))} LIMIT 1)";
+        LastKey = $"(SELECT ARRAY[{string.Join(", ", shape.Key.Select(k => "i." + Quote.Ident(k) + "::text"))}] FROM {Temp} AS i " +
+                  $"ORDER BY {string.Join(", ", shape.Key.Select(k => "i." + Quote.Ident(k) + " DESC"))} LIMIT 1)";
         Clear = $"TRUNCATE {Temp}";
-        Uniques = shape.UniqueKeys.Select(u => new UniqueSql(shape, u, Temp)).ToList();
+        Uniques = shape.UniqueKeys.Select(u => new UniqueSql(shape, u, Temp, f)).ToList();
         // The rows in the way of a unique value moving within the chunk (UniqueSql.InTheWay) are deleted, and every
         // row of the chunk written, in one statement: the scalar subquery makes the DELETE run to its end before the
         // first row is written, a row deleted by the same statement no longer holds its key or value, and a
@@ -180,12 +188,12 @@ public sealed class ApplySql
             : $"""
               WITH vacated AS (
                   DELETE FROM {table} AS t USING {Temp} AS i
-                  WHERE {Match("t", "i")} AND i.win AND NOT i.ferry_deleted
+                  WHERE {Match("t", "i")} AND i.{f.Win} AND NOT i.{f.Deleted}
                     AND ({string.Join(" OR ", Uniques.Select(u => u.InTheWay))})
                   RETURNING 1
               )
               {insert}
-              SELECT {cols} FROM {Temp} AS i WHERE i.win AND NOT i.ferry_deleted AND (SELECT count(*) FROM vacated) > 0
+              SELECT {fromTemp} FROM {Temp} AS i WHERE i.{f.Win} AND NOT i.{f.Deleted} AND (SELECT count(*) FROM vacated) > 0
               ON CONFLICT ({keys}) {onConflict}
               """;
         // $1 schema, $2 table, $3 version, $4 origin.
@@ -197,6 +205,9 @@ public sealed class ApplySql
                 WHERE excluded.version > t.version
             """;
     }
+
+    /// <summary>Ferry's own columns of the temporary table, named clear of the table's.</summary>
+    public TempColumns Columns { get; }
 
     public TableShape Shape { get; }
 

@@ -12,17 +12,17 @@ namespace Ferry.Apply;
 /// </summary>
 public sealed class ForeignKeySql
 {
-    private const string FerryColumns = "ARRAY['ferry_version', 'ferry_origin', 'ferry_based_on', 'ferry_deleted', " +
-                                        "'l_version', 'l_origin', 'conflict', 'rule_win', 'win']";
-
-    /// <param name="childTemp">The child's temporary table; <paramref name="parentTemp"/> the parent's, when the parent is in the herd.</param>
-    public ForeignKeySql(ForeignKey fk, TableShape child, string childTemp, string? parentTemp)
+    /// <param name="child">The child's apply SQL; <paramref name="parent"/> the parent's, when the parent is in the herd.</param>
+    public ForeignKeySql(ForeignKey fk, ApplySql child, ApplySql? parent)
     {
-        var childTable = Quote.Qualified(child.Name);
+        var childTemp = child.Temp;
+        var f = child.Columns;
+        var childTable = Quote.Qualified(child.Shape.Name);
+        var key = child.Shape.Key;
         var parentTable = Quote.Qualified(fk.Parent);
-        var rv = new CaptureNames(child.Name).RowVersions;
-        var keys = Quote.List(child.Key);
-        string KeyMatch(string a, string b) => string.Join(" AND ", child.Key.Select(k => $"{a}.{Quote.Ident(k)} = {b}.{Quote.Ident(k)}"));
+        var rv = new CaptureNames(child.Shape.Name).RowVersions;
+        var keys = Quote.List(key);
+        string KeyMatch(string a, string b) => string.Join(" AND ", key.Select(k => $"{a}.{Quote.Ident(k)} = {b}.{Quote.Ident(k)}"));
         var refMatch = string.Join(" AND ", fk.ChildColumns.Zip(fk.ParentColumns, (c, p) => $"p.{Quote.Ident(p)} = i.{Quote.Ident(c)}"));
         var notNull = string.Join(" AND ", fk.ChildColumns.Select(c => $"i.{Quote.Ident(c)} IS NOT NULL"));
         var rule = $"foreign key {fk.Name}";
@@ -35,8 +35,8 @@ public sealed class ForeignKeySql
         // version of it is removed, and its tombstone tells the other databases.
         DropOrphans = $"""
             WITH orphans AS (
-                UPDATE {childTemp} AS i SET win = false
-                WHERE i.win AND NOT i.ferry_deleted AND {notNull}
+                UPDATE {childTemp} AS i SET {f.Win} = false
+                WHERE i.{f.Win} AND NOT i.{f.Deleted} AND {notNull}
                   AND NOT EXISTS (SELECT 1 FROM {parentTable} AS p WHERE {refMatch})
                 RETURNING i.*
             ), removed AS (
@@ -44,31 +44,33 @@ public sealed class ForeignKeySql
                 RETURNING 1
             ), stamped AS (
                 INSERT INTO {rv} AS r ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-                SELECT {keys}, ferry_version + interval '1 microsecond', NULL, NULL, pg_current_xact_id() FROM orphans
+                SELECT {Quote.List(key, "o")}, o.{f.Version} + interval '1 microsecond', NULL, NULL, pg_current_xact_id()
+                FROM orphans AS o
                 {tombstone}
                 RETURNING 1
             )
             {RecordConflict}
             SELECT $1, $2, $3,
-                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(o)) AS e WHERE e.key = ANY ($4::text[])),
-                   $6, '-infinity', NULL, o.ferry_origin, o.ferry_version, to_jsonb(o) - {FerryColumns}, 'delete', $5
+                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(o.*)) AS e WHERE e.key = ANY ($4::text[])),
+                   $6, '-infinity', NULL, o.{f.Origin}, o.{f.Version}, to_jsonb(o.*) - {f.NamesArray}, 'delete', $5
             FROM orphans AS o
             """;
         RuleText = rule + ": parent missing";
 
-        if (parentTemp is null || !fk.Restricts) return;
+        if (parent is null || !fk.Restricts) return;
+        var pf = parent.Columns;
         var parentMatch = string.Join(" AND ", fk.ChildColumns.Zip(fk.ParentColumns, (c, p) => $"t.{Quote.Ident(c)} = p.{Quote.Ident(p)}"));
         // Same parameters. Runs before the deletes: local children of a parent this chunk deletes are removed with
         // a tombstone newer than their own version — unless this chunk moves them to another parent.
         EvictChildren = $"""
             WITH gone AS (
-                DELETE FROM {childTable} AS t USING {parentTemp} AS p
-                WHERE {parentMatch} AND p.win AND p.ferry_deleted
-                  AND NOT EXISTS (SELECT 1 FROM {childTemp} AS j WHERE {KeyMatch("j", "t")} AND j.win AND NOT j.ferry_deleted)
+                DELETE FROM {childTable} AS t USING {parent.Temp} AS p
+                WHERE {parentMatch} AND p.{pf.Win} AND p.{pf.Deleted}
+                  AND NOT EXISTS (SELECT 1 FROM {childTemp} AS j WHERE {KeyMatch("j", "t")} AND j.{f.Win} AND NOT j.{f.Deleted})
                 RETURNING t.*
             ), stamped AS (
                 INSERT INTO {rv} AS r ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-                SELECT {Quote.List(child.Key, "g")},
+                SELECT {Quote.List(key, "g")},
                        greatest(clock_timestamp(), (SELECT x.ferry_version + interval '1 microsecond' FROM {rv} AS x
                                                     WHERE {KeyMatch("x", "g")})),
                        NULL, NULL, pg_current_xact_id()
@@ -78,8 +80,8 @@ public sealed class ForeignKeySql
             )
             {RecordConflict}
             SELECT $1, $2, $3,
-                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(g)) AS e WHERE e.key = ANY ($4::text[])),
-                   $6, '-infinity', to_jsonb(g), $6, '-infinity', NULL, 'delete', $5
+                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(g.*)) AS e WHERE e.key = ANY ($4::text[])),
+                   $6, '-infinity', to_jsonb(g.*), $6, '-infinity', NULL, 'delete', $5
             FROM gone AS g
             """;
         EvictRuleText = rule + ": parent deleted";

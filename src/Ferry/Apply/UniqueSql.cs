@@ -14,7 +14,7 @@ namespace Ferry.Apply;
 /// </summary>
 public sealed class UniqueSql
 {
-    public UniqueSql(TableShape shape, UniqueKey unique, string temp)
+    public UniqueSql(TableShape shape, UniqueKey unique, string temp, TempColumns f)
     {
         var table = Quote.Qualified(shape.Name);
         var rv = new CaptureNames(shape.Name).RowVersions;
@@ -23,15 +23,15 @@ public sealed class UniqueSql
         var sameUnique = Match("t", "i", unique.Columns);
         var otherKey = "(" + Quote.List(shape.Key, "t") + ") IS DISTINCT FROM (" + Quote.List(shape.Key, "i") + ")";
         const string rank = "coalesce(array_position($1::text[], {0}), 2147483647)";
-        var incomingBeats = $"(i.ferry_version > coalesce(r.ferry_version, '-infinity') OR (i.ferry_version = r.ferry_version " +
-                            $"AND {string.Format(rank, "i.ferry_origin")} < {string.Format(rank, "coalesce(r.ferry_origin, $2)")}))";
+        var incomingBeats = $"(i.{f.Version} > coalesce(r.ferry_version, '-infinity') OR (i.{f.Version} = r.ferry_version " +
+                            $"AND {string.Format(rank, $"i.{f.Origin}")} < {string.Format(rank, "coalesce(r.ferry_origin, $2)")}))";
         // Local rows this chunk replaces or deletes anyway are not in the way.
-        var stays = $"NOT EXISTS (SELECT 1 FROM {temp} AS j WHERE {Match("j", "t", shape.Key)} AND j.win)";
+        var stays = $"NOT EXISTS (SELECT 1 FROM {temp} AS j WHERE {Match("j", "t", shape.Key)} AND j.{f.Win})";
         var collisions = $"""
             FROM {temp} AS i
             JOIN {table} AS t ON {sameUnique} AND {otherKey}
             LEFT JOIN {rv} AS r ON {Match("r", "t", shape.Key)}
-            WHERE i.win AND NOT i.ferry_deleted AND {stays}
+            WHERE i.{f.Win} AND NOT i.{f.Deleted} AND {stays}
             """;
 
         // $3 sync, $4 schema, $5 table, $6 key columns, $7 rule text.
@@ -39,27 +39,26 @@ public sealed class UniqueSql
             INSERT INTO ferry.conflicts (sync_name, schema_name, table_name, key, local_origin, local_version, local_row,
                                          incoming_origin, incoming_version, incoming_row, winner, rule)
             SELECT $3, $4, $5,
-                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(i)) AS e WHERE e.key = ANY ($6::text[])),
-                   coalesce(r.ferry_origin, $2), coalesce(r.ferry_version, '-infinity'), to_jsonb(t),
-                   i.ferry_origin, i.ferry_version,
-                   to_jsonb(i) - ARRAY['ferry_version', 'ferry_origin', 'ferry_based_on', 'ferry_deleted', 'l_version',
-                                       'l_origin', 'conflict', 'rule_win', 'win'],
-                   CASE WHEN {incomingBeats} THEN i.ferry_origin ELSE coalesce(r.ferry_origin, $2) END, $7
+                   (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(i.*)) AS e WHERE e.key = ANY ($6::text[])),
+                   coalesce(r.ferry_origin, $2), coalesce(r.ferry_version, '-infinity'), to_jsonb(t.*),
+                   i.{f.Origin}, i.{f.Version}, to_jsonb(i.*) - {f.NamesArray},
+                   CASE WHEN {incomingBeats} THEN i.{f.Origin} ELSE coalesce(r.ferry_origin, $2) END, $7
             {collisions}
             """;
         LoseIncoming = $"""
-            UPDATE {temp} AS i SET win = false
+            UPDATE {temp} AS i SET {f.Win} = false
             FROM {table} AS t LEFT JOIN {rv} AS r ON {Match("r", "t", shape.Key)}
-            WHERE {sameUnique} AND {otherKey} AND i.win AND NOT i.ferry_deleted AND {stays} AND NOT {incomingBeats}
+            WHERE {sameUnique} AND {otherKey} AND i.{f.Win} AND NOT i.{f.Deleted} AND {stays} AND NOT {incomingBeats}
             """;
         // What still collides now beats the local row: stamp its tombstone, then evict it.
         EvictLocal = $"""
             WITH evicted AS (
-                SELECT DISTINCT {Quote.List(shape.Key, "t")}, coalesce(r.ferry_version, i.ferry_version) AS v
+                SELECT DISTINCT {Quote.List(shape.Key, "t")}, coalesce(r.ferry_version, i.{f.Version}) AS ferry_v
                 {collisions}
             ), stamped AS (
                 INSERT INTO {rv} AS r ({Quote.List(shape.Key)}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-                SELECT {Quote.List(shape.Key)}, v + interval '1 microsecond', NULL, NULL, pg_current_xact_id() FROM evicted
+                SELECT {Quote.List(shape.Key, "e")}, e.ferry_v + interval '1 microsecond', NULL, NULL, pg_current_xact_id()
+                FROM evicted AS e
                 ON CONFLICT ({Quote.List(shape.Key)}) DO UPDATE SET ferry_version = excluded.ferry_version, ferry_origin = NULL,
                     ferry_based_on = NULL, ferry_xid = excluded.ferry_xid
                 RETURNING 1
@@ -73,7 +72,7 @@ public sealed class UniqueSql
         // it and writes it again.
         InTheWay = $"""
             EXISTS (SELECT 1 FROM {temp} AS j
-                    WHERE j.win AND NOT j.ferry_deleted AND {Match("j", "t", unique.Columns)}
+                    WHERE j.{f.Win} AND NOT j.{f.Deleted} AND {Match("j", "t", unique.Columns)}
                       AND ({Quote.List(shape.Key, "j")}) IS DISTINCT FROM ({Quote.List(shape.Key, "t")}))
             """;
         Name = unique.Name;

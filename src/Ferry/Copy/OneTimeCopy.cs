@@ -223,7 +223,7 @@ public static class OneTimeCopy
     {
         var keys = Quote.List(shape.Key);
         var temp = Quote.Qualified("pg_temp", "ferry_copy_versions");
-        await ExecAsync(tgt, $"CREATE TEMP TABLE {temp} ({string.Join(", ", shape.KeyColumns.Select(k => Quote.Ident(k.Name) + " " + k.Type))}, " +
+        await ExecAsync(tgt, $"CREATE TEMP TABLE {temp} ({string.Join(", ", shape.KeyColumns.Select(k => Quote.Ident(k.Name) + " " + k.VersionType))}, " +
                              "ferry_version timestamptz, ferry_origin text, ferry_based_on timestamptz) ON COMMIT DROP", ct);
         await PumpAsync(src, tgt, slices.CopyVersionsOut(after, upto, sourceName), $"COPY {temp} FROM STDIN (FORMAT text)", ct);
         await ExecAsync(tgt, slices.DropVersions(after, upto, temp), ct);

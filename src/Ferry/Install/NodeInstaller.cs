@@ -16,7 +16,9 @@ public static class NodeInstaller
     /// <summary>
     /// The version of ferry's schema and capture that this build installs. 2: capture appends to change logs that
     /// the relay folds (a version-1 database has no fold functions). 3: capture honours ferry.origin only in ferry's
-    /// own sessions (a version-2 database lets any session switch its capture off).
+    /// own sessions (a version-2 database lets any session switch its capture off), and ferry's key columns take
+    /// widened types (<see cref="Column.VersionType"/>): a version-2 capture rejects the application's writes once a
+    /// key's owner widens it.
     /// </summary>
     public const int SchemaVersion = 3;
 
@@ -75,6 +77,7 @@ public static class NodeInstaller
         await using var tx = await c.BeginTransactionAsync(ct);
         await Exec(c, "SELECT pg_advisory_xact_lock(hashtext('ferry.install'))", ct);
         await Exec(c, sql, ct);
+        await WidenKeysAsync(c, shape, new CaptureNames(shape.Name), ct);
         await tx.CommitAsync(ct);
     }
 
@@ -107,13 +110,52 @@ public static class NodeInstaller
             ["fn_truncate"] = names.TruncateFunction,
             ["table"] = Quote.Qualified(shape.Name),
             ["table_literal"] = Quote.Literal(Quote.Qualified(shape.Name)),
-            ["key_defs"] = string.Join(", ", shape.KeyColumns.Select(k => Quote.Ident(k.Name) + " " + k.Type)),
+            ["key_defs"] = string.Join(", ", shape.KeyColumns.Select(k => Quote.Ident(k.Name) + " " + k.VersionType)),
             ["key_cols"] = Quote.List(shape.Key),
             ["clock"] = clock,
             ["doorbell"] = Doorbell.Arguments,
             ["old_keys"] = string.Join(", ", shape.Key.Select(k => "OLD." + Quote.Ident(k))),
             ["new_keys"] = string.Join(", ", shape.Key.Select(k => "NEW." + Quote.Ident(k))),
         });
+    }
+
+    /// <summary>
+    /// CREATE TABLE IF NOT EXISTS keeps a row-version table or change log that an older ferry made with the key's own
+    /// type, or that was made before the table's owner changed the key's type (removing and adding the sync again
+    /// keeps them too, with their tombstones): their key columns are brought to <see cref="Column.VersionType"/>.
+    /// Through text, so that any type the table's values can be read back as converts.
+    /// </summary>
+    private static async Task WidenKeysAsync(NpgsqlConnection c, TableShape shape, CaptureNames names, CancellationToken ct)
+    {
+        foreach (var table in new[] { names.RowVersions, names.Log })
+        {
+            var types = new Dictionary<string, string>(StringComparer.Ordinal);
+            await using (var cmd = new NpgsqlCommand(
+                "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute " +
+                "WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped", c))
+            {
+                cmd.Parameters.AddWithValue(table);
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                while (await r.ReadAsync(ct)) types[r.GetString(0)] = r.GetString(1);
+            }
+            var changed = shape.KeyColumns.Where(k => types.TryGetValue(k.Name, out var type) && type != k.VersionType).ToList();
+            if (changed.Count == 0) continue;
+            var alter = $"ALTER TABLE {table} " + string.Join(", ", changed.Select(k =>
+                $"ALTER COLUMN {Quote.Ident(k.Name)} TYPE {k.VersionType} USING {Quote.Ident(k.Name)}::text::{k.VersionType}"));
+            try
+            {
+                await Exec(c, alter, ct);
+            }
+            catch (PostgresException e) when (e.SqlState.StartsWith("22", StringComparison.Ordinal))
+            {
+                var columns = string.Join(", ", changed.Select(k => $"{Quote.Ident(k.Name)} ({types[k.Name]} to {k.VersionType})"));
+                throw new FerryException($"Ferry's copies of the key of table {shape.Name} in {table} hold values that do not convert " +
+                                         $"to the key's new type: {columns}: {e.MessageText}. They are keys from before the type " +
+                                         "changed, which the pairs can no longer match to rows. Remove the sync, drop " +
+                                         $"{names.RowVersions} and {names.Log} as ferry's role, and add the sync again with " +
+                                         "onetimecopy=1.", e);
+            }
+        }
     }
 
     public static async Task RemoveCaptureAsync(NpgsqlConnection c, TableName table, CancellationToken ct)

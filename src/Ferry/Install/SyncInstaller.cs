@@ -15,8 +15,15 @@ public static class SyncInstaller
 
     /// <param name="sequenceTargets">the databases whose sequences the relay moves (targets of some pair): they need
     /// UPDATE on the herd's sequences, the others only SELECT</param>
+    public static Task<List<string>> CheckAsync(IReadOnlyList<Database> databases, Herd herd,
+        IReadOnlySet<string> sequenceTargets, CancellationToken ct) =>
+        CheckAsync(databases, herd, sequenceTargets,
+            databases.SelectMany(a => databases.Where(b => b != a).Select(b => new Pair("", a.Name, b.Name))).ToList(), ct);
+
+    /// <param name="pairs">the directions rows go: each target must have every column its sources send (and may have
+    /// more)</param>
     public static async Task<List<string>> CheckAsync(IReadOnlyList<Database> databases, Herd herd,
-        IReadOnlySet<string> sequenceTargets, CancellationToken ct)
+        IReadOnlySet<string> sequenceTargets, IReadOnlyList<Pair> pairs, CancellationToken ct)
     {
         var problems = new List<string>();
         var shapes = new Dictionary<string, Dictionary<TableName, TableShape?>>();
@@ -66,10 +73,18 @@ public static class SyncInstaller
                 problems.Add(keyProblem);
                 continue;
             }
+            var missing = false;
             foreach (var db in databases.Where(d => d != reference && shapes.ContainsKey(d.Name)))
-                problems.AddRange(ShapeCheck.Problems(reference.Name, refShape, db.Name, shapes[db.Name][t]));
+            {
+                if (shapes[db.Name][t] is { } other) problems.AddRange(ShapeCheck.KeyProblems(reference.Name, refShape, db.Name, other));
+                else problems.AddRange(ShapeCheck.Problems(reference.Name, refShape, db.Name, null));
+                missing |= shapes[db.Name][t] is null;
+            }
+            if (missing) continue;
+            foreach (var pair in pairs.Where(p => shapes.ContainsKey(p.Source) && shapes.ContainsKey(p.Target)))
+                problems.AddRange(ShapeCheck.ColumnProblems(pair.Source, shapes[pair.Source][t]!, pair.Target, shapes[pair.Target][t]!));
         }
-        return problems;
+        return problems.Distinct().ToList();
     }
 
     /// <summary>

@@ -14,7 +14,11 @@ public static class TableCatalog
                    format_type(a.atttypid, a.atttypmod),
                    coalesce(array_position(i.indkey::int2[], a.attnum) + 1 - array_lower(i.indkey::int2[], 1), 0) AS key_position,
                    a.atttypid < 16384 AS builtin,
-                   a.attidentity = 'a' AS identity_always
+                   a.attidentity = 'a' AS identity_always,
+                   -- The type of ferry's own copies of a key column (TableShape.VersionType). A typmod of -1 is what
+                   -- format_type prints as bpchar and "bit", the lengthless forms, not char(1) and bit(1).
+                   CASE WHEN a.atttypid IN (21, 23) THEN 'bigint' -- smallint, integer
+                        ELSE format_type(a.atttypid, -1) END
             FROM pg_attribute a
             LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
@@ -28,7 +32,8 @@ public static class TableCatalog
             while (await r.ReadAsync(ct))
             {
                 var keyPosition = r.GetInt32(2);
-                columns.Add(new Column(r.GetString(0), r.GetString(1), keyPosition > 0, r.GetBoolean(3), r.GetBoolean(4)));
+                columns.Add(new Column(r.GetString(0), r.GetString(1), keyPosition > 0, r.GetBoolean(3), r.GetBoolean(4))
+                    { VersionType = r.GetString(5) });
                 if (keyPosition > 0) keys.Add((keyPosition, r.GetString(0)));
             }
         }

@@ -34,7 +34,10 @@ public sealed class ReadSql
             """;
         var afterKey = "(" + keyOrder + ") > (" + string.Join(", ", shape.KeyColumns.Select((k, n) =>
             $"(SELECT (current_setting('ferry.read_after')::text[])[{n + 1}]::{k.Type})")) + ")";
-        var columns = string.Join(", ", shape.Columns.Select(c => (c.IsKey ? "r." : "t.") + Quote.Ident(c.Name)));
+        // A key comes from the entry (a delete has no row), cast back from ferry's wider type to the table's: binary
+        // COPY carries the type's own format, and the target's column has the table's type.
+        var columns = string.Join(", ", shape.Columns.Select(c =>
+            c.IsKey ? $"r.{Quote.Ident(c.Name)}::{c.Type}" : "t." + Quote.Ident(c.Name)));
         var firstKey = Quote.Ident(shape.Key[0]);
         var format = shape.CanCopyBinary ? "(FORMAT binary)" : "(FORMAT text)";
         // The chunk's entries are picked first, and only they are looked up in the table, one index probe each

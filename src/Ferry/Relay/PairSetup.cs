@@ -41,7 +41,8 @@ public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, D
             var problems = ShapeCheck.Problems(Source.Name, s, Target.Name, t);
             if (problems.Count > 0) throw new FerryException(string.Join(Environment.NewLine, problems));
             read.Add(new ReadSql(s));
-            apply.Add(new ApplySql(t!, i, Herd.RuleFor(table, Sync.ConflictRule)));
+            // The source's columns, by name, in its order: what the read sends; the target may hold them in another.
+            apply.Add(new ApplySql(t!.Carrying(s), i, Herd.RuleFor(table, Sync.ConflictRule)));
         }
         // Row-level security turned on after add sync would hide rows from this pair without an error.
         await RowSecurity.ThrowIfHiddenAsync(source, Source.Name, Herd.Tables, ct);
@@ -52,7 +53,7 @@ public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, D
             {
                 var parent = ordered.ToList().IndexOf(fk.Parent);
                 if (parent < 0) continue;
-                apply[i].ForeignKeys.Add((new ForeignKeySql(fk, apply[i].Shape, apply[i].Temp, apply[parent].Temp), parent));
+                apply[i].ForeignKeys.Add((new ForeignKeySql(fk, apply[i], apply[parent]), parent));
             }
         return (read, apply);
     }

@@ -13,6 +13,14 @@ public static class Fingerprint
     public static string RowsSql(string quotedTable, string row = "t::text") =>
         $"SELECT count(*) || ' rows: ' || coalesce(string_agg(md5({row}), ',' ORDER BY md5({row})), '') FROM {quotedTable} t";
 
+    /// <summary>
+    /// <see cref="RowsSql"/> by column name: the given columns in name order, so databases that hold them in another
+    /// physical order, or hold more columns, compare alike.
+    /// </summary>
+    public static string ByNameSql(string quotedTable, params string[] columns) =>
+        RowsSql(quotedTable, "ROW(" + string.Join(", ", columns.Order(StringComparer.Ordinal)
+            .Select(c => "t.\"" + c.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"")) + ")::text");
+
     /// <summary>Every ferry.rv_* table of a database, ordered, as superuser (the application cannot read them).</summary>
     public static async Task<string> RowVersionsAsync(Topology t, int server)
     {

@@ -33,18 +33,20 @@ CREATE TABLE IF NOT EXISTS {{log}} (
 -- behind, and than the table's last truncate (the log holds only changes made after it: a truncate folds the log
 -- first). Returns how many entries it moved. Concurrent folds each take whole entries: a DELETE waiting on an entry
 -- another fold took skips it once that one commits. Keys in order, so two folds lock row versions in one order.
--- Everything is schema-qualified: the truncate trigger calls this with the application's search_path.
+-- Everything is schema-qualified: the truncate trigger calls this with the application's search_path. The limit is
+-- $1, not its name, and ferry's own names here start with ferry_, which no key column may: a key column of any
+-- other name cannot be taken for either.
 CREATE OR REPLACE FUNCTION {{fold}}(max_entries integer) RETURNS bigint
 LANGUAGE sql AS $fn$
     WITH moved AS (
         DELETE FROM {{log}}
-        WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT l.ctid FROM {{log}} AS l LIMIT max_entries))
+        WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT l.ctid FROM {{log}} AS l LIMIT $1))
         RETURNING {{key_cols}}, ferry_captured
     ), latest AS (
-        SELECT {{key_cols}}, pg_catalog.max(ferry_captured) AS captured FROM moved GROUP BY {{key_cols}}
+        SELECT {{key_cols}}, pg_catalog.max(ferry_captured) AS ferry_captured FROM moved GROUP BY {{key_cols}}
     ), stamped AS (
         INSERT INTO {{rv}} AS r ({{key_cols}}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-        SELECT {{key_cols}}, greatest(captured, {{truncated}}), NULL, NULL, pg_catalog.pg_current_xact_id()
+        SELECT {{key_cols}}, greatest(ferry_captured, {{truncated}}), NULL, NULL, pg_catalog.pg_current_xact_id()
         FROM latest ORDER BY {{key_cols}}
         ON CONFLICT ({{key_cols}}) DO UPDATE SET {{local_wins}}
     )
@@ -55,7 +57,8 @@ $fn$;
 -- SET search_path (a function with a SET clause saves and restores the setting on every call: a tenth of a
 -- single-row transaction's time); instead every table is schema-qualified and every function and operator is
 -- pg_catalog's by name, so nothing a caller puts on its search_path can stand in for them in this SECURITY
--- DEFINER code. The transition tables ferry_new and ferry_old are the statement's own and are found first.
+-- DEFINER code. The transition tables ferry_new and ferry_old are the statement's own and are found first. Key
+-- columns are columns, not PL/pgSQL variables, whatever they are called (a key named found or tg_op).
 --
 -- A statement of up to {{bulk_rows}} rows appends to the log. A larger one (a bulk load) upserts its row versions
 -- itself, as the fold would: set-based in the application's statement, that costs less than appending and folding
@@ -69,6 +72,7 @@ $fn$;
 -- and then wake its pairs once: nothing that commits unrung waits longer than that (see Relay/SourceListener.cs).
 CREATE OR REPLACE FUNCTION {{fn}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $fn$
+#variable_conflict use_column
 BEGIN
     -- Ferry's own apply writes the entries itself, with the remote version and origin. (Unset is NULL: not <> ''.)
     -- Any session may set ferry.origin, so it counts only in ferry's own, whose login role owns this function
@@ -121,6 +125,7 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION {{fn_truncate}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $fn$
+#variable_conflict use_column
 BEGIN
     -- Ferry's own apply records the remote truncate itself, with its origin and version; only in ferry's own
     -- sessions, as above.
