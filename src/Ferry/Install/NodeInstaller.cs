@@ -11,13 +11,15 @@ namespace Ferry.Install;
 public static class NodeInstaller
 {
     private static readonly string[] NodeScripts =
-        ["node_001_schema.sql", "node_010_progress.sql", "node_020_truncates.sql", "node_030_conflicts.sql", "node_040_origin.sql"];
+        ["node_001_schema.sql", "node_010_progress.sql", "node_020_truncates.sql", "node_030_conflicts.sql", "node_040_origin.sql",
+         "node_050_holds.sql"];
 
     /// <summary>
     /// The version of ferry's schema and capture that this build installs. 2: capture appends to change logs that
-    /// the relay folds (a version-1 database has no fold functions).
+    /// the relay folds (a version-1 database has no fold functions). 3: tables held per pair (ferry.held_tables) and
+    /// the column fingerprints both ends of a pair compare (ferry.shapes).
     /// </summary>
-    public const int SchemaVersion = 2;
+    public const int SchemaVersion = 3;
 
     public static async Task InstallSchemaAsync(NpgsqlConnection c, CancellationToken ct)
     {
