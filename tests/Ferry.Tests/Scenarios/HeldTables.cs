@@ -30,6 +30,13 @@ public sealed class HeldTables(ServerFixture servers)
         Assert.Contains("on db3", held);
         Assert.Contains("Sync s: degraded", held);
         Assert.DoesNotContain("unreachable", held);
+        // The relay's endpoint says the same, for machines.
+        var endpoint = System.Text.RegularExpressions.Regex.Match(held, @"http://127\.0\.0\.1:\d+/").Value;
+        using var http = new HttpClient();
+        var json = await http.GetStringAsync(endpoint + "status");
+        Assert.Contains("\"held_tables\"", json);
+        Assert.Contains("\"target\": \"db3\"", json);
+        Assert.Contains("ferry_pair_tables_held{sync=\"s\",source=\"db1\",target=\"db3\"} 1", await http.GetStringAsync(endpoint + "metrics"));
 
         // The other table of the same pair flows meanwhile, at its usual pace.
         await t.ExecAsync(0, "INSERT INTO notes VALUES (1, 'still flowing')");
