@@ -50,6 +50,34 @@ public sealed class SchemaRollouts(ServerFixture servers)
     }
 
     [Fact]
+    public async Task ferry_ddl_adds_a_column_everywhere_as_the_owner_replicas_first_and_the_sync_is_good_after()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(ferry_ddl_adds_a_column_everywhere_as_the_owner_replicas_first_and_the_sync_is_good_after),
+            "CREATE TABLE items (id int PRIMARY KEY, name text)", ["public.items"]);
+        // A login that may change the tables: a member of their owner's role (ferry's own role may not).
+        foreach (var s in t.Servers.Servers)
+            await s.ExecuteAsync("postgres", $"""
+                DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'app_dba') THEN CREATE ROLE app_dba; END IF; END $$;
+                ALTER ROLE app_dba LOGIN PASSWORD 'dba-secret'; GRANT {RestrictedRole.Owner} TO app_dba;
+                """, default);
+        await t.TwoMastersAndReplicaAsync();
+        await t.Cli.OkAsync("start");
+        await t.ExecAsync(0, "INSERT INTO items VALUES (1, 'one')");
+        await t.ConvergedAsync("items", [0, 1, 2]);
+
+        t.Cli.Environment["PGPASSWORD"] = "dba-secret";
+        var ran = await t.Cli.OkAsync("ddl", "s", "ALTER TABLE items ADD COLUMN c int CHECK (c >= 0)", "as=app_dba");
+        Assert.Contains("Order: db3, db1, db2", ran.Out);
+        await t.ExecAsync(0, "INSERT INTO items VALUES (2, 'two', 2)");
+        await t.ExecAsync(1, "UPDATE items SET c = 1 WHERE id = 1");
+        var byName = Fingerprint.RowsSql("items", "(t.id, t.name, t.c)::text");
+        await Fingerprint.ConvergedAsync(t, [byName], [0, 1, 2], TimeSpan.FromSeconds(30));
+        Assert.Equal("1 one 1|2 two 2", await t.ScalarAsync<string>(2, "SELECT string_agg(concat_ws(' ', id, name, c), '|' ORDER BY id) FROM items"));
+        await Eventually.UntilAsync(async () => (await t.Cli.OkAsync("status")).Out, s => s.Contains("Sync s: good", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(20), "the sync to be good");
+    }
+
+    [Fact]
     public async Task a_column_dropped_on_the_replica_first_then_on_the_masters_converges()
     {
         await using var t = await Topology.CreateAsync(servers, nameof(a_column_dropped_on_the_replica_first_then_on_the_masters_converges),
