@@ -110,7 +110,7 @@ public sealed partial class PairRunner
     /// <summary>A read whose snapshot sees other columns on the source than the pair was built for is not applied.</summary>
     private async Task<BatchPlan> CheckSourceShapesAsync(BatchPlan plan, CancellationToken ct)
     {
-        if (plan.SourceShapes is null || plan.SourceShapes.SequenceEqual(_tables.SourceShapes)) 
+        if (plan.SourceShapes is null || plan.SourceShapes.SequenceEqual(_tables.SourceShapes))
             return plan.Truncates.Count == 0 ? plan : plan with { Truncates = plan.Truncates.Where(t => !IsHeld(t.Table)).ToList() };
         await _reader.EndAsync(ct);
         throw new ShapeChanged($"The columns of a replicated table changed on {_setup.Pair.Source}; reading them again.");
