@@ -33,6 +33,8 @@ root.Subcommands.Add(Verb("compare", "Compare a sync's tables on all its databas
     CompareCommand.RunAsync));
 root.Subcommands.Add(Verb("copy", "Re-copy targets of a sync from a source, then replicate from there: ferry copy SYNC to=DB [from=SOURCE] [mode=replace|empty].",
     CopyCommand.RunAsync));
+root.Subcommands.Add(Verb("ddl", "Run a schema change on every database of a sync, in the order that holds tables least: ferry ddl SYNC \"ALTER TABLE …\" [as=USER].",
+    DdlCommand.RunAsync));
 root.Subcommands.Add(Verb("conflicts", "List recorded conflicts: ferry conflicts [SYNC] [--since T] [--json].", ConflictsCommand.RunAsync));
 root.Subcommands.Add(Verb("demo", "Run a live demonstration on throwaway local PostgreSQL servers.", DemoCommand.RunAsync));
 

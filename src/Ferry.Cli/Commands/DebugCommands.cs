@@ -43,6 +43,7 @@ public static class DebugCommands
         return new PairSetup(pair, sync, group, herd, await store.GetDatabaseAsync(source, ct), await store.GetDatabaseAsync(target, ct))
         {
             TargetKeepsVersions = !(await store.PlainTargetsAsync(ct)).Contains(target),
+            TargetIsRead = (await store.ListSyncGroupsAsync(ct)).SelectMany(s => Sync.PairsOf(s.Sync, s.Group)).Any(p => p.Source == target),
         };
     }
 }

@@ -31,6 +31,7 @@ public static class StatusCommand
         foreach (var sync in syncs)
         {
             var mine = pairs.Where(p => p.Sync == sync.Name).ToList();
+            // A held table makes its pair's state "tables held": never good while one waits.
             var state = !sync.Active ? "inactive"
                 : relay is null ? "stopped"
                 : mine.Any(p => p.State != "replicating") ? "degraded"
@@ -47,6 +48,7 @@ public static class StatusCommand
                 p.LastError is null ? "" : (p.ErrorSince is null ? "" : $"(since {Output.Ago(p.ErrorSince)}) ") + p.LastError,
             }));
         }
+        await PrintHeldTablesAsync(store, syncs, ct);
         await PrintCopiesAsync(store, all, args.Words.Count > 0 ? args.Words : null, ct);
         var dbs = await store.ListDatabaseStatusAsync(ct);
         if (dbs.Count > 0)
@@ -58,6 +60,22 @@ public static class StatusCommand
             }));
         }
         return 0;
+    }
+
+    /// <summary>
+    /// Tables held on a pair: their changes wait on the source while the pair's other tables flow. Each with its cause,
+    /// since when, and the fix; the relay lets it go on by itself once the cause is gone.
+    /// </summary>
+    private static async Task PrintHeldTablesAsync(Store store, List<Sync> syncs, CancellationToken ct)
+    {
+        var held = (await store.ListHeldTablesAsync(ct)).Where(h => syncs.Any(s => s.Name == h.Sync)).ToList();
+        if (held.Count == 0) return;
+        Output.Line();
+        Output.Line("Held tables (their changes wait, nothing is lost; each resumes by itself once its cause is gone):");
+        Output.Table(["sync", "pair", "table", "since", "cause", "fix"], held.Select(h => new[]
+        {
+            h.Sync, $"{h.Source} -> {h.Target}", h.Table.ToString(), Output.Ago(h.Since), h.Cause, h.Fix,
+        }));
     }
 
     /// <summary>

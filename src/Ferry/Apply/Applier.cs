@@ -15,8 +15,12 @@ namespace Ferry.Apply;
 /// False on a plain target (<see cref="PlainTargets"/>): every incoming entry wins, so nothing is looked up, decided
 /// or stamped; rows are written as they come, and a truncate is applied once, with the first chunk of its batch.
 /// </param>
+/// <param name="shapeNames">with <paramref name="targetShapes"/>: the tables' qualified names and the target's column
+/// fingerprints the SQL was built for; each apply compares them again, after the apply lock, and raises
+/// <c>FY002</c> (<see cref="ShapeChanged"/>) rather than apply rows in a shape the table no longer has</param>
 public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroupOrder,
-    IReadOnlyList<ApplySql> tables, bool useReplicaRole, bool keepVersions = true)
+    IReadOnlyList<ApplySql> tables, bool useReplicaRole, bool keepVersions = true, string[]? shapeNames = null,
+    string[]? targetShapes = null)
 {
     private bool _tempTablesReady;
 
@@ -50,18 +54,36 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
     /// </summary>
     /// <param name="expected">the progress the pair read or saved last: saved over only if still there</param>
     /// <param name="inTransaction">The chunk's COPYs already opened the transaction (rows copied straight in).</param>
-    public async Task<string[]?> ApplyAsync(BatchPlan plan, Chunk chunk, PairProgress expected, CancellationToken ct, bool inTransaction = false)
+    /// <param name="held">Tables held on the pair: none of their statements run, and no child's orphans are dropped
+    /// for want of a parent row that may be waiting among a held parent's entries.</param>
+    /// <param name="catchUp">A held table catching up (<see cref="TableHold"/>): the chunk moves its hold's cursor, or
+    /// lifts the hold, instead of the pair's position.</param>
+    /// <exception cref="TableError">an SQL error raised by one table's statements</exception>
+    public async Task<string[]?> ApplyAsync(BatchPlan plan, Chunk chunk, PairProgress expected, CancellationToken ct, bool inTransaction = false,
+        IReadOnlySet<int>? held = null, TableName? catchUp = null)
     {
+        held ??= new HashSet<int>();
         var inChunk = chunk.Slices.Select(s => s.Table).ToList();
         await using var batch = new NpgsqlBatch(target);
-        void Add(string sql, params object?[] args) => batch.BatchCommands.Add(Command(sql, args));
+        var owners = new Dictionary<NpgsqlBatchCommand, int>();
+        int? owner = null;
+        void Add(string sql, params object?[] args)
+        {
+            var c = Command(sql, args);
+            batch.BatchCommands.Add(c);
+            if (owner is { } o) owners[c] = o;
+        }
 
         if (!inTransaction) Add("BEGIN");
         // Slices read along with the plan come in here rather than by COPY: no round trip of their own.
         foreach (var slice in chunk.Slices)
             if (plan.InlineFor(slice) is { } rows)
+            {
+                owner = slice.Table;
                 Add(tables[slice.Table].InsertInline,
                     Enumerable.Range(0, rows.Rows[0].Length).Select(c => (object?)rows.Column(c, slice.Limit)).ToArray());
+            }
+        owner = null;
         // ferry.origin marks these writes as ferry's: the capture triggers leave them alone (no echo).
         Add("SELECT set_config('ferry.origin', $1, true), set_config('lock_timeout', $2, true), " +
             "set_config('statement_timeout', $3, true)",
@@ -71,6 +93,9 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             Defaults.Millis(Defaults.DeadLinkTimeout));
         Add(LockSql);
         batch.BatchCommands.Add(Guard(expected));
+        if (shapeNames is not null && targetShapes is not null)
+            Add("SELECT ferry.shape_changed('the columns of a replicated table changed on this database; ferry reads them again') " +
+                "WHERE ferry.shapes($1::text[]) IS DISTINCT FROM $2::text[]", shapeNames, targetShapes);
         Add("SET CONSTRAINTS ALL DEFERRED");
         if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
         // Decisions read this database's row versions: the application's changes still in the change logs go in
@@ -81,14 +106,17 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         // written after it; without, it would delete the rows the batch's earlier chunks wrote.
         foreach (var tr in keepVersions || plan.StartsBatch ? plan.Truncates.Reverse() : [])
         {
-            var t = tables.FirstOrDefault(x => x.Shape.Name == tr.Table);
-            if (t is null) continue;
+            var index = tables.ToList().FindIndex(x => x.Shape.Name == tr.Table);
+            if (index < 0 || held.Contains(index)) continue;
+            var t = tables[index];
+            owner = index;
             Add(t.RecordTruncate, tr.Table.Schema, tr.Table.Name, tr.Version, tr.Origin);
             Add(t.ApplyTruncate, tr.Version);
         }
         foreach (var i in inChunk)
         {
             var t = tables[i];
+            owner = i;
             if (keepVersions)
             {
                 Add(t.Local, pair.Target);
@@ -106,19 +134,30 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         }
         foreach (var i in keepVersions ? inChunk : [])
         {
+            owner = i;
             Add(tables[i].StampVersions);
             Add(tables[i].StampNew);
         }
-        foreach (var child in tables)
-            foreach (var (fk, parent) in child.ForeignKeys)
-                if (fk.EvictChildren is { } evict && inChunk.Contains(parent))
+        for (var c = 0; c < tables.Count; c++)
+            foreach (var (fk, parent) in tables[c].ForeignKeys)
+                if (fk.EvictChildren is { } evict && inChunk.Contains(parent) && !held.Contains(c))
+                {
+                    var child = tables[c];
+                    owner = c;
                     Add(evict, pair.Sync, child.Shape.Name.Schema, child.Shape.Name.Name, child.Shape.Key.ToArray(), fk.EvictRuleText, pair.Target);
-        foreach (var i in Enumerable.Reverse(inChunk)) Add(tables[i].Delete);
+                }
+        foreach (var i in Enumerable.Reverse(inChunk))
+        {
+            owner = i;
+            Add(tables[i].Delete);
+        }
         foreach (var i in inChunk)
         {
             var t = tables[i];
-            foreach (var (fk, _) in t.ForeignKeys)
-                Add(fk.DropOrphans, pair.Sync, t.Shape.Name.Schema, t.Shape.Name.Name, t.Shape.Key.ToArray(), fk.RuleText, pair.Target);
+            owner = i;
+            foreach (var (fk, parent) in t.ForeignKeys)
+                if (!held.Contains(parent))
+                    Add(fk.DropOrphans, pair.Sync, t.Shape.Name.Schema, t.Shape.Name.Name, t.Shape.Key.ToArray(), fk.RuleText, pair.Target);
             if (t.Vacate is { } vacate) Add(vacate);
             // Without versions no entry was looked up: all are "new", and the DO block upserts if any row is there.
             if (keepVersions) Add(t.Upsert);
@@ -126,9 +165,18 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         }
 
         foreach (var i in keepVersions ? inChunk : [])
+        {
+            owner = i;
             Add(tables[i].RaceCheck, tables[i].Shape.Name.ToString());
+        }
+        owner = null;
 
         var afterKey = chunk.CursorHasKey ? tables[chunk.CursorTable!.Value].LastKey : "NULL::text[]";
+        if (catchUp is not null)
+            Add(chunk.EndsBatch ? TableHold.LiftSql : TableHold.ResumeSql(afterKey), chunk.EndsBatch
+                ? [pair.Sync, pair.Source, catchUp.Schema, catchUp.Name]
+                : [pair.Sync, pair.Source, catchUp.Schema, catchUp.Name, plan.Bounds.To]);
+        else
         Add(PairProgress.SaveSql(afterKey),
             pair.Sync, pair.Source,
             chunk.EndsBatch ? plan.Bounds.To : plan.Bounds.From,
@@ -141,15 +189,48 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         foreach (var i in inChunk) Add(tables[i].Clear);
         FixTypes(batch);
         string[]? cursor = null;
-        await using (var r = await batch.ExecuteReaderAsync(ct))
+        try
         {
+            await using var r = await batch.ExecuteReaderAsync(ct);
             do
             {
                 if (r.FieldCount == 1 && r.GetName(0) == CursorColumn && await r.ReadAsync(ct))
                     cursor = r.GetFieldValue<string[]>(0);
             } while (await r.NextResultAsync(ct));
         }
+        catch (PostgresException e) when (e.SqlState == "FY002")
+        {
+            throw new ShapeChanged($"The columns of a replicated table changed on {pair.Target}; reading them again.", e);
+        }
+        catch (PostgresException e) when (TableError.HoldsFor(e) && OwnerOf(e, owners) is { } failed)
+        {
+            throw new TableError(failed, e) { Database = pair.Target };
+        }
         return cursor;
+    }
+
+    /// <summary>
+    /// The table whose statement raised <paramref name="e"/>; for a deferred constraint checked at COMMIT, the table
+    /// the constraint is on. Null when no one table's statement failed.
+    /// </summary>
+    private int? OwnerOf(PostgresException e, Dictionary<NpgsqlBatchCommand, int> owners)
+    {
+        if (e.BatchCommand is { } c && owners.TryGetValue(c, out var t)) return t;
+        if (e.TableName is null || e.SchemaName is null || e.SchemaName == "ferry") return null;
+        var index = tables.ToList().FindIndex(x => x.Shape.Name.Schema == e.SchemaName && x.Shape.Name.Name == e.TableName);
+        return index < 0 ? null : index;
+    }
+
+    /// <summary>
+    /// After a table's error: ends the failed transaction and empties the temporary tables its chunk's COPYs filled, so
+    /// the chunk can be applied again without that table on the same connection.
+    /// </summary>
+    public async Task AbandonAsync(CancellationToken ct)
+    {
+        await using var batch = new NpgsqlBatch(target);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("ROLLBACK"));
+        foreach (var t in tables) batch.BatchCommands.Add(new NpgsqlBatchCommand(t.Clear));
+        await batch.ExecuteNonQueryAsync(ct);
     }
 
     private const string CursorColumn = "ferry_cursor";

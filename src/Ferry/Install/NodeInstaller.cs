@@ -11,14 +11,16 @@ namespace Ferry.Install;
 public static class NodeInstaller
 {
     private static readonly string[] NodeScripts =
-        ["node_001_schema.sql", "node_010_progress.sql", "node_020_truncates.sql", "node_030_conflicts.sql", "node_040_origin.sql"];
+        ["node_001_schema.sql", "node_010_progress.sql", "node_020_truncates.sql", "node_030_conflicts.sql", "node_040_origin.sql",
+         "node_050_holds.sql"];
 
     /// <summary>
     /// The version of ferry's schema and capture that this build installs. 2: capture appends to change logs that
     /// the relay folds (a version-1 database has no fold functions). 3: capture honours ferry.origin only in ferry's
     /// own sessions (a version-2 database lets any session switch its capture off), and ferry's key columns take
     /// widened types (<see cref="Column.VersionType"/>): a version-2 capture rejects the application's writes once a
-    /// key's owner widens it.
+    /// key's owner widens it. Also tables held per pair (ferry.held_tables) and the column fingerprints both
+    /// ends of a pair compare (ferry.shapes).
     /// </summary>
     public const int SchemaVersion = 3;
 

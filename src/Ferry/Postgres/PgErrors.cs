@@ -51,6 +51,22 @@ public static class PgErrors
     public static bool IsDataRefusal(Exception e) =>
         e is PostgresException pe && (pe.SqlState.StartsWith("23", StringComparison.Ordinal) || pe.SqlState.StartsWith("22", StringComparison.Ordinal));
 
+    /// <summary>
+    /// True when a live connection answered with an SQL error (a statement's, not the link's, the login's or the
+    /// server's going away): the database was reached, and must not be shown unreachable.
+    /// </summary>
+    public static bool IsSqlError(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+            if (x is PostgresException pe)
+            {
+                if (pe.SqlState[..2] is "08" or "28" or "3D" or "53" or "57" or "58") return false;
+                // CONNECT refused on the database: the login failed, as with a wrong password.
+                return !(pe.SqlState == "42501" && pe.MessageText.StartsWith("permission denied for database", StringComparison.Ordinal));
+            }
+        return false;
+    }
+
     /// <summary>True when the error is about the link or the server being away, so a retry may succeed.</summary>
     public static bool IsTransient(Exception e) => e switch
     {

@@ -30,6 +30,9 @@ public sealed record BatchPlan(BatchBounds Bounds, string SourceNodeId, long[] P
     /// <summary>Whether this read opened the batch (its first chunk), rather than resumed it at a stored cursor.</summary>
     public bool StartsBatch { get; init; }
 
+    /// <summary>The source's column fingerprints (<c>ferry.shapes</c>) in the read's snapshot; null where not asked.</summary>
+    public IReadOnlyList<string>? SourceShapes { get; init; }
+
     /// <summary>Per table, about how many rows it holds on the source (0 where not read).</summary>
     public IReadOnlyList<double> TableRows { get; init; } = [];
 

@@ -1,5 +1,6 @@
 using Ferry.Capture;
 using Ferry.Postgres;
+using Ferry.Progress;
 using Npgsql;
 
 namespace Ferry.Read;
@@ -9,7 +10,13 @@ namespace Ferry.Read;
 /// the COPY of every slice all see one snapshot, the batch's <c>to</c> snapshot is that very snapshot when the
 /// batch starts, and the whole read costs one round trip plus one per table in the chunk.
 /// </summary>
-public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skipOrigins, IReadOnlyList<ReadSql> tables)
+/// <param name="shapeNames">
+/// The tables' qualified names, for <c>ferry.shapes</c>: each read returns the source's column fingerprints as its
+/// snapshot sees them (<see cref="BatchPlan.SourceShapes"/>), so a column changed before a row was written is noticed
+/// in the very read that carries the row.
+/// </param>
+public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skipOrigins, IReadOnlyList<ReadSql> tables,
+    string[]? shapeNames = null)
 {
     private bool _endPending;
 
@@ -32,9 +39,12 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
     /// Read a table's entries along only if all of them in the batch fit: when a chunk may take more than rides
     /// along, a larger slice goes by COPY and the text rows would be read for nothing.
     /// </param>
+    /// <param name="skip">Tables not read at all (held on this pair): no count, no rows, no truncates applied.</param>
     public async Task<BatchPlan> BeginAsync(string from, string? to, int startTable, string[]? afterKey, CancellationToken ct,
-        Func<int, int>? inlineRows = null, bool inlineOnlyWhole = false)
+        Func<int, int>? inlineRows = null, bool inlineOnlyWhole = false, IReadOnlySet<int>? skip = null)
     {
+        bool Reads(int t) => skip is null || !skip.Contains(t);
+        _inlineOf.Clear();
         await using var batch = new NpgsqlBatch(source);
         // The previous chunk's read transaction ends in this round trip rather than in one of its own.
         if (_endPending) batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
@@ -51,7 +61,8 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
                    set_config('ferry.read_after', coalesce($5::text[], '{}')::text, true),
                    (SELECT value FROM ferry.meta WHERE key = 'node_id'),
                    pg_current_snapshot()::text,
-                   (SELECT max(value::numeric)::text FROM ferry.meta WHERE key = ANY($6))
+                   (SELECT max(value::numeric)::text FROM ferry.meta WHERE key = ANY($6)),
+                   CASE WHEN $7::text[] IS NOT NULL THEN ferry.shapes($7::text[]) END
             """);
         setup.Parameters.Add(new NpgsqlParameter { Value = from });
         setup.Parameters.Add(new NpgsqlParameter { Value = (object?)to ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
@@ -63,18 +74,24 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
             NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text,
         });
         setup.Parameters.Add(new NpgsqlParameter { Value = _purgeMarkers });
+        setup.Parameters.Add(new NpgsqlParameter
+        {
+            Value = (object?)shapeNames ?? DBNull.Value,
+            NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text,
+        });
         batch.BatchCommands.Add(setup);
         for (var t = startTable; t < tables.Count; t++)
-            batch.BatchCommands.Add(new NpgsqlBatchCommand(tables[t].Count(t == startTable && afterKey is not null)));
+            if (Reads(t)) batch.BatchCommands.Add(new NpgsqlBatchCommand(tables[t].Count(t == startTable && afterKey is not null)));
         batch.BatchCommands.Add(new NpgsqlBatchCommand(ReadSql.Truncates));
         var inlined = new int[tables.Count];
         // The budget is shared by the tables, so what rides along stays near 1 MiB however large the herd.
         var inlineBytes = Math.Max(64 * 1024, InlineBytes / Math.Max(1, tables.Count - startTable));
         for (var t = startTable; t < tables.Count; t++)
         {
-            inlined[t] = inlineRows?.Invoke(t) ?? 0;
+            inlined[t] = Reads(t) ? inlineRows?.Invoke(t) ?? 0 : 0;
             if (inlined[t] <= 0) continue;
             var fetch = new NpgsqlBatchCommand(tables[t].Inline(t == startTable && afterKey is not null));
+            _inlineOf[fetch] = t;
             fetch.Parameters.Add(new NpgsqlParameter<int> { TypedValue = inlined[t] });
             fetch.Parameters.Add(new NpgsqlParameter<long> { TypedValue = inlineBytes });
             fetch.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = inlineOnlyWhole });
@@ -88,31 +105,42 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
         var inline = new InlineRows?[tables.Count];
         string batchTo, nodeId, now;
         string? purgedBelow;
-        await using (var r = await batch.ExecuteReaderAsync(ct))
+        string[]? shapes;
+        try
         {
-            if (to is null) await r.NextResultAsync(ct);
-            await r.ReadAsync(ct);
-            batchTo = r.GetString(1);
-            nodeId = r.GetString(5);
-            now = r.GetString(6);
-            purgedBelow = r.IsDBNull(7) ? null : r.GetString(7);
-            for (var t = startTable; t < tables.Count; t++)
+            await using (var r = await batch.ExecuteReaderAsync(ct))
             {
-                await r.NextResultAsync(ct);
+                if (to is null) await r.NextResultAsync(ct);
                 await r.ReadAsync(ct);
-                pending[t] = r.GetInt64(0);
-                if (!r.IsDBNull(1)) oldest = Math.Max(oldest ?? 0, r.GetDouble(1));
-                tableRows[t] = r.IsDBNull(2) ? 0 : r.GetDouble(2);
-            }
-            await r.NextResultAsync(ct);
-            while (await r.ReadAsync(ct))
-                truncates.Add(new TruncateEntry(new TableName(r.GetString(0), r.GetString(1)), r.GetDateTime(2), r.GetString(3)));
-            for (var t = startTable; t < tables.Count; t++)
-                if (inlined[t] > 0)
+                batchTo = r.GetString(1);
+                nodeId = r.GetString(5);
+                now = r.GetString(6);
+                purgedBelow = r.IsDBNull(7) ? null : r.GetString(7);
+                shapes = r.IsDBNull(8) ? null : r.GetFieldValue<string[]>(8);
+                for (var t = startTable; t < tables.Count; t++)
                 {
+                    if (!Reads(t)) continue;
                     await r.NextResultAsync(ct);
-                    inline[t] = await ReadInlineAsync(r, ct);
+                    await r.ReadAsync(ct);
+                    pending[t] = r.GetInt64(0);
+                    if (!r.IsDBNull(1)) oldest = Math.Max(oldest ?? 0, r.GetDouble(1));
+                    tableRows[t] = r.IsDBNull(2) ? 0 : r.GetDouble(2);
                 }
+                await r.NextResultAsync(ct);
+                while (await r.ReadAsync(ct))
+                    truncates.Add(new TruncateEntry(new TableName(r.GetString(0), r.GetString(1)), r.GetDateTime(2), r.GetString(3)));
+                for (var t = startTable; t < tables.Count; t++)
+                    if (inlined[t] > 0)
+                    {
+                        await r.NextResultAsync(ct);
+                        inline[t] = await ReadInlineAsync(r, ct);
+                    }
+            }
+        }
+        catch (PostgresException e) when (TableError.HoldsFor(e) && e.BatchCommand is { } c && _inlineOf.TryGetValue(c, out var failed))
+        {
+            // Only the inline fetches read a table's own rows; an error there is that table's (a grant, a column).
+            throw new TableError(failed, e) { Database = pair.Source };
         }
         CheckContinuity(from, now);
         CheckTombstones(from, purgedBelow);
@@ -121,6 +149,7 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
             Inline = inline,
             TableRows = tableRows,
             StartsBatch = to is null,
+            SourceShapes = shapes,
         };
     }
 
@@ -130,6 +159,9 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
     /// </summary>
     private readonly string[] _purgeMarkers =
         tables.Select(t => new CaptureNames(t.Shape.Name).PurgedBelowKey).Prepend("tombstones_purged_below").ToArray();
+
+    /// <summary>The inline fetch of each table in the batch being read: an error there is that table's.</summary>
+    private readonly Dictionary<NpgsqlBatchCommand, int> _inlineOf = [];
 
     private readonly string _foldAll = "SELECT " + string.Join(", ",
         ChangeLog.Folds(tables.Select(t => t.Shape.Name)).Prepend("set_config('lock_timeout', $1, true)"));
@@ -214,6 +246,9 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
     /// idle_in_transaction_session_timeout).
     /// </summary>
     public void EndWithNextBegin() => _endPending = true;
+
+    /// <summary>Whether the read transaction is left for the next <see cref="BeginAsync"/> to end.</summary>
+    public bool EndPending => _endPending;
 
     /// <summary>Awaits two starts; when one fails, the other's stream is closed before the failure goes on.</summary>
     private static async Task<(TA, TB)> BothAsync<TA, TB>(Task<TA> a, Task<TB> b) where TA : IDisposable where TB : IAsyncDisposable

@@ -27,7 +27,7 @@ public sealed record DrainResult(long Rows, int Chunks, long Bytes, long Pending
 /// chunk by chunk, each chunk committed with its cursor. No retry, no loop, no status: <see cref="PairWorker"/> adds
 /// those, and <c>ferry debug run-once</c> uses this alone.
 /// </summary>
-public sealed class PairRunner : IAsyncDisposable
+public sealed partial class PairRunner : IAsyncDisposable
 {
     private readonly PairSetup _setup;
     private readonly NpgsqlConnection _source;
@@ -39,8 +39,10 @@ public sealed class PairRunner : IAsyncDisposable
     private DateTime _lastTargetContact = DateTime.UtcNow;
     private ChunkSizer? _fixedSizer;
 
-    private PairRunner(PairSetup setup, NpgsqlConnection source, NpgsqlConnection target, PairReader reader, Applier applier)
+    private PairRunner(PairSetup setup, NpgsqlConnection source, NpgsqlConnection target, PairReader reader, Applier applier,
+        PairTables tables)
     {
+        _tables = tables;
         _setup = setup;
         _source = source;
         _target = target;
@@ -68,7 +70,8 @@ public sealed class PairRunner : IAsyncDisposable
             await NodeInstaller.CheckVersionAsync(source, setup.Source.Name, ct);
             await NodeInstaller.CheckVersionAsync(target, setup.Target.Name, ct);
             await Copy.CopyCursor.RefuseUnfinishedAsync(target, setup.Pair, ct);
-            var (read, apply) = await setup.BuildAsync(source, target, ct);
+            var tables = await setup.BuildAsync(source, target, ct);
+            var (read, apply) = (tables.Read, tables.Apply);
             // Everything written on this connection is ferry's: the capture triggers leave it alone. The apply batch
             // says so per transaction too; rows copied straight into a table arrive before that statement does.
             await using (var origin = new NpgsqlCommand("SELECT set_config('ferry.origin', $1, false)", target))
@@ -81,9 +84,12 @@ public sealed class PairRunner : IAsyncDisposable
             await ChangeLog.CatchUpAsync(source, setup.Source.Name, setup.Pair.Sync, read.Select(r => r.Shape.Name).ToList(), ct);
             if (setup.TargetKeepsVersions) await ChangeLog.CatchUpAsync(target, setup.Target.Name, setup.Pair.Sync, apply.Select(a => a.Shape.Name).ToList(), ct);
             var replicaRole = await GrantCheck.CanSetReplicationRoleAsync(target, ct);
-            var reader = new PairReader(source, setup.Pair, setup.SkipOrigins, read);
-            var applier = new Applier(target, setup.Pair, setup.Order, apply, replicaRole, setup.TargetKeepsVersions);
-            return new PairRunner(setup, source, target, reader, applier);
+            var reader = new PairReader(source, setup.Pair, setup.SkipOrigins, read, tables.Names);
+            var applier = new Applier(target, setup.Pair, setup.Order, apply, replicaRole, setup.TargetKeepsVersions,
+                tables.Names, tables.TargetShapes);
+            var runner = new PairRunner(setup, source, target, reader, applier, tables);
+            await runner.LoadHoldsAsync(ct);
+            return runner;
         }
         catch (Exception e)
         {
@@ -125,7 +131,7 @@ public sealed class PairRunner : IAsyncDisposable
         {
             return await DrainCoreAsync(sizer, ct);
         }
-        catch (Exception e) when (e is not FerryException && !(e is OperationCanceledException && ct.IsCancellationRequested))
+        catch (Exception e) when (e is not FerryException and not ShapeChanged && !(e is OperationCanceledException && ct.IsCancellationRequested))
         {
             if (InFlightRows > 0) sizer.Failed();
             // A deferred constraint fails at the apply's COMMIT: the retry must not copy straight in again.
@@ -148,169 +154,132 @@ public sealed class PairRunner : IAsyncDisposable
         var trips = 0;
         long directRows = 0;
         var refusals = 0;
+        // Held tables whose cause is gone catch up first, between batches: their entries up to the pair's position.
+        if (!_progress.InsideBatch) (rows, chunks) = await CatchUpDueAsync(sizer, ct);
         while (true)
         {
-            var chunkClock = Stopwatch.StartNew();
-            var p = _progress;
-            var plan = await _reader.BeginAsync(p.AppliedThrough ?? PairProgress.BeginningOfTime, p.ChunkTo,
-                p.ChunkTable ?? 0, p.ChunkAfterKey, ct, sizer.InlineRows, sizer.Rows > ChunkSizer.InlineMaxRows);
-            for (var t = 0; t < plan.Inline.Count; t++)
-                if (plan.Inline[t] is { Rows.Count: > 0 } seen) sizer.Copied(t, seen.Rows.Count, seen.Chars);
-            if (p.SourceNodeId is { } known && known != plan.SourceNodeId)
-            {
-                await _reader.EndAsync(ct);
-                throw new FerryException(
-                    $"Database {_setup.Source.Name} is not the database this pair was replicating from (its ferry node id " +
-                    $"changed from {known} to {plan.SourceNodeId}): it was replaced or re-installed. Ferry stopped this pair " +
-                    "rather than skip changes. Re-copy the target from it (the relay may keep running): ferry copy " +
-                    $"{_setup.Pair.Sync} to={_setup.Target.Name} from={_setup.Source.Name}.");
-            }
-            if (pendingBefore < 0)
-            {
-                pendingBefore = plan.Total;
-                oldest = plan.OldestSeconds;
-            }
-            if (plan.IsEmpty)
-            {
-                await _reader.EndAsync(ct);
-                // Move the stored snapshot now and then, so the xid range the next read scans stays short.
-                // A heartbeat once a minute even when nothing changed, so the tombstone purger can tell a pair that
-                // is idle from one that is away.
-                // Either contact below is the idle pair's, with the idle pair's shorter timeout.
-                var since = DateTime.UtcNow - _lastAdvance;
-                if ((plan.Bounds.To != plan.Bounds.From && since > TimeSpan.FromSeconds(5)) || since > TimeSpan.FromSeconds(60))
-                {
-                    await _applier.AdvanceAsync(plan, p, Connect.IdleCommandSeconds, ct);
-                    _progress = p with { AppliedThrough = plan.Bounds.To, SourceNodeId = plan.SourceNodeId, Batches = p.Batches + 1 };
-                    _lastAdvance = _lastTargetContact = DateTime.UtcNow;
-                }
-                else if (DateTime.UtcNow - _lastTargetContact > Defaults.DeadLinkTimeout / 4)
-                {
-                    // An idle target is still asked now and then, so a link that died quietly is noticed while idle.
-                    await using var ping = new NpgsqlCommand("SELECT 1", _target) { CommandTimeout = Connect.IdleCommandSeconds };
-                    await ping.ExecuteScalarAsync(ct);
-                    _lastTargetContact = DateTime.UtcNow;
-                }
-                return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips, directRows, refusals);
-            }
-
-            var budget = sizer.Rows;
-            var chunk = Chunk.Plan(plan, budget, sizer.MaxBytes, sizer.BytesPerRow, sizer.MinRows);
-            InFlightRows = chunk.Rows;
-            trips++; // the read's begin, counts and truncates: one pipelined batch
-            _direct = chunk.Slices.Where(slice => CopiesDirect(plan, slice, sizer)).Select(slice => slice.Table).ToHashSet();
-            // Rows copied straight into their table must commit with the chunk's apply: the COPYs open its transaction
-            // (Npgsql sends the BEGIN with the first of them, no round trip of its own).
-            var transaction = _direct.Count > 0 ? await _target.BeginTransactionAsync(ct) : null;
-            _copiesStarted = 0;
-            string[]? cursorKey;
-            bytes += chunk.Slices.Sum(slice => plan.InlineFor(slice)?.Chars ?? 0);
             try
             {
-                try
+                var chunkClock = Stopwatch.StartNew();
+                var p = _progress;
+                var plan = await _reader.BeginAsync(p.AppliedThrough ?? PairProgress.BeginningOfTime, p.ChunkTo,
+                    p.ChunkTable ?? 0, p.ChunkAfterKey, ct, sizer.InlineRows, sizer.Rows > ChunkSizer.InlineMaxRows, Held);
+                plan = await CheckSourceShapesAsync(plan, ct);
+                for (var t = 0; t < plan.Inline.Count; t++)
+                    if (plan.Inline[t] is { Rows.Count: > 0 } seen) sizer.Copied(t, seen.Rows.Count, seen.Chars);
+                if (p.SourceNodeId is { } known && known != plan.SourceNodeId)
                 {
-                    bytes += await CopyChunkAsync(plan, chunk, sizer, ct);
+                    await _reader.EndAsync(ct);
+                    throw new FerryException(
+                        $"Database {_setup.Source.Name} is not the database this pair was replicating from (its ferry node id " +
+                        $"changed from {known} to {plan.SourceNodeId}): it was replaced or re-installed. Ferry stopped this pair " +
+                        "rather than skip changes. Re-copy the target from it (the relay may keep running): ferry copy " +
+                        $"{_setup.Pair.Sync} to={_setup.Target.Name} from={_setup.Source.Name}.");
                 }
-                catch (Exception e) when (transaction is not null && (e is DirectRefused || PgErrors.IsDataRefusal(e)))
+                if (pendingBefore < 0)
                 {
-                    // A row already there, a delete among the entries, a constraint: undo, and take the usual way.
-                    await transaction.RollbackAsync(ct);
-                    await transaction.DisposeAsync();
-                    transaction = null;
-                    foreach (var t in _direct) sizer.DirectRefused(t);
-                    _direct.Clear();
-                    trips += 1; // the ROLLBACK
-                    refusals++;
-                    bytes += await CopyChunkAsync(plan, chunk, sizer, ct);
+                    pendingBefore = plan.Total;
+                    oldest = plan.OldestSeconds;
                 }
-                trips += _copiesStarted * 3; // each COPY: out starts; in starts, and ends (a refused one too)
+                if (plan.IsEmpty)
+                {
+                    await _reader.EndAsync(ct);
+                    // Move the stored snapshot now and then, so the xid range the next read scans stays short.
+                    // A heartbeat once a minute even when nothing changed, so the tombstone purger can tell a pair that
+                    // is idle from one that is away.
+                    // Either contact below is the idle pair's, with the idle pair's shorter timeout.
+                    var since = DateTime.UtcNow - _lastAdvance;
+                    if ((plan.Bounds.To != plan.Bounds.From && since > TimeSpan.FromSeconds(5)) || since > TimeSpan.FromSeconds(60))
+                    {
+                        await _applier.AdvanceAsync(plan, p, Connect.IdleCommandSeconds, ct);
+                        _progress = p with { AppliedThrough = plan.Bounds.To, SourceNodeId = plan.SourceNodeId, Batches = p.Batches + 1 };
+                        _lastAdvance = _lastTargetContact = DateTime.UtcNow;
+                    }
+                    else if (DateTime.UtcNow - _lastTargetContact > (_holds.Count > 0 ? Defaults.PollInterval : Defaults.DeadLinkTimeout / 4))
+                    {
+                        // An idle target is still asked now and then, so a link that died quietly is noticed while idle;
+                        // the question is its columns, so a table held for them resumes soon after they are fixed.
+                        await CheckTargetShapesAsync(ct);
+                        _lastTargetContact = DateTime.UtcNow;
+                    }
+                    return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips, directRows, refusals);
+                }
 
-                // Inside a batch the next chunk's read begins at once: its round trip ends this transaction too. At the
-                // batch's end the read commits while the target applies: two links, one wait.
-                if (!chunk.EndsBatch) _reader.EndWithNextBegin();
-                var applying = _applier.ApplyAsync(plan, chunk, p, ct, inTransaction: transaction is not null);
+                var budget = sizer.Rows;
+                var chunk = Chunk.Plan(plan, budget, sizer.MaxBytes, sizer.BytesPerRow, sizer.MinRows);
+                InFlightRows = chunk.Rows;
+                trips++; // the read's begin, counts and truncates: one pipelined batch
+                _direct = chunk.Slices.Where(slice => CopiesDirect(plan, slice, sizer)).Select(slice => slice.Table).ToHashSet();
+                // Rows copied straight into their table must commit with the chunk's apply: the COPYs open its transaction
+                // (Npgsql sends the BEGIN with the first of them, no round trip of its own).
+                var transaction = _direct.Count > 0 ? await _target.BeginTransactionAsync(ct) : null;
+                _copiesStarted = 0;
+                string[]? cursorKey;
+                bytes += chunk.Slices.Sum(slice => plan.InlineFor(slice)?.Chars ?? 0);
                 try
                 {
-                    await Task.WhenAll(applying, chunk.EndsBatch ? _reader.EndAsync(ct) : Task.CompletedTask);
+                    try
+                    {
+                        bytes += await CopyChunkAsync(plan, chunk, sizer, ct);
+                    }
+                    catch (Exception e) when (transaction is not null && (e is DirectRefused || PgErrors.IsDataRefusal(e)))
+                    {
+                        // A row already there, a delete among the entries, a constraint: undo, and take the usual way.
+                        await transaction.RollbackAsync(ct);
+                        await transaction.DisposeAsync();
+                        transaction = null;
+                        foreach (var t in _direct) sizer.DirectRefused(t);
+                        _direct.Clear();
+                        trips += 1; // the ROLLBACK
+                        refusals++;
+                        bytes += await CopyChunkAsync(plan, chunk, sizer, ct);
+                    }
+                    trips += _copiesStarted * 3; // each COPY: out starts; in starts, and ends (a refused one too)
+
+                    // Inside a batch the next chunk's read begins at once: its round trip ends this transaction too. At the
+                    // batch's end the read commits while the target applies: two links, one wait.
+                    if (!chunk.EndsBatch) _reader.EndWithNextBegin();
+                    var applying = _applier.ApplyAsync(plan, chunk, p, ct, inTransaction: transaction is not null, Held);
+                    try
+                    {
+                        await Task.WhenAll(applying, chunk.EndsBatch ? _reader.EndAsync(ct) : Task.CompletedTask);
+                    }
+                    finally
+                    {
+                        // Committed on the target is committed, whatever happened to the source meanwhile.
+                        if (applying.IsCompletedSuccessfully) InFlightRows = 0;
+                    }
+                    cursorKey = applying.Result;
                 }
                 finally
                 {
-                    // Committed on the target is committed, whatever happened to the source meanwhile.
-                    if (applying.IsCompletedSuccessfully) InFlightRows = 0;
+                    // Committed by the apply batch, or to be rolled back; on a broken link the connection goes anyway.
+                    if (transaction is not null)
+                        try { await transaction.DisposeAsync(); }
+                        catch (Exception e) when (e is NpgsqlException or InvalidOperationException) { }
                 }
-                cursorKey = applying.Result;
+                trips += chunk.EndsBatch ? 2 : 1;
+                _lastTargetContact = DateTime.UtcNow;
+                InFlightRows = 0;
+                ChunksCommitted++;
+                rows += chunk.Rows;
+                chunks++;
+                sizer.Committed(chunk.Rows, budget, chunkClock.Elapsed);
+                // The cursor just committed, known without asking the target again.
+                _progress = chunk.EndsBatch
+                    ? new PairProgress(plan.Bounds.To, null, null, null, plan.SourceNodeId, p.Batches + 1)
+                    : new PairProgress(plan.Bounds.From, plan.Bounds.To, chunk.CursorTable, cursorKey, plan.SourceNodeId, p.Batches + 1);
+                directRows += chunk.Slices.Where(slice => _direct.Contains(slice.Table)).Sum(slice => (long)slice.Limit);
+                if (chunk.EndsBatch)
+                    return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips, directRows, refusals);
             }
-            finally
+            catch (TableError e) when (e.Holds && !_holds.ContainsKey(e.Table))
             {
-                // Committed by the apply batch, or to be rolled back; on a broken link the connection goes anyway.
-                if (transaction is not null)
-                    try { await transaction.DisposeAsync(); }
-                    catch (Exception e) when (e is NpgsqlException or InvalidOperationException) { }
+                // That table waits, with its entries; the chunk is read and applied again without it.
+                await HoldForErrorAsync(e, ct);
             }
-            trips += chunk.EndsBatch ? 2 : 1;
-            _lastTargetContact = DateTime.UtcNow;
-            InFlightRows = 0;
-            ChunksCommitted++;
-            rows += chunk.Rows;
-            chunks++;
-            sizer.Committed(chunk.Rows, budget, chunkClock.Elapsed);
-            // The cursor just committed, known without asking the target again.
-            _progress = chunk.EndsBatch
-                ? new PairProgress(plan.Bounds.To, null, null, null, plan.SourceNodeId, p.Batches + 1)
-                : new PairProgress(plan.Bounds.From, plan.Bounds.To, chunk.CursorTable, cursorKey, plan.SourceNodeId, p.Batches + 1);
-            directRows += chunk.Slices.Where(slice => _direct.Contains(slice.Table)).Sum(slice => (long)slice.Limit);
-            if (chunk.EndsBatch)
-                return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips, directRows, refusals);
         }
     }
-
-    /// <summary>Tables whose rows the current chunk copies straight in.</summary>
-    private HashSet<int> _direct = [];
-
-    /// <summary>COPYs the current chunk started, a refused attempt's included: each costs its round trips.</summary>
-    private int _copiesStarted;
-
-    /// <summary>Below this many entries a slice goes through the temporary table: its second write costs little.</summary>
-    public const int DirectMinRows = 10_000;
-
-    /// <summary>
-    /// Whether a slice's rows go straight into the table (no temporary table, no second write): on a plain target
-    /// only, for a whole slice large enough to matter, when no truncate is applied with the chunk (it would run after
-    /// the COPY and remove what it wrote), and not while the table is paused after a refusal.
-    /// </summary>
-    private bool CopiesDirect(BatchPlan plan, ChunkSlice slice, ChunkSizer sizer) =>
-        slice.Whole && slice.Limit >= DirectMinRows && plan.InlineFor(slice) is null
-        && _applier.CopyDirectSql(slice.Table) is not null && sizer.MayCopyDirect(slice.Table)
-        && (plan.Truncates.Count == 0 || !plan.StartsBatch);
-
-    /// <summary>COPYs the chunk's slices that did not ride with the plan; returns the bytes copied.</summary>
-    private async Task<long> CopyChunkAsync(BatchPlan plan, Chunk chunk, ChunkSizer sizer, CancellationToken ct)
-    {
-        long bytes = 0;
-        foreach (var slice in chunk.Slices)
-        {
-            if (plan.InlineFor(slice) is not null) continue; // read with the plan, applied with the chunk: no COPY
-            long copied;
-            _copiesStarted++;
-            if (_direct.Contains(slice.Table))
-            {
-                (copied, var rows) = await _reader.CopyRowsAsync(slice, _target, _applier.CopyDirectSql(slice.Table)!, ct);
-                // Entries without a row are deletes, which only the temporary table's way applies.
-                if (rows != slice.Limit) throw new DirectRefused();
-            }
-            else
-            {
-                copied = await _reader.CopySliceAsync(slice, _target, _applier.CopyInSql(slice.Table), ct);
-            }
-            sizer.Copied(slice.Table, slice.Limit, copied);
-            sizer.RoundTrip(_reader.LastCopyStart);
-            bytes += copied;
-        }
-        return bytes;
-    }
-
-    /// <summary>A slice copied straight in held deletes.</summary>
-    private sealed class DirectRefused : Exception;
 
     public async ValueTask DisposeAsync()
     {

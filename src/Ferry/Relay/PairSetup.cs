@@ -1,5 +1,6 @@
 using Ferry.Apply;
 using Ferry.Install;
+using Ferry.Postgres;
 using Ferry.Read;
 using Npgsql;
 
@@ -25,24 +26,37 @@ public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, D
     /// </summary>
     public bool TargetKeepsVersions { get; init; } = true;
 
-    public async Task<(IReadOnlyList<ReadSql> Read, IReadOnlyList<ApplySql> Apply)> BuildAsync(
-        NpgsqlConnection source, NpgsqlConnection target, CancellationToken ct)
+    /// <summary>
+    /// Whether some pair reads from the target (it is a source of this sync or another): then a column only it has
+    /// holds the table, as a column only the source has does (<see cref="SchemaAgreement"/>). True, the safe side,
+    /// unless the caller knows the whole configuration.
+    /// </summary>
+    public bool TargetIsRead { get; init; } = true;
+
+    public async Task<PairTables> BuildAsync(NpgsqlConnection source, NpgsqlConnection target, CancellationToken ct)
     {
         var ordered = await ForeignKeyOrder.SortAsync(target, Herd.Tables, ct);
+        // Fingerprints first, catalogs after: a change in between makes the next check see a difference and read them
+        // again, never pass over one.
+        var names = ordered.Select(Quote.Qualified).ToArray();
+        var sourceShapes = await PairTables.ShapesAsync(source, names, ct);
+        var targetShapes = await PairTables.ShapesAsync(target, names, ct);
         var read = new List<ReadSql>();
         var apply = new List<ApplySql>();
+        var disagreements = new List<Disagreement?>();
         for (var i = 0; i < ordered.Count; i++)
         {
             var table = ordered[i];
             var s = await TableCatalog.ReadAsync(source, table, ct);
             var t = await TableCatalog.ReadAsync(target, table, ct);
-            if (s is null) throw new FerryException(TableGone.Message(table, Source.Name));
-            if (t is null) throw new FerryException(TableGone.Message(table, Target.Name));
-            var problems = ShapeCheck.Problems(Source.Name, s, Target.Name, t);
-            if (problems.Count > 0) throw new FerryException(string.Join(Environment.NewLine, problems));
-            read.Add(new ReadSql(s));
-            // The source's columns, by name, in its order: what the read sends; the target may hold them in another.
-            apply.Add(new ApplySql(t!.Carrying(s), i, Herd.RuleFor(table, Sync.ConflictRule)));
+            if (s is null && t is null)
+                throw new FerryException(TableGone.Message(table, $"{Source.Name} and {Target.Name}"));
+            var disagreement = SchemaAgreement.Check(Source.Name, s, Target.Name, t, TargetIsRead, table);
+            disagreements.Add(disagreement);
+            // A held table's SQL is never run: built from whichever end has it, it only keeps the positions in line.
+            read.Add(new ReadSql(s ?? t!));
+            apply.Add(new ApplySql(disagreement is null ? SchemaAgreement.Common(s!, t!) : t ?? s!, i,
+                Herd.RuleFor(table, Sync.ConflictRule)));
         }
         // Row-level security turned on after add sync would hide rows from this pair without an error.
         await RowSecurity.ThrowIfHiddenAsync(source, Source.Name, Herd.Tables, ct);
@@ -55,6 +69,22 @@ public sealed record PairSetup(Pair Pair, Sync Sync, DbGroup Group, Herd Herd, D
                 if (parent < 0) continue;
                 apply[i].ForeignKeys.Add((new ForeignKeySql(fk, apply[i], apply[parent]), parent));
             }
-        return (read, apply);
+        return new PairTables(read, apply, disagreements, names, sourceShapes, targetShapes);
+    }
+}
+
+/// <summary>
+/// A pair's tables as both ends had them when it connected: read and apply SQL per table (parents first), why each
+/// that cannot flow cannot, and both ends' column fingerprints, which every read and every apply compare again.
+/// </summary>
+public sealed record PairTables(IReadOnlyList<ReadSql> Read, IReadOnlyList<ApplySql> Apply, IReadOnlyList<Disagreement?> Disagreements,
+    string[] Names, string[] SourceShapes, string[] TargetShapes)
+{
+    public static async Task<string[]> ShapesAsync(NpgsqlConnection c, string[] names, CancellationToken ct, int? timeoutSeconds = null)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT ferry.shapes($1::text[])", c);
+        if (timeoutSeconds is { } seconds) cmd.CommandTimeout = seconds;
+        cmd.Parameters.AddWithValue(names);
+        return (string[])(await cmd.ExecuteScalarAsync(ct))!;
     }
 }

@@ -1,4 +1,5 @@
 using Ferry.Postgres;
+using Ferry.Progress;
 using Microsoft.Extensions.Logging;
 
 namespace Ferry.Relay;
@@ -39,6 +40,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                         await status.DatabaseAsync(setup.Source.Name, true, null, ct);
                         await status.DatabaseAsync(setup.Target.Name, true, null, ct);
                         LogConnected(setup.Pair);
+                        await status.HoldsAsync(setup.Pair, runner.Holds, ct);
                     }
                     DrainResult result;
                     var woken = true;
@@ -55,7 +57,9 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                         if (throttled && since < interval) await Task.Delay(interval - since, ct);
                         woken = false;
                         lastDrain = System.Diagnostics.Stopwatch.GetTimestamp();
+                        if (wakeup.TakeKick()) runner.RetryHolds();
                         result = await runner.DrainAsync(sizer, ct);
+                        await status.HoldsAsync(setup.Pair, runner.Holds, ct);
                         if (throttled && result.Rows >= SteadyLoadRows)
                             interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, Defaults.MaxBatchInterval.Ticks));
                         if (result.Rows > 0)
@@ -73,6 +77,26 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
                     break;
+                }
+                catch (ShapeChanged e)
+                {
+                    // Not a failure: a schema change rolling out. Connect again, which reads both ends' columns anew
+                    // (temporary tables too) and holds or resumes tables by them; soon, and later if it keeps happening.
+                    LogShapeChanged(setup.Pair, e.Message);
+                    if (runner is not null)
+                    {
+                        if (runner.Holds.Count > 0) await status.HoldsAsync(setup.Pair, runner.Holds, ct);
+                        await runner.DisposeAsync();
+                    }
+                    runner = null;
+                    try
+                    {
+                        await wakeup.WaitForKickAsync(backoff.Next(), ct);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
                 }
                 catch (Exception e)
                 {
@@ -112,7 +136,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
         {
             if (failed is not null)
                 await status.DatabaseAsync(failed.Name, false, message, ct);
-            else
+            else if (!PgErrors.IsSqlError(e))
             {
                 // Connection failures (refused, timed out, wrong password) name the database as Describe() does.
                 if (message.Contains(setup.Source.Describe(), StringComparison.Ordinal))
@@ -143,6 +167,9 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Pair {Pair} lost a chunk in flight: {Rows} rows will be sent again")]
     private partial void LogResend(Pair pair, long rows);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "Pair {Pair} reconnects: {Message}")]
+    private partial void LogShapeChanged(Pair pair, string message);
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Pair {Pair} failed: {Message}")]
     private partial void LogFailed(Pair pair, string message);

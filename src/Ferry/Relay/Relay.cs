@@ -37,6 +37,9 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
         var wakeupsBySource = new Dictionary<string, List<Wakeup>>();
         var databases = new Dictionary<string, Database>();
         var plainTargets = await store.PlainTargetsAsync(stoppingToken);
+        // Databases some pair reads from, in any sync: a column only such a target has holds its tables (PairSetup).
+        var readFrom = (await store.ListSyncGroupsAsync(stoppingToken)).SelectMany(s => Sync.PairsOf(s.Sync, s.Group))
+            .Select(p => p.Source).ToHashSet();
         foreach (var sync in (await store.ListSyncsAsync(stoppingToken)).Where(s => s.Active))
         {
             var group = await store.GetDbGroupAsync(sync.DbGroup, stoppingToken);
@@ -49,6 +52,7 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
                 var worker = new PairWorker(new PairSetup(pair, sync, group, herd, source, target)
                     {
                         TargetKeepsVersions = !plainTargets.Contains(pair.Target),
+                        TargetIsRead = readFrom.Contains(pair.Target),
                     }, wakeup, Status,
                     loggers.CreateLogger("ferry.pair"));
                 _workers.Add(worker);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Ferry.ControlStore;
+using Ferry.Progress;
 using Prometheus;
 
 namespace Ferry.Relay;
@@ -26,8 +27,49 @@ public sealed class RelayStatus(Store store)
         "Round trips (waits for an answer, source and target links together) per chunk in the pair's last drain.",
         "sync", "source", "target");
 
+    private static readonly Gauge TablesHeldGauge = Metrics.CreateGauge("ferry_pair_tables_held",
+        "Tables held on the pair (their changes wait) because they cannot be applied on its target now.", "sync", "source", "target");
+
     /// <summary>The state of a pair whose rows flow but one of whose sequences cannot be carried forward.</summary>
     public const string SequencesFailing = "sequences failing";
+
+    /// <summary>The state of a pair whose other tables flow while one or more of its tables are held.</summary>
+    public const string TablesHeld = "tables held";
+
+    /// <summary>Whether a pair in this state moves rows (its problems, if any, are a table's or a sequence's).</summary>
+    public static bool IsFlowing(string state) => state is "replicating" or SequencesFailing or TablesHeld;
+
+    private readonly ConcurrentDictionary<Pair, IReadOnlyList<TableHold>> _holds = new();
+
+    /// <summary>The tables each pair holds now.</summary>
+    public IReadOnlyDictionary<Pair, IReadOnlyList<TableHold>> Holds => _holds;
+
+    private string StateOf(Pair pair) =>
+        _sequenceProblems.ContainsKey(pair) ? SequencesFailing
+        : _holds.TryGetValue(pair, out var holds) && holds.Count > 0 ? TablesHeld
+        : "replicating";
+
+    /// <summary>
+    /// The tables a pair holds now (<see cref="TableHold"/>). A sync with a held table is never shown good: the pair's
+    /// state is <see cref="TablesHeld"/> while its other tables flow. Written to the store when the set or a cause
+    /// changes, and on a pair's first report (so a restarted relay replaces what an earlier one left).
+    /// </summary>
+    public async Task HoldsAsync(Pair pair, IReadOnlyList<TableHold> holds, CancellationToken ct)
+    {
+        static string Key(TableHold h) => $"{h.Table}\n{h.Kind}\n{h.Cause}\n{h.Since:O}";
+        if (_holds.TryGetValue(pair, out var before) && before.Select(Key).SequenceEqual(holds.Select(Key))) return;
+        _holds[pair] = holds;
+        TablesHeldGauge.WithLabels(pair.Sync, pair.Source, pair.Target).Set(holds.Count);
+        var live = _pairs.AddOrUpdate(pair,
+            _ => new PairLive(StateOf(pair), 0, 0, 0, 0, null, null, null),
+            (_, old) => old with { State = IsFlowing(old.State) ? StateOf(pair) : old.State });
+        // The pair's state first: status that lists a held table must never show its sync good.
+        if (IsFlowing(live.State))
+            await store.RecordPairAsync(pair, live.State, null, null, live.Rows, live.Batches, true,
+                _sequenceProblems.GetValueOrDefault(pair), ct);
+        await store.RecordHoldsAsync(pair, holds.Select(h => new HeldTableStatus(pair.Sync, pair.Source, pair.Target, h.Table,
+            h.Cause, h.Fix, h.Since.ToString("O", System.Globalization.CultureInfo.InvariantCulture))).ToList(), ct);
+    }
 
     private readonly ConcurrentDictionary<Pair, PairLive> _pairs = new();
     private readonly ConcurrentDictionary<string, DatabaseLive> _databases = new();
@@ -62,7 +104,7 @@ public sealed class RelayStatus(Store store)
         var now = DateTimeOffset.UtcNow;
         // Rows moved; a sequence problem, if one stands, still shows until it is fixed.
         var sequenceProblem = _sequenceProblems.GetValueOrDefault(pair);
-        var state = sequenceProblem is null ? "replicating" : SequencesFailing;
+        var state = StateOf(pair);
         var live = _pairs.AddOrUpdate(pair,
             _ => new PairLive(state, result.Rows, result.Chunks > 0 ? 1 : 0, pendingAfter, 0, now, sequenceProblem,
                 sequenceProblem is null ? null : now),
@@ -124,15 +166,15 @@ public sealed class RelayStatus(Store store)
         else _sequenceProblems[pair] = problem;
         var now = DateTimeOffset.UtcNow;
         var live = _pairs.AddOrUpdate(pair,
-            _ => new PairLive(problem is null ? "replicating" : SequencesFailing, 0, 0, 0, 0, null, problem, problem is null ? null : now),
+            _ => new PairLive(StateOf(pair), 0, 0, 0, 0, null, problem, problem is null ? null : now),
             (_, old) => old with
             {
                 // A pair failing on its rows stays failed: that is the news, and it retries on its own.
-                State = old.State is "replicating" or SequencesFailing ? (problem is null ? "replicating" : SequencesFailing) : old.State,
+                State = IsFlowing(old.State) ? StateOf(pair) : old.State,
                 LastError = problem ?? old.LastError,
                 ErrorSince = problem is null ? (old.State == SequencesFailing ? null : old.ErrorSince) : old.ErrorSince ?? now,
             });
-        if (live.State is "replicating" or SequencesFailing)
+        if (IsFlowing(live.State))
             await store.RecordPairAsync(pair, live.State, null, null, live.Rows, live.Batches, true, problem, ct);
     }
 

@@ -60,8 +60,8 @@ public sealed partial class TombstonePurger(Store store, ILogger logger, TimeSpa
     }
 
     /// <summary>
-    /// The lowest xmin of the snapshots the source's pairs have applied through; null when a target cannot be
-    /// asked (then nothing is purged: better too many tombstones than a missed delete).
+    /// The lowest xmin of the snapshots the source's pairs have applied through, or that a table held on one of them
+    /// waits from (its deletes must reach it when it resumes); null when a target cannot be asked (then nothing is purged: better too many tombstones than a missed delete).
     /// </summary>
     private async Task<(ulong? Below, bool Blocked)> OldestNeededAsync(IEnumerable<Pair> pairs, CancellationToken ct)
     {
@@ -72,8 +72,11 @@ public sealed partial class TombstonePurger(Store store, ILogger logger, TimeSpa
             {
                 await using var c = await Connect.OpenAsync(await store.GetDatabaseAsync(pair.Target, ct), ct, "ferry purge");
                 await using var cmd = new NpgsqlCommand("""
-                    SELECT pg_snapshot_xmin(applied_through)::text, clock_timestamp() - updated_at > $3
-                    FROM ferry.progress WHERE sync_name = $1 AND source_name = $2
+                    SELECT least(pg_snapshot_xmin(p.applied_through)::text::numeric,
+                                 (SELECT min(pg_snapshot_xmin(h.held_from)::text::numeric) FROM ferry.held_tables AS h
+                                  WHERE h.sync_name = p.sync_name AND h.source_name = p.source_name))::text,
+                           clock_timestamp() - p.updated_at > $3
+                    FROM ferry.progress AS p WHERE p.sync_name = $1 AND p.source_name = $2
                     """, c);
                 cmd.Parameters.AddWithValue(pair.Sync);
                 cmd.Parameters.AddWithValue(pair.Source);

@@ -24,9 +24,15 @@ public sealed class Wakeup
     /// <summary>`ferry kick`, and `ferry copy` once it is done: rings, and ends a failed pair's wait for its next attempt.</summary>
     public void Kick()
     {
+        Interlocked.Exchange(ref _kicked, 1);
         Ring();
         _kick.Writer.TryWrite(true);
     }
+
+    private int _kicked;
+
+    /// <summary>Whether a kick came since the last call: tables held for an error are then tried again at once.</summary>
+    public bool TakeKick() => Interlocked.Exchange(ref _kicked, 0) == 1;
 
     /// <summary>Raised when the pair starts to wait: it has read all there was (the listener arms the doorbell).</summary>
     public event Action? Waiting;

@@ -145,7 +145,9 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
         relay.Status.Databases.OrderBy(d => d.Key).Select(d => new DatabaseSnapshot(d.Key, d.Value.Reachable, d.Value.LastError, d.Value.Since)).ToList(),
         relay.Workers.Select(w => w.Pair).Select(p => relay.Status.Pairs.TryGetValue(p, out var l)
             ? new PairSnapshot(p.Sync, p.Source, p.Target, l.State, l.Rows, l.LagRows, l.LagSeconds, l.LastGood, l.LastError, l.ErrorSince)
-            : new PairSnapshot(p.Sync, p.Source, p.Target, "starting", 0, 0, 0, null, null, null)).ToList());
+            : new PairSnapshot(p.Sync, p.Source, p.Target, "starting", 0, 0, 0, null, null, null)).ToList(),
+        relay.Status.Holds.OrderBy(h => h.Key.ToString(), StringComparer.Ordinal).SelectMany(h => h.Value.Select(t =>
+            new HeldTableSnapshot(h.Key.Sync, h.Key.Source, h.Key.Target, t.Table.ToString(), t.Cause, t.Fix, t.Since))).ToList());
 
     private static async Task WriteAsync(HttpListenerResponse response, string type, string body, CancellationToken ct)
     {
@@ -181,4 +183,9 @@ public sealed record DatabaseSnapshot(string Name, bool Reachable, string? LastE
 public sealed record PairSnapshot(string Sync, string Source, string Target, string State, long RowsMoved, long LagRows,
     double LagSeconds, DateTimeOffset? LastGood, string? LastError, DateTimeOffset? ErrorSince);
 
-public sealed record RelaySnapshot(int Pid, IReadOnlyList<DatabaseSnapshot> Databases, IReadOnlyList<PairSnapshot> Pairs);
+/// <summary>A table held on a pair: its changes wait while the pair's other tables flow.</summary>
+public sealed record HeldTableSnapshot(string Sync, string Source, string Target, string Table, string Cause, string Fix,
+    DateTimeOffset Since);
+
+public sealed record RelaySnapshot(int Pid, IReadOnlyList<DatabaseSnapshot> Databases, IReadOnlyList<PairSnapshot> Pairs,
+    IReadOnlyList<HeldTableSnapshot> HeldTables);

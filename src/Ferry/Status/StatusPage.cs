@@ -26,7 +26,18 @@ public static class StatusPage
                 .Append("</td><td>").Append(p.LagSeconds.ToString("F1", System.Globalization.CultureInfo.InvariantCulture))
                 .Append("</td><td>").Append(p.LastGood?.ToString("u", System.Globalization.CultureInfo.InvariantCulture))
                 .Append("</td><td>").Append(E(p.LastError)).Append("</td></tr>");
-        return html.Append("</table></body></html>").ToString();
+        html.Append("</table>");
+        if (s.HeldTables.Count > 0)
+        {
+            html.Append("<h2>Held tables</h2><table><tr><th>pair</th><th>table</th><th>cause</th><th>since</th><th>fix</th></tr>");
+            foreach (var h in s.HeldTables)
+                html.Append("<tr><td>").Append(E($"{h.Sync}: {h.Source} -> {h.Target}")).Append("</td><td>").Append(E(h.Table))
+                    .Append("</td><td class=\"down\">").Append(E(h.Cause)).Append("</td><td>")
+                    .Append(h.Since.ToString("u", System.Globalization.CultureInfo.InvariantCulture)).Append("</td><td>")
+                    .Append(E(h.Fix)).Append("</td></tr>");
+            html.Append("</table>");
+        }
+        return html.Append("</body></html>").ToString();
     }
 
     private static string E(string? text) => WebUtility.HtmlEncode(text ?? "");

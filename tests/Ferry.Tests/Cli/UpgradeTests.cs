@@ -27,13 +27,13 @@ public sealed class UpgradeTests(ServerFixture servers)
         await t.ExecAsync(1, "INSERT INTO items VALUES (2, 'before, on db2')");
         var refused = await t.Cli.RunAsync("debug", "run-once", "s", "db1", "db2");
         Assert.True(refused.ExitCode != 0, refused.ToString());
-        Assert.Contains($"schema version 1; this ferry needs version {NodeInstaller.SchemaVersion}", refused.Err, StringComparison.Ordinal);
+        Assert.Contains($"schema version 1; this ferry needs version {Version}", refused.Err, StringComparison.Ordinal);
         Assert.Contains("ferry upgrade", refused.Err, StringComparison.Ordinal);
 
         Assert.Equal(2, (await t.Cli.RunAsync("upgrade", "now")).ExitCode);
         var upgraded = await t.Cli.OkAsync("upgrade");
-        Assert.Contains($"Upgraded sync s to ferry schema version {NodeInstaller.SchemaVersion} on db1, db2, db3.", upgraded.Out, StringComparison.Ordinal);
-        Assert.Equal($"{NodeInstaller.SchemaVersion}", await servers[0].ScalarAsync<string>(t.Database, "SELECT value FROM ferry.meta WHERE key = 'schema_version'", default));
+        Assert.Contains($"Upgraded sync s to ferry schema version {Version} on db1, db2, db3.", upgraded.Out, StringComparison.Ordinal);
+        Assert.Equal(Version, await servers[0].ScalarAsync<string>(t.Database, "SELECT value FROM ferry.meta WHERE key = 'schema_version'", default));
 
         // Written after: into the change log. Both generations of changes reach every database.
         await t.ExecAsync(0, "INSERT INTO items VALUES (3, 'after, on db1'); UPDATE items SET v = 'after, changed on db1' WHERE id = 1");
@@ -43,6 +43,8 @@ public sealed class UpgradeTests(ServerFixture servers)
         var want = "(1,\"after, changed on db1\")\n(2,\"before, on db2\")\n(3,\"after, on db1\")\n(4,\"after, on db2\")";
         foreach (var s in new[] { 0, 1, 2 }) Assert.Equal(want, await t.DumpAsync(s, "items"));
     }
+
+    private static string Version => Ferry.Install.NodeInstaller.SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private const string LocalWins = "ferry_version = greatest(excluded.ferry_version, r.ferry_version + interval '1 microsecond'), " +
         "ferry_based_on = CASE WHEN r.ferry_origin IS NULL THEN r.ferry_based_on ELSE r.ferry_version END, " +
