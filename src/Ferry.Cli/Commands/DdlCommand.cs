@@ -53,7 +53,7 @@ public static partial class DdlCommand
                 db = db with { Settings = new Dictionary<string, string>(db.Settings) { ["user"] = user }, Password = null };
             try
             {
-                await using var c = await Connect.OpenAsync(db, ct, "ferry ddl");
+                await using var c = await Connect.OpenAsync(db, ct, "ferry ddl", userSession: true);
                 await using var tx = await c.BeginTransactionAsync(ct);
                 await using (var cmd = new NpgsqlCommand(sql, c, tx)) await cmd.ExecuteNonQueryAsync(ct);
                 await tx.CommitAsync(ct);

@@ -34,7 +34,12 @@ public static class Connect
     /// connection, which through a dead link costs up to twice the connect timeout; so opening waits D/4 and commands
     /// what is left, about D/2. Other connections (the CLI's DDL on a large table is slow, not dead) keep longer ones.
     /// </param>
-    public static NpgsqlConnectionStringBuilder Builder(Database db, string applicationName = "ferry", bool deadLinkBound = false)
+    /// <param name="userSession">
+    /// A session that runs the user's own statement as a role the user names (<c>ferry ddl</c>): it keeps that role's
+    /// own search_path, since the statement names tables as the application does. Never for ferry's own SQL.
+    /// </param>
+    public static NpgsqlConnectionStringBuilder Builder(Database db, string applicationName = "ferry", bool deadLinkBound = false,
+        bool userSession = false)
     {
         var s = db.Settings;
         var b = new NpgsqlConnectionStringBuilder
@@ -63,7 +68,7 @@ public static class Connect
             // function that needs a cast) and so run its code as ferry, or make compare hash nothing. Temporary tables
             // still resolve: pg_temp is searched first for relations whatever the path says. Sent as a startup
             // parameter, which the server applies after the -c switches of Options: a user's options= cannot undo it.
-            SearchPath = "pg_catalog",
+            SearchPath = userSession ? null : "pg_catalog",
             // Server side: a dead client is noticed by the backend too, and a stuck transaction ends.
             Options = $"-c tcp_user_timeout={(int)Defaults.DeadLinkTimeout.TotalMilliseconds} " +
                       $"-c idle_in_transaction_session_timeout={(int)Defaults.DeadLinkTimeout.TotalMilliseconds * 2} " +
@@ -121,9 +126,9 @@ public static class Connect
 
     /// <summary>Opens a connection, turning the failures people meet into messages that say what to do.</summary>
     public static async Task<NpgsqlConnection> OpenAsync(Database db, CancellationToken ct, string applicationName = "ferry",
-        bool deadLinkBound = false)
+        bool deadLinkBound = false, bool userSession = false)
     {
-        var connection = new NpgsqlConnection(Builder(db, applicationName, deadLinkBound).ToString());
+        var connection = new NpgsqlConnection(Builder(db, applicationName, deadLinkBound, userSession).ToString());
         try
         {
             await connection.OpenAsync(ct);
