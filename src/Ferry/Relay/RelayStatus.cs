@@ -79,7 +79,7 @@ public sealed class RelayStatus(Store store)
     private readonly ConcurrentDictionary<Pair, PairLive> _pairs = new();
     private readonly ConcurrentDictionary<Pair, PairLag> _lag = new();
     private readonly ConcurrentDictionary<Pair, DrainCount> _counted = new();
-    private readonly ConcurrentDictionary<Pair, (DateTimeOffset At, bool Zero)> _lagWritten = new();
+    private readonly ConcurrentDictionary<Pair, (DateTimeOffset At, long? Rows, bool Stale)> _lagWritten = new();
 
     /// <summary>Each pair's lag as last measured (stale: the last known figure).</summary>
     public IReadOnlyDictionary<Pair, PairLag> Lag => _lag;
@@ -124,8 +124,9 @@ public sealed class RelayStatus(Store store)
     }
 
     /// <summary>
-    /// A new lag figure for the pair: in memory and the metrics at once; in the store at most once a second, except
-    /// when it is forced or reaches or leaves zero (what `ferry status` must never get wrong).
+    /// A new lag figure for the pair: in memory and the metrics at once; in the store at once when it is forced or
+    /// reaches or leaves zero or staleness (what `ferry status` must never get wrong), else at most once a second while it changes
+    /// and once a minute while it does not (an idle pair polls every second; the disk need not hear of it).
     /// </summary>
     public async Task LagAsync(Pair pair, PairLag lag, bool force, CancellationToken ct)
     {
@@ -135,9 +136,9 @@ public sealed class RelayStatus(Store store)
         _pairs.AddOrUpdate(pair, _ => new PairLive(StateOf(pair), 0, 0, lag.Rows ?? 0, lag.Seconds ?? 0, null, null, null),
             (_, old) => old with { LagRows = lag.Rows ?? old.LagRows, LagSeconds = lag.Seconds ?? old.LagSeconds });
         var now = DateTimeOffset.UtcNow;
-        var zero = lag.Rows == 0;
-        if (!force && _lagWritten.TryGetValue(pair, out var w) && w.Zero == zero && now - w.At < TimeSpan.FromSeconds(1)) return;
-        _lagWritten[pair] = (now, zero);
+        if (!force && _lagWritten.TryGetValue(pair, out var w) && (w.Rows == 0) == (lag.Rows == 0) && w.Stale == lag.Stale
+            && now - w.At < (w.Rows == lag.Rows ? TimeSpan.FromMinutes(1) : TimeSpan.FromSeconds(1))) return;
+        _lagWritten[pair] = (now, lag.Rows, lag.Stale);
         await store.RecordLagAsync(pair, lag, ct);
     }
 

@@ -20,12 +20,14 @@ public sealed class LagTests(ServerFixture servers)
     [Fact]
     public async Task lag_is_true_with_the_relay_stopped_and_with_the_target_unreachable()
     {
+        await using var sourceLink = FaultProxy.Start(servers[0], TimeSpan.FromMinutes(5));
         await using var proxy = FaultProxy.Start(servers[2], TimeSpan.FromMinutes(5));
         await using var t = await Topology.CreateAsync(servers, nameof(lag_is_true_with_the_relay_stopped_and_with_the_target_unreachable),
             Schema, ["public.items"]);
         t.Cli.Environment["FERRY_DEAD_LINK_SECONDS"] = "4";
         t.Cli.Environment["FERRY_MAX_BACKOFF_SECONDS"] = "1";
-        await t.AddDatabasesAsync(new Dictionary<int, FaultProxy> { [2] = proxy });
+        t.Cli.Environment["FERRY_LAG_PROBE_SECONDS"] = "1";
+        await t.AddDatabasesAsync(new Dictionary<int, FaultProxy> { [0] = sourceLink, [2] = proxy });
         await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:target", "db3:target");
         await t.Cli.OkAsync("add", "all", "tables", "herd=h");
         await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g");
@@ -70,6 +72,16 @@ public sealed class LagTests(ServerFixture servers)
             p => p.GetProperty("lag_rows").GetInt64() == 0 && p.GetProperty("last_error").ValueKind == JsonValueKind.Null,
             TimeSpan.FromSeconds(20), "db3's lag to reach 0 and its error to clear");
         Assert.Equal(JsonValueKind.Null, healed.GetProperty("error_since").ValueKind);
+
+        // Relay stopped and the source dark: the last known figure, marked stale since now.
+        await t.Cli.OkAsync("stop");
+        sourceLink.Blackhole = true;
+        await t.ExecAsync(0, "INSERT INTO items VALUES (20001, 'unseen')");
+        var blind = await PairAsync(t, "db3");
+        Assert.Equal(0, blind.GetProperty("lag_rows").GetInt64());
+        Assert.True(blind.GetProperty("lag_stale").GetBoolean(), blind.ToString());
+        Assert.NotEqual(JsonValueKind.Null, blind.GetProperty("lag_stale_since").ValueKind);
+        Assert.Contains("(stale, since", (await t.Cli.OkAsync("status")).Out);
     }
 
     [Fact]
