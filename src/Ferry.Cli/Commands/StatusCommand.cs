@@ -39,10 +39,11 @@ public static class StatusCommand
         // With no relay, nobody keeps the lag true: it is measured from the databases now (a few seconds at most).
         var document = await StatusDocument.FromStoreAsync(store, relay?.Pid, relay is null, ct);
         var inv = CultureInfo.InvariantCulture;
+        var storedPairs = await store.ListPairStatusAsync(ct);
         foreach (var sync in syncs)
         {
             var mine = document.Pairs.Where(p => p.Sync == sync.Name).ToList();
-            var stored = (await store.ListPairStatusAsync(ct)).Where(p => p.Sync == sync.Name).ToList();
+            var stored = storedPairs.Where(p => p.Sync == sync.Name).ToList();
             // A held table makes its pair's state "tables held": never good while one waits.
             var state = !sync.Active ? "inactive"
                 : relay is null ? "stopped"

@@ -43,7 +43,17 @@ public static class StatusDocument
         foreach (var (pair, sync, measured) in pairs)
         {
             var lag = await measured;
-            if (measure) await store.RecordLagAsync(pair, lag, ct);
+            if (measure)
+            {
+                try
+                {
+                    await store.RecordLagAsync(pair, lag, ct);
+                }
+                catch (Microsoft.Data.Sqlite.SqliteException)
+                {
+                    // Only a help for the next reader (a store busy or read-only now): the figure shown is right anyway.
+                }
+            }
             var state = !sync.Active ? "inactive" : pid is null ? "relay not running" : states.GetValueOrDefault(pair)?.State ?? "starting";
             var s = states.GetValueOrDefault(pair);
             snapshots.Add(PairSnapshot.Of(pair, state, s?.RowsMoved ?? 0, lag, Time(s?.LastGoodAt), s?.LastError, Time(s?.ErrorSince)));
