@@ -76,6 +76,12 @@ public static class Defaults
     /// <summary>Longest pause between retries of a failing pair.</summary>
     public static TimeSpan MaxBackoff => Seconds("FERRY_MAX_BACKOFF_SECONDS", 30);
 
+    /// <summary>
+    /// How long measuring a pair's lag waits for each database (connect, then the count): the relay while a pair
+    /// fails, and `ferry status` when no relay runs. A database that does not answer by then keeps its last figure, stale.
+    /// </summary>
+    public static TimeSpan LagProbeTimeout => Seconds("FERRY_LAG_PROBE_SECONDS", 3);
+
     /// <summary>The relay's HTTP endpoint (status JSON, metrics, a page); 0 picks a free port.</summary>
     public static int HttpPort => Int("FERRY_HTTP_PORT", 0);
 

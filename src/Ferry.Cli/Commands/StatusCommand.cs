@@ -1,20 +1,30 @@
 using System.Globalization;
+using System.Text.Json;
 using Ferry.ControlStore;
+using Ferry.Status;
 
 namespace Ferry.Cli.Commands;
 
 /// <summary>
-/// `ferry status [SYNC]`: per sync its state, last good run and rows moved; per pair the lag; per database reachable
-/// or its last error and since when. Read from the control store, where the relay writes as it works, so it answers
-/// whether or not the relay is running.
+/// `ferry status [SYNC] [--json]`: per sync its state, last good run and rows moved; per pair the lag; per database
+/// reachable or its last error and since when. Read from the control store, where the relay writes as it works, so it
+/// answers whether or not the relay is running; without a relay it measures each pair's lag itself.
 /// </summary>
 public static class StatusCommand
 {
     public static async Task<int> RunAsync(BucardoArguments args, CancellationToken ct)
     {
+        // `--json SYNC` reads as json=SYNC to the Bucardo parser: a value other than a yes is a sync's name.
+        var jsonValue = args.Get("json");
+        if (jsonValue is not null && jsonValue is not ("1" or "true" or "yes")) args.Words.Add(jsonValue);
         args.RejectUnknown("status");
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
         var relay = await RelayProcess.FindAsync(ct);
+        if (jsonValue is not null)
+        {
+            Output.Line(await JsonAsync(store, relay, ct));
+            return 0;
+        }
         Output.Line(relay is null
             ? "Relay: not running; changes wait in the databases until it runs. Start it with: ferry start"
             : relay.Starting ? $"Relay: starting, pid {relay.Pid}"
@@ -26,26 +36,31 @@ public static class StatusCommand
             foreach (var w in args.Words) await store.GetSyncAsync(w, ct);
             syncs = syncs.Where(s => args.Words.Contains(s.Name)).ToList();
         }
-        var pairs = await store.ListPairStatusAsync(ct);
+        // With no relay, nobody keeps the lag true: it is measured from the databases now (a few seconds at most).
+        var document = await StatusDocument.FromStoreAsync(store, relay?.Pid, relay is null, ct);
         var inv = CultureInfo.InvariantCulture;
+        var storedPairs = await store.ListPairStatusAsync(ct);
         foreach (var sync in syncs)
         {
-            var mine = pairs.Where(p => p.Sync == sync.Name).ToList();
+            var mine = document.Pairs.Where(p => p.Sync == sync.Name).ToList();
+            var stored = storedPairs.Where(p => p.Sync == sync.Name).ToList();
             // A held table makes its pair's state "tables held": never good while one waits.
             var state = !sync.Active ? "inactive"
                 : relay is null ? "stopped"
-                : mine.Any(p => p.State != "replicating") ? "degraded"
-                : mine.Count == 0 ? "starting" : "good";
-            var lastGood = mine.Select(p => p.LastGoodAt).Where(t => t is not null).DefaultIfEmpty(null).Min();
+                : stored.Any(p => p.State != "replicating") ? "degraded"
+                : stored.Count == 0 ? "starting" : "good";
+            var lastGood = stored.Select(p => p.LastGoodAt).Where(t => t is not null).DefaultIfEmpty(null).Min();
             Output.Line();
             Output.Line($"Sync {sync.Name}: {state}; herd {sync.Herd}, dbgroup {sync.DbGroup}, conflict_strategy " +
                         $"{sync.ConflictRule.ToString().ToLowerInvariant()}; last good run {Output.Ago(lastGood)}; " +
-                        $"rows moved {mine.Sum(p => p.RowsMoved)}");
+                        $"rows moved {stored.Sum(p => p.RowsMoved)}");
             Output.Table(["pair", "state", "lag rows", "lag s", "rows moved", "last batch", "last error"], mine.Select(p => new[]
             {
-                $"{p.Source} -> {p.Target}", p.State, p.LagRows?.ToString(inv) ?? "?",
-                p.LagSeconds?.ToString("F1", inv) ?? "?", p.RowsMoved.ToString(inv), Output.Ago(p.LastBatchAt),
-                p.LastError is null ? "" : (p.ErrorSince is null ? "" : $"(since {Output.Ago(p.ErrorSince)}) ") + p.LastError,
+                $"{p.Source} -> {p.Target}", p.State,
+                (p.LagRows?.ToString(inv) ?? "?") + (p.LagStale ? $" (stale, since {Output.Ago(Iso(p.LagStaleSince ?? p.LagMeasuredAt))})" : ""),
+                p.LagSeconds?.ToString("F1", inv) ?? "?", p.RowsMoved.ToString(inv),
+                Output.Ago(stored.FirstOrDefault(s => s.Source == p.Source && s.Target == p.Target)?.LastBatchAt),
+                p.LastError is null ? "" : (p.ErrorSince is null ? "" : $"(since {Output.Ago(Iso(p.ErrorSince))}) ") + p.LastError,
             }));
         }
         await PrintHeldTablesAsync(store, syncs, ct);
@@ -60,6 +75,30 @@ public static class StatusCommand
             }));
         }
         return 0;
+    }
+
+    private static string? Iso(DateTimeOffset? t) => t?.ToString("O", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The status document, the same as the relay's HTTP <c>/status</c>: from the relay when it runs (the figures it
+    /// keeps), else built here with each pair's lag measured from its databases.
+    /// </summary>
+    private static async Task<string> JsonAsync(Store store, RelayProcess? relay, CancellationToken ct)
+    {
+        if (relay is { Starting: false })
+        {
+            try
+            {
+                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+                return (await http.GetStringAsync($"http://127.0.0.1:{relay.HttpPort}/status", ct)).TrimEnd();
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+            {
+                // The relay does not answer: what it last wrote to the store is the next best.
+            }
+        }
+        var document = await StatusDocument.FromStoreAsync(store, relay?.Pid, relay is null, ct);
+        return JsonSerializer.Serialize(document, StatusEndpoint.JsonOptions);
     }
 
     /// <summary>

@@ -66,6 +66,8 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         var inChunk = chunk.Slices.Select(s => s.Table).ToList();
         await using var batch = new NpgsqlBatch(target);
         var owners = new Dictionary<NpgsqlBatchCommand, int>();
+        var recorders = new List<NpgsqlBatchCommand>();
+        LastConflicts = 0;
         int? owner = null;
         void Add(string sql, params object?[] args)
         {
@@ -122,12 +124,14 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
                 Add(t.Local, pair.Target);
                 Add(t.Decide, dbgroupOrder, t.Shape.Name.Schema, t.Shape.Name.Name);
                 Add(t.RecordConflicts, t.Shape.Name.Schema, t.Shape.Name.Name, pair.Sync, t.Shape.Key.ToArray(), t.Rule.Name());
+                recorders.Add(batch.BatchCommands[^1]);
                 if (t.AbortOnConflict is { } abort) Add(abort, t.Shape.Name.Schema, t.Shape.Name.Name);
             }
             foreach (var u in t.Uniques)
             {
                 Add(u.Record, dbgroupOrder, pair.Target, pair.Sync, t.Shape.Name.Schema, t.Shape.Name.Name,
                     t.Shape.Key.ToArray(), "unique " + u.Name);
+                recorders.Add(batch.BatchCommands[^1]);
                 Add(u.LoseIncoming, dbgroupOrder, pair.Target);
                 Add(u.EvictLocal, dbgroupOrder, pair.Target);
             }
@@ -197,6 +201,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
                 if (r.FieldCount == 1 && r.GetName(0) == CursorColumn && await r.ReadAsync(ct))
                     cursor = r.GetFieldValue<string[]>(0);
             } while (await r.NextResultAsync(ct));
+            LastConflicts = recorders.Sum(c => (long)c.Rows);
         }
         catch (PostgresException e) when (e.SqlState == "FY002")
         {
@@ -232,6 +237,9 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         foreach (var t in tables) batch.BatchCommands.Add(new NpgsqlBatchCommand(t.Clear));
         await batch.ExecuteNonQueryAsync(ct);
     }
+
+    /// <summary>Conflicts the last chunk applied recorded in ferry.conflicts (decided rows and unique-key collisions).</summary>
+    public long LastConflicts { get; private set; }
 
     private const string CursorColumn = "ferry_cursor";
 

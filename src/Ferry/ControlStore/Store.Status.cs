@@ -23,7 +23,8 @@ public sealed partial class Store
     /// <summary>
     /// Records a pair's state. <paramref name="good"/>: rows moved (last_good_at advances); an <paramref name="error"/>
     /// given with it is a problem that does not stop the rows (a sequence that cannot be moved), and stays the last
-    /// error, since when it first appeared, until a good record comes without one.
+    /// error, since when it first appeared, until a good record comes without one, which clears it: a pair that
+    /// recovered shows no error.
     /// </summary>
     public Task RecordPairAsync(Pair pair, string state, long? lagRows, double? lagSeconds, long rowsMoved, long batches,
         bool good, string? error, CancellationToken ct) =>
@@ -40,7 +41,7 @@ public sealed partial class Store
                 batches = excluded.batches,
                 last_batch_at = CASE WHEN $b > pair_status.batches THEN excluded.last_batch_at ELSE pair_status.last_batch_at END,
                 last_good_at = coalesce(excluded.last_good_at, pair_status.last_good_at),
-                last_error = CASE WHEN $good AND $e IS NULL THEN pair_status.last_error ELSE excluded.last_error END,
+                last_error = excluded.last_error,
                 error_since = CASE WHEN $good AND $e IS NULL THEN NULL
                                    WHEN pair_status.error_since IS NOT NULL THEN pair_status.error_since
                                    ELSE excluded.error_since END,

@@ -22,6 +22,9 @@ public sealed record DrainResult(long Rows, int Chunks, long Bytes, long Pending
     public double? RoundTripsPerChunk => Chunks == 0 ? null : (double)ChunkRoundTrips / Chunks;
 }
 
+/// <summary>A chunk just committed on the target (<see cref="PairRunner.OnChunk"/>).</summary>
+public sealed record ChunkCommitted(long Rows, long BatchLeft, double? OldestSeconds, long Conflicts);
+
 /// <summary>
 /// The pipeline for one pair over two open connections: read a batch from the source, apply it to the target
 /// chunk by chunk, each chunk committed with its cursor. No retry, no loop, no status: <see cref="PairWorker"/> adds
@@ -59,6 +62,15 @@ public sealed partial class PairRunner : IAsyncDisposable
 
     /// <summary>Chunks this runner committed since its connections opened.</summary>
     public long ChunksCommitted { get; private set; }
+
+    /// <summary>The snapshot the target has applied the pair through, as last read or committed (null: not read yet).</summary>
+    public string? Position => _progress?.AppliedThrough;
+
+    /// <summary>
+    /// Told after each chunk of a batch commits: its rows, the entries the batch has left, the age of the batch's
+    /// oldest entry, and the conflicts the chunk recorded. A long drain shows its progress as it goes.
+    /// </summary>
+    public Func<ChunkCommitted, CancellationToken, Task>? OnChunk { get; set; }
 
     public static async Task<PairRunner> OpenAsync(PairSetup setup, CancellationToken ct)
     {
@@ -148,7 +160,7 @@ public sealed partial class PairRunner : IAsyncDisposable
         InFlightRows = 0;
         _progress ??= await PairProgress.LoadAsync(_target, _setup.Pair, ct);
         await _applier.PrepareAsync(ct);
-        long rows = 0, bytes = 0, pendingBefore = -1;
+        long rows = 0, bytes = 0, pendingBefore = -1, batchRows = 0;
         double? oldest = null;
         var chunks = 0;
         var trips = 0;
@@ -263,6 +275,7 @@ public sealed partial class PairRunner : IAsyncDisposable
                 InFlightRows = 0;
                 ChunksCommitted++;
                 rows += chunk.Rows;
+                batchRows += chunk.Rows;
                 chunks++;
                 sizer.Committed(chunk.Rows, budget, chunkClock.Elapsed);
                 // The cursor just committed, known without asking the target again.
@@ -270,6 +283,8 @@ public sealed partial class PairRunner : IAsyncDisposable
                     ? new PairProgress(plan.Bounds.To, null, null, null, plan.SourceNodeId, p.Batches + 1)
                     : new PairProgress(plan.Bounds.From, plan.Bounds.To, chunk.CursorTable, cursorKey, plan.SourceNodeId, p.Batches + 1);
                 directRows += chunk.Slices.Where(slice => _direct.Contains(slice.Table)).Sum(slice => (long)slice.Limit);
+                if (OnChunk is { } report)
+                    await report(new ChunkCommitted(chunk.Rows, Math.Max(0, pendingBefore - batchRows), oldest, _applier.LastConflicts), ct);
                 if (chunk.EndsBatch)
                     return new DrainResult(rows, chunks, bytes, pendingBefore, oldest, clock.Elapsed, trips, directRows, refusals);
             }

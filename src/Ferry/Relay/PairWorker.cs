@@ -37,6 +37,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                     if (runner is null)
                     {
                         runner = await PairRunner.OpenAsync(setup, ct);
+                        runner.OnChunk = (c, token) => status.ChunkAsync(setup.Pair, c.Rows, c.BatchLeft, c.OldestSeconds, c.Conflicts, token);
                         await status.DatabaseAsync(setup.Source.Name, true, null, ct);
                         await status.DatabaseAsync(setup.Target.Name, true, null, ct);
                         LogConnected(setup.Pair);
@@ -67,7 +68,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                             Applied?.Invoke();
                             LogApplied(setup.Pair, result.Rows, result.Chunks, result.Elapsed.TotalMilliseconds, result.RoundTripsPerChunk ?? 0, sizer.Rows);
                         }
-                        await status.PairGoodAsync(setup.Pair, result, 0, ct);
+                        await status.PairGoodAsync(setup.Pair, result, 0, runner.Position, ct);
                         // At most once per poll interval, so also under a write load that never lets the loop end.
                         await sequences.RunIfDueAsync(runner.Source, runner.Target, ct);
                     } while (result.Rows > 0 && !ct.IsCancellationRequested);
@@ -113,6 +114,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                     if (runner is not null) await runner.DisposeAsync();
                     runner = null;
                     await RecordFailureAsync(e, link?.Database, message, transient, ct);
+                    await MeasureLagAsync(link?.Database, ct);
                     try
                     {
                         await wakeup.WaitForKickAsync(transient ? backoff.Next() : Defaults.MaxBackoff, ct);
@@ -152,6 +154,27 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
         catch (Exception inner) when (inner is not OperationCanceledException)
         {
             LogFailed(setup.Pair, "could not record status: " + inner.Message);
+        }
+    }
+
+    /// <summary>
+    /// While the pair cannot run, its lag is measured from the databases on each failure, so it keeps telling the
+    /// truth: counted on the source against the target's position (read from the target, or the last one known when
+    /// the target is the end that failed), and the last known figure, stale, when the source does not answer.
+    /// </summary>
+    private async Task MeasureLagAsync(Database? failed, CancellationToken ct)
+    {
+        try
+        {
+            var targetDown = failed == setup.Target
+                             || status.Databases.TryGetValue(setup.Target.Name, out var t) && !t.Reachable;
+            var lag = await Progress.LagProbe.MeasureAsync(setup.Source, targetDown ? null : setup.Target, setup.Pair,
+                setup.SkipOrigins, setup.Herd.Tables, status.LagOf(setup.Pair), ct);
+            await status.LagAsync(setup.Pair, lag, true, ct);
+        }
+        catch (Exception inner) when (inner is not OperationCanceledException)
+        {
+            LogFailed(setup.Pair, "could not measure its lag: " + inner.Message);
         }
     }
 

@@ -73,6 +73,7 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
                     foreach (var d in downstream) d.Ring();
                 };
         }
+        await Status.SeedAsync(_workers.Select(w => w.Pair).ToList(), stoppingToken);
         foreach (var (name, wakeups) in wakeupsBySource)
             tasks.Add(Task.Run(() => new SourceListener(databases[name], wakeups, loggers.CreateLogger("ferry.listen")).RunAsync(stoppingToken), stoppingToken));
         foreach (var w in _workers)

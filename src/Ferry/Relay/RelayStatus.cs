@@ -18,9 +18,14 @@ public sealed class RelayStatus(Store store)
     private static readonly Counter Failures = Metrics.CreateCounter("ferry_pair_failures_total",
         "Failed attempts of a pair.", "sync", "source", "target");
     private static readonly Gauge LagRows = Metrics.CreateGauge("ferry_pair_lag_rows",
-        "Entries waiting on the source at the pair's last read.", "sync", "source", "target");
+        "Changes committed on the source and not yet applied on the target, as last measured.", "sync", "source", "target");
     private static readonly Gauge LagSeconds = Metrics.CreateGauge("ferry_pair_lag_seconds",
-        "Age of the oldest entry waiting at the pair's last read.", "sync", "source", "target");
+        "Age of the oldest change not yet applied, as last measured.", "sync", "source", "target");
+    private static readonly Gauge LagStale = Metrics.CreateGauge("ferry_pair_lag_stale",
+        "1 while the pair's lag figures are the last known ones (its source does not answer, or not measured since the relay started).",
+        "sync", "source", "target");
+    private static readonly Counter Conflicts = Metrics.CreateCounter("ferry_pair_conflicts_total",
+        "Conflicts recorded on the target by the pair's applies.", "sync", "source", "target");
     private static readonly Gauge Up = Metrics.CreateGauge("ferry_database_up",
         "1 when the relay last reached the database.", "database");
     private static readonly Gauge RoundTrips = Metrics.CreateGauge("ferry_round_trips_per_chunk",
@@ -72,6 +77,91 @@ public sealed class RelayStatus(Store store)
     }
 
     private readonly ConcurrentDictionary<Pair, PairLive> _pairs = new();
+    private readonly ConcurrentDictionary<Pair, PairLag> _lag = new();
+    private readonly ConcurrentDictionary<Pair, DrainCount> _counted = new();
+    private readonly ConcurrentDictionary<Pair, (DateTimeOffset At, long? Rows, bool Stale)> _lagWritten = new();
+
+    /// <summary>Each pair's lag as last measured (stale: the last known figure).</summary>
+    public IReadOnlyDictionary<Pair, PairLag> Lag => _lag;
+
+    public PairLag LagOf(Pair pair) => _lag.GetValueOrDefault(pair) ?? PairLag.Unknown;
+
+    /// <summary>What the chunk reports of a drain already counted, so that its end adds only the rest.</summary>
+    private sealed class DrainCount
+    {
+        public long Rows;
+        public int Chunks;
+    }
+
+    /// <summary>
+    /// Makes every pair's series exist from the start (counters at 0; lag, stale and held tables at their last known
+    /// values from the store, marked stale until measured), so a dashboard never mistakes a missing series for zero lag.
+    /// </summary>
+    public async Task SeedAsync(IReadOnlyList<Pair> pairs, CancellationToken ct)
+    {
+        var known = await store.ListLagAsync(ct);
+        var held = await store.ListHeldTablesAsync(ct);
+        var now = DateTimeOffset.UtcNow;
+        foreach (var pair in pairs)
+        {
+            var labels = new[] { pair.Sync, pair.Source, pair.Target };
+            RowsApplied.WithLabels(labels).Publish();
+            Chunks.WithLabels(labels).Publish();
+            Failures.WithLabels(labels).Publish();
+            Conflicts.WithLabels(labels).Publish();
+            var lag = known.TryGetValue(pair, out var k) ? k with { StaleSince = k.StaleSince ?? k.MeasuredAt ?? now } : PairLag.Unknown;
+            _lag[pair] = lag;
+            SetLagGauges(labels, lag);
+            TablesHeldGauge.WithLabels(labels).Set(held.Count(h => h.Sync == pair.Sync && h.Source == pair.Source && h.Target == pair.Target));
+        }
+    }
+
+    private static void SetLagGauges(string[] labels, PairLag lag)
+    {
+        LagRows.WithLabels(labels).Set(lag.Rows ?? 0);
+        LagSeconds.WithLabels(labels).Set(lag.Seconds ?? 0);
+        LagStale.WithLabels(labels).Set(lag.Stale ? 1 : 0);
+    }
+
+    /// <summary>
+    /// A new lag figure for the pair: in memory and the metrics at once; in the store at once when it is forced or
+    /// reaches or leaves zero or staleness (what `ferry status` must never get wrong), else at most once a second while it changes
+    /// and once a minute while it does not (an idle pair polls every second; the disk need not hear of it).
+    /// </summary>
+    public async Task LagAsync(Pair pair, PairLag lag, bool force, CancellationToken ct)
+    {
+        lag = lag with { Position = lag.Position ?? LagOf(pair).Position };
+        _lag[pair] = lag;
+        SetLagGauges([pair.Sync, pair.Source, pair.Target], lag);
+        _pairs.AddOrUpdate(pair, _ => new PairLive(StateOf(pair), 0, 0, lag.Rows ?? 0, lag.Seconds ?? 0, null, null, null),
+            (_, old) => old with { LagRows = lag.Rows ?? old.LagRows, LagSeconds = lag.Seconds ?? old.LagSeconds });
+        var now = DateTimeOffset.UtcNow;
+        if (!force && _lagWritten.TryGetValue(pair, out var w) && (w.Rows == 0) == (lag.Rows == 0) && w.Stale == lag.Stale
+            && now - w.At < (w.Rows == lag.Rows ? TimeSpan.FromMinutes(1) : TimeSpan.FromSeconds(1))) return;
+        _lagWritten[pair] = (now, lag.Rows, lag.Stale);
+        await store.RecordLagAsync(pair, lag, ct);
+    }
+
+    /// <summary>
+    /// A chunk committed on the target: its rows count at once (a long drain shows its progress), and the lag is
+    /// what the batch had left.
+    /// </summary>
+    public async Task ChunkAsync(Pair pair, long rows, long left, double? oldestSeconds, long conflicts, CancellationToken ct)
+    {
+        var labels = new[] { pair.Sync, pair.Source, pair.Target };
+        RowsApplied.WithLabels(labels).Inc(rows);
+        Chunks.WithLabels(labels).Inc();
+        if (conflicts > 0) Conflicts.WithLabels(labels).Inc(conflicts);
+        var counted = _counted.GetOrAdd(pair, _ => new DrainCount());
+        lock (counted)
+        {
+            counted.Rows += rows;
+            counted.Chunks++;
+        }
+        _pairs.AddOrUpdate(pair, _ => new PairLive(StateOf(pair), rows, 0, left, 0, null, null, null),
+            (_, old) => old with { Rows = old.Rows + rows });
+        await LagAsync(pair, new PairLag(left, left == 0 ? 0 : oldestSeconds ?? 0, DateTimeOffset.UtcNow, null, null), false, ct);
+    }
     private readonly ConcurrentDictionary<string, DatabaseLive> _databases = new();
     private readonly ConcurrentDictionary<Pair, string> _sequenceProblems = new();
 
@@ -87,32 +177,47 @@ public sealed class RelayStatus(Store store)
     public async Task DatabaseAsync(string name, bool reachable, string? error, CancellationToken ct)
     {
         var now = DateTimeOffset.UtcNow;
+        // A database reached again has no error to show; since when it is reachable says how long it has held.
         _databases.AddOrUpdate(name, new DatabaseLive(reachable, error, now),
-            (_, old) => old.Reachable == reachable ? old with { LastError = error ?? old.LastError } : new DatabaseLive(reachable, error ?? old.LastError, now));
+            (_, old) => old.Reachable == reachable ? old with { LastError = reachable ? null : error ?? old.LastError }
+                : new DatabaseLive(reachable, reachable ? null : error ?? old.LastError, now));
         Up.WithLabels(name).Set(reachable ? 1 : 0);
         await store.RecordDatabaseAsync(name, reachable, error, ct);
     }
 
-    public async Task PairGoodAsync(Pair pair, DrainResult result, long pendingAfter, CancellationToken ct)
+    /// <param name="position">the target's applied-through snapshot after the drain, kept to count the lag on the
+    /// source alone should the target become unreachable</param>
+    public async Task PairGoodAsync(Pair pair, DrainResult result, long pendingAfter, string? position, CancellationToken ct)
     {
         var labels = new[] { pair.Sync, pair.Source, pair.Target };
-        RowsApplied.WithLabels(labels).Inc(result.Rows);
-        Chunks.WithLabels(labels).Inc(result.Chunks);
-        LagRows.WithLabels(labels).Set(pendingAfter);
-        LagSeconds.WithLabels(labels).Set(pendingAfter == 0 ? 0 : result.OldestSeconds ?? 0);
+        // What the chunks reported already counted: only the rest (held tables' catch-up) is added here.
+        var counted = _counted.GetOrAdd(pair, _ => new DrainCount());
+        long countedRows;
+        int countedChunks;
+        lock (counted)
+        {
+            (countedRows, countedChunks) = (counted.Rows, counted.Chunks);
+            (counted.Rows, counted.Chunks) = (0, 0);
+        }
+        RowsApplied.WithLabels(labels).Inc(Math.Max(0, result.Rows - countedRows));
+        Chunks.WithLabels(labels).Inc(Math.Max(0, result.Chunks - countedChunks));
+        await LagAsync(pair, new PairLag(pendingAfter, pendingAfter == 0 ? 0 : result.OldestSeconds ?? 0, DateTimeOffset.UtcNow, null,
+            position), false, ct);
         if (result.RoundTripsPerChunk is { } trips) RoundTrips.WithLabels(labels).Set(trips);
         var now = DateTimeOffset.UtcNow;
         // Rows moved; a sequence problem, if one stands, still shows until it is fixed.
         var sequenceProblem = _sequenceProblems.GetValueOrDefault(pair);
         var state = StateOf(pair);
+        var recovered = _pairs.TryGetValue(pair, out var before) && before.LastError is not null && sequenceProblem is null;
         var live = _pairs.AddOrUpdate(pair,
             _ => new PairLive(state, result.Rows, result.Chunks > 0 ? 1 : 0, pendingAfter, 0, now, sequenceProblem,
                 sequenceProblem is null ? null : now),
             (_, old) => old with
             {
-                State = state, Rows = old.Rows + result.Rows, Batches = old.Batches + (result.Chunks > 0 ? 1 : 0),
+                // A recovered pair's error is gone: only a standing sequence problem stays.
+                State = state, Rows = old.Rows + Math.Max(0, result.Rows - countedRows), Batches = old.Batches + (result.Chunks > 0 ? 1 : 0),
                 LagRows = pendingAfter, LagSeconds = pendingAfter == 0 ? 0 : result.OldestSeconds ?? 0, LastGood = now,
-                LastError = sequenceProblem ?? old.LastError, ErrorSince = sequenceProblem is null ? null : old.ErrorSince ?? now,
+                LastError = sequenceProblem, ErrorSince = sequenceProblem is null ? null : old.ErrorSince ?? now,
             });
         // Under a steady write load a pair drains many times a second: the store hears of it once a second (and
         // at once after a failure), so the relay's bookkeeping does not compete with replication for the disk.
@@ -123,7 +228,7 @@ public sealed class RelayStatus(Store store)
             run.Chunks += result.Chunks;
             run.Millis += result.Elapsed.TotalMilliseconds;
             if (result.RoundTripsPerChunk is { } rt) run.RoundTrips = rt;
-            if (!run.Failed && now - run.Written < TimeSpan.FromSeconds(1)) return;
+            if (!run.Failed && !recovered && now - run.Written < TimeSpan.FromSeconds(1)) return;
             (run.Written, run.Failed) = (now, false);
         }
         await store.RecordPairAsync(pair, live.State, live.LagRows, live.LagSeconds, live.Rows, live.Batches, true, sequenceProblem, ct);
@@ -182,6 +287,9 @@ public sealed class RelayStatus(Store store)
     {
         var run = _runs.GetOrAdd(pair, _ => new RunTotals());
         lock (run) run.Failed = true;
+        // Chunks committed before the failure stay counted; the drain that reported them never ends.
+        if (_counted.TryGetValue(pair, out var counted))
+            lock (counted) (counted.Rows, counted.Chunks) = (0, 0);
         Failures.WithLabels(pair.Sync, pair.Source, pair.Target).Inc();
         var now = DateTimeOffset.UtcNow;
         var live = _pairs.AddOrUpdate(pair,

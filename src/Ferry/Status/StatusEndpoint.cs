@@ -143,9 +143,13 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
     public RelaySnapshot Snapshot() => new(
         Environment.ProcessId,
         relay.Status.Databases.OrderBy(d => d.Key).Select(d => new DatabaseSnapshot(d.Key, d.Value.Reachable, d.Value.LastError, d.Value.Since)).ToList(),
-        relay.Workers.Select(w => w.Pair).Select(p => relay.Status.Pairs.TryGetValue(p, out var l)
-            ? new PairSnapshot(p.Sync, p.Source, p.Target, l.State, l.Rows, l.LagRows, l.LagSeconds, l.LastGood, l.LastError, l.ErrorSince)
-            : new PairSnapshot(p.Sync, p.Source, p.Target, "starting", 0, 0, 0, null, null, null)).ToList(),
+        relay.Workers.Select(w => w.Pair).Select(p =>
+        {
+            var lag = relay.Status.LagOf(p);
+            return relay.Status.Pairs.TryGetValue(p, out var l)
+                ? PairSnapshot.Of(p, l.State, l.Rows, lag, l.LastGood, l.LastError, l.ErrorSince)
+                : PairSnapshot.Of(p, "starting", 0, lag, null, null, null);
+        }).ToList(),
         relay.Status.Holds.OrderBy(h => h.Key.ToString(), StringComparer.Ordinal).SelectMany(h => h.Value.Select(t =>
             new HeldTableSnapshot(h.Key.Sync, h.Key.Source, h.Key.Target, t.Table.ToString(), t.Cause, t.Fix, t.Since))).ToList());
 
@@ -157,7 +161,8 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
         await response.OutputStream.WriteAsync(bytes, ct);
     }
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    /// <summary>The document's JSON form, shared with `ferry status --json`.</summary>
+    public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public async ValueTask DisposeAsync()
     {
@@ -180,12 +185,25 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
 
 public sealed record DatabaseSnapshot(string Name, bool Reachable, string? LastError, DateTimeOffset Since);
 
-public sealed record PairSnapshot(string Sync, string Source, string Target, string State, long RowsMoved, long LagRows,
-    double LagSeconds, DateTimeOffset? LastGood, string? LastError, DateTimeOffset? ErrorSince);
+/// <summary>
+/// A pair as the document shows it. Lag: changes committed on the source and not yet applied on the target, and the age
+/// of the oldest (null: never measured); <see cref="LagStale"/> while the figure is the last known one, since
+/// <see cref="LagStaleSince"/>.
+/// </summary>
+public sealed record PairSnapshot(string Sync, string Source, string Target, string State, long RowsMoved, long? LagRows,
+    double? LagSeconds, bool LagStale, DateTimeOffset? LagMeasuredAt, DateTimeOffset? LagStaleSince, DateTimeOffset? LastGood,
+    string? LastError, DateTimeOffset? ErrorSince)
+{
+    public static PairSnapshot Of(Pair p, string state, long rowsMoved, Progress.PairLag lag, DateTimeOffset? lastGood,
+        string? lastError, DateTimeOffset? errorSince) =>
+        new(p.Sync, p.Source, p.Target, state, rowsMoved, lag.Rows, lag.Seconds, lag.Stale, lag.MeasuredAt,
+            lag.StaleSince, lastGood, lastError, errorSince);
+}
 
 /// <summary>A table held on a pair: its changes wait while the pair's other tables flow.</summary>
 public sealed record HeldTableSnapshot(string Sync, string Source, string Target, string Table, string Cause, string Fix,
     DateTimeOffset Since);
 
-public sealed record RelaySnapshot(int Pid, IReadOnlyList<DatabaseSnapshot> Databases, IReadOnlyList<PairSnapshot> Pairs,
+/// <param name="Pid">the relay's; null when `ferry status` built the document itself, no relay running</param>
+public sealed record RelaySnapshot(int? Pid, IReadOnlyList<DatabaseSnapshot> Databases, IReadOnlyList<PairSnapshot> Pairs,
     IReadOnlyList<HeldTableSnapshot> HeldTables);

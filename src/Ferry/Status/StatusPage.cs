@@ -22,8 +22,9 @@ public static class StatusPage
             .Append("<th>lag rows</th><th>lag s</th><th>last good</th><th>last error</th></tr>");
         foreach (var p in s.Pairs)
             html.Append("<tr><td>").Append(E(p.Sync)).Append("</td><td>").Append(E(p.Source)).Append("</td><td>").Append(E(p.Target))
-                .Append("</td><td>").Append(E(p.State)).Append("</td><td>").Append(p.RowsMoved).Append("</td><td>").Append(p.LagRows)
-                .Append("</td><td>").Append(p.LagSeconds.ToString("F1", System.Globalization.CultureInfo.InvariantCulture))
+                .Append("</td><td>").Append(E(p.State)).Append("</td><td>").Append(p.RowsMoved).Append("</td><td>").Append(p.LagRows?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?")
+                .Append(p.LagStale ? " <span class=\"down\">(stale" + (p.LagStaleSince is { } since ? " since " + since.ToString("u", System.Globalization.CultureInfo.InvariantCulture) : "") + ")</span>" : "")
+                .Append("</td><td>").Append(p.LagSeconds?.ToString("F1", System.Globalization.CultureInfo.InvariantCulture) ?? "?")
                 .Append("</td><td>").Append(p.LastGood?.ToString("u", System.Globalization.CultureInfo.InvariantCulture))
                 .Append("</td><td>").Append(E(p.LastError)).Append("</td></tr>");
         html.Append("</table>");

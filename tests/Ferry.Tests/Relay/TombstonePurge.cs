@@ -62,7 +62,7 @@ public sealed class TombstonePurge(ServerFixture servers)
         await t.ExecAsync(0, "DELETE FROM items WHERE id = 61; INSERT INTO items VALUES (101, 'after the copy')");
         await t.ConvergedAsync("items", [0, 1]);
         Assert.Equal(40L, await t.ScalarAsync<long>(1, "SELECT count(*) FROM items"));
-        // The error stays on show as the pair's last one, but no longer current: no "(since ...)".
+        // The pair recovered: its error is gone, with its "(since ...)".
         var pair = (await t.Cli.RunAsync("status")).Out.Split('\n').Single(l => l.StartsWith("db1 -> db2", StringComparison.Ordinal));
         Assert.Contains("replicating", pair, StringComparison.Ordinal);
         Assert.DoesNotContain("(since", pair, StringComparison.Ordinal);
