@@ -89,11 +89,12 @@ static async Task<int> Guard(string verb, Func<Task<int>> run)
 {
     try
     {
+        Defaults.Check();
         // The demo makes a home of its own; every other verb uses $FERRY_HOME, which must be safe to trust first.
         if (verb != "demo") FerryHome.Check(create: verb == "install");
         return await run();
     }
-    catch (UsageException e)
+    catch (Exception e) when (e is UsageException or SettingException)
     {
         Output.Error(e.Message);
         return 2;

@@ -51,7 +51,7 @@ public static class RelayCommands
                     await child.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(10), ct).ContinueWith(_ => { }, TaskScheduler.Default);
                     throw AlreadyRunning(relay);
                 }
-                Output.Line($"Relay started (pid {relay.Pid}); status on http://127.0.0.1:{relay.HttpPort}/ ; log in {Defaults.LogPath}");
+                Output.Line($"Relay started (pid {relay.Pid}); status on {relay.Url} ; log in {Defaults.LogPath}");
                 return 0;
             }
             if (child.HasExited && child.ExitCode != 0) break;
@@ -100,10 +100,10 @@ public static class RelayCommands
         await using var endpoint = new StatusEndpoint(relay, logger);
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // Listen before the pairs start: a port in use stops the relay before it has done anything.
-        endpoint.Start(Defaults.HttpPort, stopping.Token);
+        endpoint.Start(Defaults.HttpBind, Defaults.HttpPort, stopping.Token);
         await host.StartAsync(ct);
         await relay.Started.Task.WaitAsync(TimeSpan.FromSeconds(60), ct);
-        new RelayProcess(Environment.ProcessId, endpoint.Port, startedAt).Write();
+        new RelayProcess(Environment.ProcessId, endpoint.Port, startedAt, endpoint.Host).Write();
         using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
             System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
         using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(

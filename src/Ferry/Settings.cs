@@ -1,0 +1,60 @@
+using System.Globalization;
+using System.Net;
+
+namespace Ferry;
+
+/// <summary>
+/// Reads FERRY_* variables strictly. A value that does not parse, or lies outside its range, is an error that names
+/// the variable, the value and what it may be: replacing it with the default would run the relay with a setting the
+/// operator did not choose and never learn it (FERRY_CHUNK_ROWS=99999999999999 meant 100,000).
+/// </summary>
+public static class Settings
+{
+    /// <summary>The value of <paramref name="variable"/>, or null when it is unset or empty (empty means unset).</summary>
+    private static string? Raw(string variable) =>
+        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } v ? v.Trim() : null;
+
+    /// <param name="fallbackMeans">what the default does, when its number alone does not say</param>
+    public static int Int(string variable, int fallback, int min, int max, string? fallbackMeans = null) =>
+        (int)Long(variable, fallback, min, max, fallbackMeans);
+
+    public static long Long(string variable, long fallback, long min, long max, string? fallbackMeans = null)
+    {
+        if (Raw(variable) is not { } raw) return fallback;
+        var text = raw.Replace("_", "", StringComparison.Ordinal);
+        if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max)
+            return v;
+        throw Bad(variable, raw, $"a whole number from {N(min)} to {N(max)} (default {N(fallback)}{(fallbackMeans is null ? "" : ": " + fallbackMeans)})");
+    }
+
+    public static TimeSpan Seconds(string variable, double fallback, double min, double max)
+    {
+        if (Raw(variable) is not { } raw) return TimeSpan.FromSeconds(fallback);
+        if (double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) && v >= min && v <= max)
+            return TimeSpan.FromSeconds(v);
+        throw Bad(variable, raw, $"a number of seconds from {N(min)} to {N(max)} (default {N(fallback)})");
+    }
+
+    public static string Choice(string variable, string fallback, params string[] allowed)
+    {
+        if (Raw(variable) is not { } raw) return fallback;
+        return allowed.FirstOrDefault(a => a.Equals(raw, StringComparison.OrdinalIgnoreCase))
+               ?? throw Bad(variable, raw, $"one of {string.Join(", ", allowed)} (default {fallback})");
+    }
+
+    public static IPAddress Address(string variable, string fallback)
+    {
+        var raw = Raw(variable);
+        if (IPAddress.TryParse(raw ?? fallback, out var address)) return address;
+        throw Bad(variable, raw!, $"an IP address to listen on, such as 127.0.0.1 (the default, this host only), 0.0.0.0 " +
+                                  "(every IPv4 address) or :: (every address)");
+    }
+
+    private static SettingException Bad(string variable, string value, string allowed) =>
+        new($"{variable}={value} is not a valid setting: it must be {allowed}. Correct it or unset it.");
+
+    private static string N(double v) => v.ToString("#,0.###", CultureInfo.InvariantCulture);
+}
+
+/// <summary>A FERRY_* variable with a value ferry refuses to guess about: a usage error, like a bad command line.</summary>
+public sealed class SettingException(string message) : Exception(message);
