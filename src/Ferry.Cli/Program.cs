@@ -102,7 +102,9 @@ static async Task<int> Guard(string verb, Func<Task<int>> run)
 {
     try
     {
-        Defaults.Check();
+        foreach (var unknown in Defaults.Check())
+            Output.Error($"warning: {unknown} is set but is no ferry setting, so it changes nothing" +
+                         (Defaults.Nearest(unknown) is { } meant ? $" (did you mean {meant}?)" : "") + ".");
         // The demo makes a home of its own; every other verb uses $FERRY_HOME, which must be safe to trust first.
         if (verb != "demo") FerryHome.Check(create: verb == "install");
         return await run();

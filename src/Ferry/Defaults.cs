@@ -5,7 +5,7 @@ public static class Defaults
 {
     /// <summary>Where the control store, the relay's pid file and its log live.</summary>
     public static string Home =>
-        Environment.GetEnvironmentVariable("FERRY_HOME") is { Length: > 0 } home
+        Settings.Text("FERRY_HOME") is { } home
             ? home
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".ferry");
 
@@ -102,15 +102,28 @@ public static class Defaults
     /// <summary>The relay's log lines: text for people, json (one object per line) for a log collector.</summary>
     public static string LogFormat => Settings.Choice("FERRY_LOG_FORMAT", "text", "text", "json");
 
+    /// <summary>Variables ferry sets for the relay it starts in the background; not settings.</summary>
+    private static readonly string[] Internal = ["FERRY_LOG", "FERRY_DETACHED"];
+
     /// <summary>
-    /// Reads every setting once, so that a bad value stops any verb before it does anything, rather than a relay
-    /// hours later when a pair first needs it.
+    /// Reads every setting once (every public static property here, so a setting added later is checked too), so
+    /// that a bad value stops any verb before it does anything, rather than a relay hours later when a pair first
+    /// needs it. Returns the FERRY_* variables that are set but are no setting (a misspelt name would otherwise
+    /// change nothing, silently).
     /// </summary>
-    public static void Check()
+    public static IReadOnlyList<string> Check()
     {
-        _ = (FoldLimit, CopySliceRows, CopyAttempts, PollInterval, MinBatchInterval, MaxBatchInterval, ChunkBytes,
-            DeadLinkTimeout, ConnectTimeout, MaxBackoff, HttpPort, HttpBind, LockTimeout, TombstoneRetention, PurgeInterval,
-            LogFormat);
+        foreach (var property in typeof(Defaults).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static))
+        {
+            try
+            {
+                property.GetValue(null);
+            }
+            catch (System.Reflection.TargetInvocationException e) when (e.InnerException is SettingException bad)
+            {
+                throw bad;
+            }
+        }
         if (ChunkRowsMin > ChunkRows && Environment.GetEnvironmentVariable("FERRY_CHUNK_ROWS_MIN") is { Length: > 0 })
             throw new SettingException($"FERRY_CHUNK_ROWS_MIN={ChunkRowsMin} is more than FERRY_CHUNK_ROWS={ChunkRows}: the fewest " +
                                        "rows per chunk cannot exceed the most. Lower FERRY_CHUNK_ROWS_MIN or raise FERRY_CHUNK_ROWS.");
@@ -118,5 +131,29 @@ public static class Defaults
             && Settings.Int("FERRY_MAX_BATCH_MS", 200, 1, 600_000) < MinBatchInterval.TotalMilliseconds)
             throw new SettingException($"FERRY_MAX_BATCH_MS is less than FERRY_MIN_BATCH_MS={MinBatchInterval.TotalMilliseconds}: " +
                                        "the interval between batches grows from the least to the most. Raise FERRY_MAX_BATCH_MS.");
+        var known = Settings.Known.Concat(Internal).ToHashSet(StringComparer.Ordinal);
+        return Environment.GetEnvironmentVariables().Keys.Cast<string>()
+            .Where(n => n.StartsWith("FERRY_", StringComparison.Ordinal) && !known.Contains(n))
+            .Order(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>The setting whose name is nearest to <paramref name="name"/> (a typo's likely intent), if one is near.</summary>
+    public static string? Nearest(string name) =>
+        Settings.Known.Select(k => (k, d: Distance(name, k))).Where(x => x.d <= 3).OrderBy(x => x.d).Select(x => x.k).FirstOrDefault();
+
+    private static int Distance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var (diagonal, row0) = (row[0], i);
+            row[0] = row0;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var next = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                (diagonal, row[j]) = (row[j], next);
+            }
+        }
+        return row[b.Length];
     }
 }

@@ -10,9 +10,20 @@ namespace Ferry;
 /// </summary>
 public static class Settings
 {
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> Names = new(StringComparer.Ordinal);
+
+    /// <summary>Every variable a setting has been read from: after <see cref="Defaults.Check"/>, all of ferry's.</summary>
+    public static IEnumerable<string> Known => Names.Keys;
+
     /// <summary>The value of <paramref name="variable"/>, or null when it is unset or empty (empty means unset).</summary>
-    private static string? Raw(string variable) =>
-        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } v ? v.Trim() : null;
+    private static string? Raw(string variable) => Text(variable)?.Trim();
+
+    /// <summary>The value as it is (a path), or null when unset or empty.</summary>
+    public static string? Text(string variable)
+    {
+        Names.TryAdd(variable, true);
+        return Environment.GetEnvironmentVariable(variable) is { Length: > 0 } v ? v : null;
+    }
 
     /// <param name="fallbackMeans">what the default does, when its number alone does not say</param>
     public static int Int(string variable, int fallback, int min, int max, string? fallbackMeans = null) =>

@@ -41,6 +41,15 @@ public sealed class SettingsTests : IDisposable
     }
 
     [Fact]
+    public async Task a_misspelt_setting_is_named_with_the_one_meant()
+    {
+        _cli.Environment["FERRY_CHUNK_ROW"] = "5000";
+        var r = await _cli.OkAsync("install");
+        Assert.Contains("ferry: warning: FERRY_CHUNK_ROW is set but is no ferry setting", r.Err, StringComparison.Ordinal);
+        Assert.Contains("did you mean FERRY_CHUNK_ROWS?", r.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task good_values_and_empty_ones_are_taken()
     {
         _cli.Environment["FERRY_CHUNK_ROWS"] = "10_000";
