@@ -10,9 +10,10 @@ namespace Ferry.Tests.Cli;
 /// <summary>
 /// `ferry start --foreground` as systemd runs it (Type=notify): READY=1 on $NOTIFY_SOCKET once it serves, SIGHUP
 /// reopens the log for logrotate instead of ending the relay, SIGTERM says STOPPING=1 and exits 0. The test plays
-/// systemd's part: it binds the datagram socket and reads what arrives. No servers needed.
+/// systemd's part: it binds the datagram socket and reads what arrives.
 /// </summary>
-public sealed class ServiceTests : IAsyncLifetime
+[Collection("servers")]
+public sealed class ServiceTests(ServerFixture servers) : IAsyncLifetime
 {
     private readonly FerryCli _cli = new();
     private readonly string _socketPath = Path.Combine(Path.GetTempPath(), $"ferry-notify-{Guid.NewGuid():N}"[..30] + ".sock");
@@ -67,6 +68,36 @@ public sealed class ServiceTests : IAsyncLifetime
         Assert.True(relay.ExitCode == 0, $"exit {relay.ExitCode}\n{await stdout}\n{await stderr}");
         foreach (var line in (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries))
             Assert.Equal(JsonValueKind.Object, JsonDocument.Parse(line).RootElement.ValueKind);
+    }
+
+    [Fact]
+    public async Task ready_comes_once_every_pair_of_the_syncs_runs_and_the_endpoint_serves_them()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(ServiceTests),
+            "CREATE TABLE items (id int PRIMARY KEY, note text)", ["public.items"]);
+        await t.OneSourceTwoTargetsAsync();
+        t.Cli.Environment["NOTIFY_SOCKET"] = _socketPath;
+        using var relay = t.Cli.Start("start", "--foreground");
+        _ = relay.StandardOutput.ReadToEndAsync();
+        _ = relay.StandardError.ReadToEndAsync();
+        try
+        {
+            Assert.Contains("READY=1", await NextAsync(), StringComparison.Ordinal);
+            // At READY, relay.json names the port and the endpoint lists both pairs: nothing is still being set up.
+            var port = JsonDocument.Parse(File.ReadAllText(Path.Combine(t.Cli.Home, "relay.json"))).RootElement.GetProperty("HttpPort").GetInt32();
+            using var http = new HttpClient();
+            var status = JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{port}/status")).RootElement;
+            Assert.Equal(2, status.GetProperty("pairs").GetArrayLength());
+            await t.ExecAsync(0, "INSERT INTO items VALUES (1, 'after ready')");
+            await Eventually.UntilAsync(() => t.ScalarAsync<long>(2, "SELECT count(*) FROM items"), n => n == 1,
+                TimeSpan.FromSeconds(30), "the row on db3");
+        }
+        finally
+        {
+            Signal(relay.Id, "TERM");
+            await relay.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        }
+        Assert.Equal(0, relay.ExitCode);
     }
 
     private async Task<string> NextAsync()
