@@ -53,12 +53,18 @@ public static class Settings
                ?? throw Bad(variable, raw, $"one of {string.Join(", ", allowed)} (default {fallback})");
     }
 
+    /// <summary>
+    /// An address to listen on: IPv4; :: is taken as every address, which the listener serves on IPv4 only. .NET's HttpListener on Linux cannot parse a prefix with
+    /// an IPv6 literal ("Invalid port in prefix"), so a single IPv6 address is refused here rather than at start.
+    /// </summary>
     public static IPAddress Address(string variable, string fallback)
     {
         var raw = Raw(variable);
-        if (IPAddress.TryParse(raw ?? fallback, out var address)) return address;
-        throw Bad(variable, raw!, $"an IP address to listen on, such as 127.0.0.1 (the default, this host only), 0.0.0.0 " +
-                                  "(every IPv4 address) or :: (every address)");
+        if (IPAddress.TryParse(raw ?? fallback, out var address)
+            && (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork || address.Equals(IPAddress.IPv6Any)))
+            return address;
+        throw Bad(variable, raw!, "an IPv4 address of this host to listen on, such as 127.0.0.1 (the default, this host only), " +
+                                  "or 0.0.0.0 (every IPv4 address; :: means the same); IPv6 is not supported");
     }
 
     private static SettingException Bad(string variable, string value, string allowed) =>

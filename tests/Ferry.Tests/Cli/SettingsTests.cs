@@ -17,7 +17,8 @@ public sealed class SettingsTests : IDisposable
     [InlineData("FERRY_CHUNK_ROWS", "99999999999999", "from 1 to 10,000,000")]
     [InlineData("FERRY_HTTP_PORT", "abc", "from 0 to 65,535")]
     [InlineData("FERRY_POLL_SECONDS", "-1", "seconds from 0.01 to 3,600")]
-    [InlineData("FERRY_HTTP_BIND", "localhost:80", "an IP address")]
+    [InlineData("FERRY_HTTP_BIND", "localhost:80", "an IPv4 address")]
+    [InlineData("FERRY_HTTP_BIND", "::1", "IPv6 is not supported")]
     [InlineData("FERRY_LOG_FORMAT", "xml", "one of text, json")]
     public async Task a_bad_value_is_refused_by_every_verb_with_its_range(string variable, string value, string range)
     {
@@ -54,7 +55,7 @@ public sealed class SettingsTests : IDisposable
     {
         _cli.Environment["FERRY_CHUNK_ROWS"] = "10_000";
         _cli.Environment["FERRY_POLL_SECONDS"] = "0.25";
-        _cli.Environment["FERRY_HTTP_BIND"] = "::1";
+        _cli.Environment["FERRY_HTTP_BIND"] = "0.0.0.0";
         _cli.Environment["FERRY_LOG_FORMAT"] = "JSON";
         _cli.Environment["FERRY_DEAD_LINK_SECONDS"] = "";
         await _cli.OkAsync("install");
