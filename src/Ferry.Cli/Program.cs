@@ -51,6 +51,15 @@ start.SetAction((result, ct) => Guard("start", () =>
 }));
 root.Subcommands.Add(start);
 
+// The same line as --version, for people who type it as a verb; plus what an upgrade needs to know.
+var version = new Command("version", "Print ferry's version and the schema version it installs in databases.");
+version.SetAction(_ =>
+{
+    Output.Line($"ferry {Versions.Ferry} (database schema {Ferry.Install.NodeInstaller.SchemaVersion}, .NET {Environment.Version})");
+    return 0;
+});
+root.Subcommands.Add(version);
+
 var debug = Verb("debug", "Run one stage by hand: ferry debug run-once SYNC SOURCE TARGET.", DebugCommands.RunAsync);
 debug.Hidden = true;
 root.Subcommands.Add(debug);
@@ -70,7 +79,11 @@ if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.Help
 // Help and --version write here; the usage line should name the command people type, not the assembly.
 var help = new StringWriter();
 var exit = await parsed.InvokeAsync(new InvocationConfiguration { Output = help });
-Console.Out.Write(help.ToString().Replace("Ferry.Cli", "ferry", StringComparison.Ordinal));
+// The executable's own name (Ferry.Cli, or whatever a copied binary is called) would appear in every usage line.
+var text = help.ToString().Replace("Ferry.Cli", "ferry", StringComparison.Ordinal);
+if (RootCommand.ExecutableName is { Length: > 0 } exe && exe != "ferry")
+    text = System.Text.RegularExpressions.Regex.Replace(text, $@"(?m)^(  ){System.Text.RegularExpressions.Regex.Escape(exe)}( |$)", "$1ferry$2");
+Console.Out.Write(text);
 return exit;
 
 static Command Verb(string name, string description, Func<BucardoArguments, CancellationToken, Task<int>> run)
@@ -89,11 +102,14 @@ static async Task<int> Guard(string verb, Func<Task<int>> run)
 {
     try
     {
+        foreach (var unknown in Defaults.Check())
+            Output.Error($"warning: {unknown} is set but is no ferry setting, so it changes nothing" +
+                         (Defaults.Nearest(unknown) is { } meant ? $" (did you mean {meant}?)" : "") + ".");
         // The demo makes a home of its own; every other verb uses $FERRY_HOME, which must be safe to trust first.
         if (verb != "demo") FerryHome.Check(create: verb == "install");
         return await run();
     }
-    catch (UsageException e)
+    catch (Exception e) when (e is UsageException or SettingException)
     {
         Output.Error(e.Message);
         return 2;

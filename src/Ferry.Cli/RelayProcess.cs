@@ -8,8 +8,11 @@ namespace Ferry.Cli;
 /// The running relay as other commands see it: <c>$FERRY_HOME/relay.json</c> with its pid and HTTP port (0 while it
 /// starts), believed only while the relay's lock is held (<see cref="RelayLock"/>).
 /// </summary>
-public sealed record RelayProcess(int Pid, int HttpPort, DateTimeOffset StartedAt)
+public sealed record RelayProcess(int Pid, int HttpPort, DateTimeOffset StartedAt, string HttpHost = "127.0.0.1")
 {
+    /// <summary>The relay's HTTP endpoint as this host reaches it (FERRY_HTTP_BIND may have moved it off loopback).</summary>
+    public string Url => $"http://{HttpHost}:{HttpPort}/";
+
     /// <summary>The relay has its lock but does not serve HTTP yet.</summary>
     public bool Starting => HttpPort == 0;
 
@@ -120,13 +123,13 @@ public sealed record RelayProcess(int Pid, int HttpPort, DateTimeOffset StartedA
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         try
         {
-            using var response = await http.SendAsync(new HttpRequestMessage(method, $"http://127.0.0.1:{HttpPort}{path}"), ct);
+            using var response = await http.SendAsync(new HttpRequestMessage(method, Url + path.TrimStart('/')), ct);
             return ((int)response.StatusCode, await response.Content.ReadAsStringAsync(ct));
         }
         catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested))
         {
             // Refused, or no answer within the client's timeout: a hung relay, not the user pressing Ctrl-C.
-            throw new FerryException($"The relay (pid {Pid}) does not answer on http://127.0.0.1:{HttpPort}/ ({e.Message}). " +
+            throw new FerryException($"The relay (pid {Pid}) does not answer on {Url} ({e.Message}). " +
                                      $"See {Defaults.LogPath}; ferry restart may help.");
         }
     }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Ferry.ControlStore;
 using Ferry.Status;
 using Microsoft.Extensions.DependencyInjection;
@@ -51,7 +52,7 @@ public static class RelayCommands
                     await child.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(10), ct).ContinueWith(_ => { }, TaskScheduler.Default);
                     throw AlreadyRunning(relay);
                 }
-                Output.Line($"Relay started (pid {relay.Pid}); status on http://127.0.0.1:{relay.HttpPort}/ ; log in {Defaults.LogPath}");
+                Output.Line($"Relay started (pid {relay.Pid}); status on {relay.Url} ; log in {Defaults.LogPath}");
                 return 0;
             }
             if (child.HasExited && child.ExitCode != 0) break;
@@ -86,8 +87,12 @@ public static class RelayCommands
         var detached = Environment.GetEnvironmentVariable("FERRY_DETACHED") == "1";
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
-        if (!detached) builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
-        builder.Logging.AddProvider(new FileLoggerProvider(Defaults.LogPath));
+        var json = Defaults.LogFormat == "json";
+        if (detached) { }
+        else if (json) builder.Logging.AddProvider(FileLoggerProvider.JsonStdout());
+        else builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        var logFile = new FileLoggerProvider(Defaults.LogPath, json);
+        builder.Logging.AddProvider(logFile);
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
@@ -97,20 +102,32 @@ public static class RelayCommands
         using var host = builder.Build();
         var relay = host.Services.GetRequiredService<Relay.Relay>();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ferry.http");
+        // SIGHUP would end the process: logrotate sends it after moving ferry.log away, to have a new one begun.
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
+        {
+            c.Cancel = true;
+            LogReopen.Reopen(logFile, detached, host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ferry"));
+        });
         await using var endpoint = new StatusEndpoint(relay, logger);
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // Listen before the pairs start: a port in use stops the relay before it has done anything.
-        endpoint.Start(Defaults.HttpPort, stopping.Token);
+        endpoint.Start(Defaults.HttpBind, Defaults.HttpPort, stopping.Token);
         await host.StartAsync(ct);
         await relay.Started.Task.WaitAsync(TimeSpan.FromSeconds(60), ct);
-        new RelayProcess(Environment.ProcessId, endpoint.Port, startedAt).Write();
-        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
-            System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
-        using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(
-            System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
+        new RelayProcess(Environment.ProcessId, endpoint.Port, startedAt, endpoint.Host).Write();
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => Stop(c, stopping));
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => Stop(c, stopping));
+        SystemdNotify.Ready(endpoint.Port);
         await Task.Delay(Timeout.Infinite, stopping.Token).ContinueWith(_ => { }, TaskScheduler.Default);
         await host.StopAsync(CancellationToken.None);
         return 0;
+    }
+
+    private static void Stop(PosixSignalContext signal, CancellationTokenSource stopping)
+    {
+        signal.Cancel = true;
+        SystemdNotify.Stopping();
+        stopping.Cancel();
     }
 
     public static async Task<int> StopAsync(CancellationToken ct)

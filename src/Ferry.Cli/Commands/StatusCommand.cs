@@ -28,7 +28,7 @@ public static class StatusCommand
         Output.Line(relay is null
             ? "Relay: not running; changes wait in the databases until it runs. Start it with: ferry start"
             : relay.Starting ? $"Relay: starting, pid {relay.Pid}"
-            : $"Relay: running, pid {relay.Pid}, since {relay.StartedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}, http://127.0.0.1:{relay.HttpPort}/");
+            : $"Relay: running, pid {relay.Pid}, since {relay.StartedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}, {relay.Url}");
         var all = await store.ListSyncsAsync(ct);
         var syncs = all;
         if (args.Words.Count > 0)

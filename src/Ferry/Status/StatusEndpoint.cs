@@ -7,7 +7,7 @@ using Prometheus;
 namespace Ferry.Status;
 
 /// <summary>
-/// The relay's HTTP endpoint on 127.0.0.1: <c>/status</c> (JSON), <c>/metrics</c> (Prometheus), <c>/</c> (a page
+/// The relay's HTTP endpoint, on 127.0.0.1 unless FERRY_HTTP_BIND says otherwise: <c>/status</c> (JSON), <c>/metrics</c> (Prometheus), <c>/</c> (a page
 /// for people) and <c>POST /kick?sync=S</c>. Loopback only: it has no authentication; a local user may kick, and a
 /// web page in the user's browser may not (see <see cref="CrossSite"/>).
 /// </summary>
@@ -18,13 +18,21 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
 
     public int Port { get; private set; }
 
-    public void Start(int port, CancellationToken ct)
+    /// <summary>Where it listens: the address the relay's own commands reach it on, and the port.</summary>
+    public string Host { get; private set; } = "127.0.0.1";
+
+    public void Start(IPAddress bind, int port, CancellationToken ct)
     {
+        // Any address: HttpListener answers only requests whose Host header matches the prefix, so listen on the
+        // wildcard (every Host) rather than on 0.0.0.0 (which no client names). Reached locally on loopback.
+        var any = bind.Equals(IPAddress.Any) || bind.Equals(IPAddress.IPv6Any);
+        var prefixHost = any ? "+" : bind.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{bind}]" : bind.ToString();
+        Host = any ? "127.0.0.1" : prefixHost;
         for (var attempt = 0; ; attempt++)
         {
-            var p = port != 0 ? port : FreePort();
+            var p = port != 0 ? port : FreePort(any ? IPAddress.Loopback : bind);
             var listener = new HttpListener();
-            listener.Prefixes.Add($"http://127.0.0.1:{p}/");
+            listener.Prefixes.Add($"http://{prefixHost}:{p}/");
             try
             {
                 listener.Start();
@@ -39,16 +47,17 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
             catch (HttpListenerException e) when (port != 0)
             {
                 listener.Close();
-                throw new FerryException($"The relay cannot listen on 127.0.0.1:{port} ({e.Message.TrimEnd('.')}): another " +
-                                         "program uses that port. Set FERRY_HTTP_PORT to a free port, or unset it to let ferry pick one.");
+                throw new FerryException($"The relay cannot listen on {prefixHost}:{port} ({e.Message.TrimEnd('.')}): another " +
+                                         "program uses that port, or the address is not this host's. Set FERRY_HTTP_PORT to a free " +
+                                         "port (or unset it to let ferry pick one), and FERRY_HTTP_BIND to an address of this host.");
             }
         }
         _loop = Task.Run(() => ServeAsync(ct), ct);
     }
 
-    private static int FreePort()
+    private static int FreePort(IPAddress bind)
     {
-        using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        using var l = new System.Net.Sockets.TcpListener(bind, 0);
         l.Start();
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
@@ -138,7 +147,7 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
 
     private bool SameOrigin(string origin) =>
         Uri.TryCreate(origin, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp && uri.Port == Port
-        && (uri.Host == "127.0.0.1" || uri.Host.Equals("localhost", StringComparison.OrdinalIgnoreCase));
+        && (uri.Host == "127.0.0.1" || uri.Host == Host || uri.Host.Equals("localhost", StringComparison.OrdinalIgnoreCase));
 
     public RelaySnapshot Snapshot() => new(
         Environment.ProcessId,

@@ -60,4 +60,12 @@ public sealed class HelpTests : IDisposable
         var r = await _cli.OkAsync("--version");
         Assert.Matches(@"^\d+\.\d+\.\d+", r.Out);
     }
+
+    [Fact]
+    public async Task version_as_a_verb_names_ferry_and_the_schema_it_installs()
+    {
+        var plain = await _cli.OkAsync("--version");
+        var r = await _cli.OkAsync("version");
+        Assert.StartsWith($"ferry {plain.Out.Trim()} (database schema ", r.Out, StringComparison.Ordinal);
+    }
 }
