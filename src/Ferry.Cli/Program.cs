@@ -15,6 +15,11 @@ root.Subcommands.Add(Verb("remove", "Remove a database, dbgroup, herd, sync or t
 root.Subcommands.Add(Verb("rename", "Follow a table renamed on every database: ferry rename table OLD NEW.", TableCommands.RenameAsync));
 root.Subcommands.Add(Verb("upgrade", "After installing a newer ferry: install its schema and capture over the old ones, in place.",
     UpgradeCommand.RunAsync));
+root.Subcommands.Add(Verb("update", "Change a sync (status, conflict_strategy) or a database (host, port, user, ...) in place: " +
+    "ferry update sync NAME key=value ... | ferry update database NAME key=value ...", UpdateCommands.RunAsync));
+root.Subcommands.Add(Verb("pause", "Stop replicating a sync until resumed; its changes wait in the sources: ferry pause SYNC.",
+    UpdateSyncCommand.PauseAsync));
+root.Subcommands.Add(Verb("resume", "Replicate a paused sync again, from where it stopped: ferry resume SYNC.", UpdateSyncCommand.ResumeAsync));
 root.Subcommands.Add(Verb("status", "Show syncs, pairs (lag) and databases (reachable, last error).", StatusCommand.RunAsync));
 root.Subcommands.Add(Verb("kick", "Wake a sync's pairs now: ferry kick SYNC.", RelayCommands.KickAsync));
 // Bucardo's `stop "reason"` takes a free-text reason: words are accepted, unknown key=value options are not.
