@@ -11,6 +11,7 @@ public static class UpdateCommands
         return noun switch
         {
             "sync" => UpdateSyncCommand.UpdateAsync(args, ct),
+            "database" or "db" => UpdateDatabaseCommand.UpdateAsync(args, ct),
             _ => throw new UsageException($"Cannot update '{noun}': use sync or database."),
         };
     }
