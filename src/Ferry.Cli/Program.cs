@@ -20,6 +20,8 @@ root.Subcommands.Add(Verb("update", "Change a sync (status, conflict_strategy) o
 root.Subcommands.Add(Verb("pause", "Stop replicating a sync until resumed; its changes wait in the sources: ferry pause SYNC.",
     UpdateSyncCommand.PauseAsync));
 root.Subcommands.Add(Verb("resume", "Replicate a paused sync again, from where it stopped: ferry resume SYNC.", UpdateSyncCommand.ResumeAsync));
+root.Subcommands.Add(Verb("validate", "Check a sync as add sync does (grants, tables, sequences) and what it installed; changes " +
+    "nothing; exit 1 with the problems: ferry validate SYNC ... | all.", ValidateCommand.RunAsync));
 root.Subcommands.Add(Verb("status", "Show syncs, pairs (lag) and databases (reachable, last error).", StatusCommand.RunAsync));
 root.Subcommands.Add(Verb("kick", "Wake a sync's pairs now: ferry kick SYNC.", RelayCommands.KickAsync));
 // Bucardo's `stop "reason"` takes a free-text reason: words are accepted, unknown key=value options are not.
