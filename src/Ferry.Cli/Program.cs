@@ -62,6 +62,24 @@ var debug = Verb("debug", "Run one stage by hand: ferry debug run-once SYNC SOUR
 debug.Hidden = true;
 root.Subcommands.Add(debug);
 
+root.Subcommands.Add(Verb("help", "Show the commands, or one command's forms and keys: ferry help [COMMAND].", (a, ct) =>
+{
+    a.RejectUnknown("help");
+    if (a.Words.Count == 0) return Task.FromResult(RootHelp());
+    if (a.Words.Count > 1 || !VerbHelp.Knows(a.Words[0]))
+        throw new UsageException($"No command '{string.Join(" ", a.Words)}'. ferry help lists the commands.");
+    Console.Out.Write(VerbHelp.Text(a.Words[0], root.Subcommands.First(c => c.Name == a.Words[0].ToLowerInvariant()).Description!));
+    return Task.FromResult(0);
+}));
+
+// `ferry VERB --help` lists the verb's keys, which System.CommandLine cannot know: every verb takes free key=value words.
+if (args.Length >= 2 && VerbHelp.Knows(args[0]) && args.Skip(1).Any(a => a is "--help" or "-h" or "-?")
+    && root.Subcommands.FirstOrDefault(c => c.Name == args[0]) is { } asked)
+{
+    Console.Out.Write(VerbHelp.Text(args[0], asked.Description!));
+    return 0;
+}
+
 var parsed = root.Parse(args);
 // System.CommandLine would print its help to stdout and exit 1 on a bad command line; ferry's contract is a
 // sentence on stderr and exit 2, like every other misuse.
@@ -80,6 +98,14 @@ var exit = await parsed.InvokeAsync(new InvocationConfiguration { Output = help 
 Console.Out.Write(help.ToString().Replace("Ferry.Cli", "ferry", StringComparison.Ordinal));
 return exit;
 
+int RootHelp()
+{
+    var text = new StringWriter();
+    var exit = root.Parse(["--help"]).Invoke(new InvocationConfiguration { Output = text });
+    Console.Out.Write(text.ToString().Replace("Ferry.Cli", "ferry", StringComparison.Ordinal));
+    return exit;
+}
+
 static Command Verb(string name, string description, Func<BucardoArguments, CancellationToken, Task<int>> run)
 {
     var words = new Argument<string[]>("args") { Arity = ArgumentArity.ZeroOrMore, Description = "words and key=value pairs" };
@@ -96,8 +122,8 @@ static async Task<int> Guard(string verb, Func<Task<int>> run)
 {
     try
     {
-        // The demo makes a home of its own; every other verb uses $FERRY_HOME, which must be safe to trust first.
-        if (verb != "demo") FerryHome.Check(create: verb == "install");
+        // The demo makes a home of its own, help needs none; every other verb uses $FERRY_HOME, which must be safe to trust first.
+        if (verb is not ("demo" or "help")) FerryHome.Check(create: verb == "install");
         return await run();
     }
     catch (UsageException e)
