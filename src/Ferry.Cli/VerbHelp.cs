@@ -26,6 +26,8 @@ public static class VerbHelp
         ("application_name=N", "shown in pg_stat_activity"),
         ("target_session_attrs=A", "any, read-write, read-only, primary, standby, prefer-primary or prefer-standby"),
         ("options=O", "server options (-c name=value); not search_path"),
+        ("uri=URI", "a libpq URI, postgresql://user@host:port/db?sslmode=require (or the URI alone as a word)"),
+        ("service=NAME", "a service of PGSERVICEFILE or ~/.pg_service.conf, read now; keys given beside it win"),
     ];
 
     private static readonly Dictionary<string, Entry> Verbs = new(StringComparer.OrdinalIgnoreCase)

@@ -34,11 +34,13 @@ public static class AddCommands
 
     private static async Task<int> AddDatabaseAsync(Store store, BucardoArguments args, CancellationToken ct)
     {
+        // The URI is a word too: take it out before counting the words.
+        var (settings, password, _) = DatabaseKeys.Parse(args, "add database");
         var name = Single(args, "database NAME");
         Names.Check(name, "database");
-        var (settings, password, _) = DatabaseKeys.Parse(args, "add database");
         if (!settings.ContainsKey("dbname"))
-            throw new UsageException($"Which database? ferry add database {name} dbname=... host=... user=...");
+            throw new UsageException($"Which database? ferry add database {name} dbname=... host=... user=... " +
+                                     $"(or postgresql://user@host:port/dbname, or service=NAME)");
         ConnectionSettings.Validate(settings);
         password = DatabaseKeys.ReadPassword(password, name, settings);
         var db = new Database(name, settings, password);

@@ -14,12 +14,12 @@ public static class UpdateDatabaseCommand
 {
     public static async Task<int> UpdateAsync(BucardoArguments args, CancellationToken ct)
     {
+        var replaced = args.Get("replaced");
+        var keys = DatabaseKeys.Parse(args, "update database", "replaced");
         if (args.Words.Count != 1) throw new UsageException("Expected: ferry update database NAME key=value ... (host=, port=, user=, pass=, ...)");
         var name = args.Words[0];
-        var replaced = args.Get("replaced");
         if (replaced is not (null or "yes"))
             throw new UsageException($"replaced= takes only yes (the database was restored or replaced on purpose), not '{replaced}'.");
-        var keys = DatabaseKeys.Parse(args, "update database", "replaced");
         if (keys.Settings.Count == 0 && !keys.PasswordGiven)
             throw new UsageException($"Nothing to change: ferry update database {name} host=... port=... (keys: {DatabaseKeys.Known}).");
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
