@@ -53,6 +53,7 @@ public static class VerbHelp
         ["update"] = new(["ferry update sync S [status=active|inactive] [conflict_strategy=RULE]", "ferry update database NAME key=value …"],
             [("status=S", "update sync: active or inactive (as resume, pause)"),
              ("conflict_strategy=RULE", "update sync: latest, source, skip or abort"),
+             ("autokick=…", "update sync: Bucardo's knobs (autokick, checktime, stayalive, …) are accepted and change nothing"),
              .. DatabaseKeys,
              ("replaced=yes", "update database: accept another database at the address (then re-copy it: ferry copy)")]),
         ["pause"] = new(["ferry pause SYNC"], []),

@@ -33,7 +33,13 @@ public static class UpdateSyncCommand
                 throw new UsageException($"update sync cannot change {key}=: {why}.");
         var ruleText = args.Get("conflict_strategy", "conflict");
         var status = args.Get("status")?.ToLowerInvariant();
+        var harmless = AddSyncCommand.Harmless.Where(h => args.Get(h) is not null).ToList();
         args.RejectUnknown("update sync");
+        if (harmless.Count > 0 && ruleText is null && status is null)
+        {
+            Output.Line($"{string.Join("=, ", harmless)}= make{(harmless.Count == 1 ? "s" : "")} no difference to ferry; nothing changed.");
+            return 0;
+        }
         if (ruleText is null && status is null)
             throw new UsageException($"Nothing to change: ferry update sync {name} status=active|inactive conflict_strategy=latest|source|skip|abort");
         if (status is not (null or "active" or "inactive"))

@@ -65,6 +65,9 @@ public sealed class PauseResumeTests(ServerFixture servers)
         Assert.Contains("not running", r.Out, StringComparison.Ordinal);
         Assert.Matches(@"(?m)^s\s+s\s+g\s+source\s+active\s*$", (await t.Cli.OkAsync("list", "syncs")).Out);
 
+        // Bucardo's knobs that mean nothing to ferry are accepted, as add sync accepts them.
+        Assert.Contains("autokick= makes no difference to ferry", (await t.Cli.OkAsync("update", "sync", "s", "autokick=0")).Out,
+            StringComparison.Ordinal);
         await t.Cli.RefusesAsync(Refusal.Usage, ["update", "sync", "s", "dbs=other"], "cannot change dbs=", "Remove the sync");
         await t.Cli.RefusesAsync(Refusal.Usage, ["update", "sync", "s", "herd=h2"], "cannot change herd=", "ferry add table");
         await t.Cli.RefusesAsync(Refusal.Usage, ["update", "sync", "s", "onetimecopy=1"], "ferry copy");
