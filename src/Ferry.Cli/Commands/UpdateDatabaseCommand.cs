@@ -47,13 +47,19 @@ public static class UpdateDatabaseCommand
             throw new FerryException($"Database {name} was not updated: ferry cannot connect to {db.Describe()}: " +
                                      $"{(e is PostgresException p ? p.MessageText : e.Message).TrimEnd('.')}. Check the values and run the command again.");
         }
-        if (replaced is null && await KnownNodeIdAsync(store, old, ct) is { } known && known != nodeId)
+        var known = replaced is null ? await KnownNodeIdAsync(store, old, ct) : null;
+        if (known is not null && known != nodeId)
             throw new FerryException(
                 $"Database {name} was not updated: {db.Describe()} is not the database ferry knew as {name} (its ferry node id is " +
                 $"{nodeId ?? "missing: ferry was never installed there"}, not {known}). If it was restored from a backup or replaced " +
                 $"on purpose, run this command again with replaced=yes, then re-copy it from a source for each of its syncs: " +
                 $"ferry copy SYNC to={name} from=SOURCE");
         await store.UpdateDatabaseAsync(db, ct);
+        // A database that is only a target is known by no other: with its old address gone there is nothing to compare.
+        if (replaced is null && known is null && nodeId is not null)
+            Output.Line($"Ferry could not confirm that this is the database it knew as {name}: the old address does not answer " +
+                        "and no other database recorded its node id. If it was restored or replaced, re-copy it: " +
+                        $"ferry copy SYNC to={name} from=SOURCE");
         Output.Line($"Updated database {db.Describe()} (was {old.Describe()}); its dbgroups and syncs are unchanged.");
         if (replaced is not null)
             Output.Line($"Before its pairs run again, re-copy it for each of its syncs: ferry copy SYNC to={name} from=SOURCE");
@@ -81,7 +87,7 @@ public static class UpdateDatabaseCommand
             await using var c = await Connect.OpenAsync(quick, ct, "ferry update database");
             return await NodeIdAsync(c, ct);
         }
-        catch (NpgsqlException)
+        catch (Exception e) when (e is NpgsqlException or FerryException)
         {
             // The old address is gone, which is why it is being changed: ask the databases it fed.
         }
@@ -97,7 +103,7 @@ public static class UpdateDatabaseCommand
                 cmd.Parameters.AddWithValue(old.Name);
                 if (await cmd.ExecuteScalarAsync(ct) is string id) return id;
             }
-            catch (NpgsqlException)
+            catch (Exception e) when (e is NpgsqlException or FerryException)
             {
                 // That peer is away or has no ferry schema: another may know.
             }

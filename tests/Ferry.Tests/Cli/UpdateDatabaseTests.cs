@@ -35,6 +35,17 @@ public sealed class UpdateDatabaseTests(ServerFixture servers)
         // db2's address now reaching db3's database: another ferry node, refused with the re-copy hint.
         await t.Cli.RefusesAsync(Refusal.Failure, ["update", "database", "db2", $"port={servers[2].Port}"],
             "is not the database ferry knew as db2", "replaced=yes", "ferry copy SYNC to=db2 from=SOURCE");
+
+        // db1 moves, then its old address dies: the node id its targets recorded for it still tells db3's apart.
+        var db1Link = FaultProxy.Start(servers[0], TimeSpan.FromMinutes(5));
+        await t.Cli.OkAsync("update", "database", "db1", $"port={db1Link.Port}");
+        await db1Link.DisposeAsync();
+        await t.Cli.RefusesAsync(Refusal.Failure, ["update", "database", "db1", $"port={servers[2].Port}"],
+            "is not the database ferry knew as db1");
+        var back = await t.Cli.OkAsync("update", "database", "db1", $"port={servers[0].Port}");
+        Assert.DoesNotContain("could not confirm", back.Out, StringComparison.Ordinal);
+        await t.ExecAsync(0, "INSERT INTO items VALUES (3, 'back')");
+        await t.ConvergedAsync("public.items", [0, 1, 2]);
     }
 
     [Fact]
