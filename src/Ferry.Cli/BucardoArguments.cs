@@ -18,7 +18,12 @@ public sealed class BucardoArguments
             var dashed = token.StartsWith("--", StringComparison.Ordinal);
             var body = dashed ? token[2..] : token;
             var eq = body.IndexOf('=', StringComparison.Ordinal);
-            if (eq > 0)
+            // A libpq URI's query has '=' in it, yet the URI is one word: `add database NAME postgresql://…?sslmode=require`.
+            if (!dashed && ConnectionUri.IsUri(token))
+            {
+                Words.Add(token);
+            }
+            else if (eq > 0)
             {
                 Set(body[..eq], body[(eq + 1)..]);
             }

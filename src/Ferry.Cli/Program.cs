@@ -15,6 +15,13 @@ root.Subcommands.Add(Verb("remove", "Remove a database, dbgroup, herd, sync or t
 root.Subcommands.Add(Verb("rename", "Follow a table renamed on every database: ferry rename table OLD NEW.", TableCommands.RenameAsync));
 root.Subcommands.Add(Verb("upgrade", "After installing a newer ferry: install its schema and capture over the old ones, in place.",
     UpgradeCommand.RunAsync));
+root.Subcommands.Add(Verb("update", "Change a sync (status, conflict_strategy) or a database (host, port, user, ...) in place: " +
+    "ferry update sync NAME key=value ... | ferry update database NAME key=value ...", UpdateCommands.RunAsync));
+root.Subcommands.Add(Verb("pause", "Stop replicating a sync until resumed; its changes wait in the sources: ferry pause SYNC.",
+    UpdateSyncCommand.PauseAsync));
+root.Subcommands.Add(Verb("resume", "Replicate a paused sync again, from where it stopped: ferry resume SYNC.", UpdateSyncCommand.ResumeAsync));
+root.Subcommands.Add(Verb("validate", "Check a sync as add sync does (grants, tables, sequences) and what it installed; changes " +
+    "nothing; exit 1 with the problems: ferry validate SYNC ... | all.", ValidateCommand.RunAsync));
 root.Subcommands.Add(Verb("status", "Show syncs, pairs (lag) and databases (reachable, last error).", StatusCommand.RunAsync));
 root.Subcommands.Add(Verb("kick", "Wake a sync's pairs now: ferry kick SYNC.", RelayCommands.KickAsync));
 // Bucardo's `stop "reason"` takes a free-text reason: words are accepted, unknown key=value options are not.
@@ -64,6 +71,24 @@ var debug = Verb("debug", "Run one stage by hand: ferry debug run-once SYNC SOUR
 debug.Hidden = true;
 root.Subcommands.Add(debug);
 
+root.Subcommands.Add(Verb("help", "Show the commands, or one command's forms and keys: ferry help [COMMAND].", (a, ct) =>
+{
+    a.RejectUnknown("help");
+    if (a.Words.Count == 0) return Task.FromResult(RootHelp());
+    if (a.Words.Count > 1 || !VerbHelp.Knows(a.Words[0]))
+        throw new UsageException($"No command '{string.Join(" ", a.Words)}'. ferry help lists the commands.");
+    Console.Out.Write(VerbHelp.Text(a.Words[0], root.Subcommands.First(c => c.Name == a.Words[0].ToLowerInvariant()).Description!));
+    return Task.FromResult(0);
+}));
+
+// `ferry VERB --help` lists the verb's keys, which System.CommandLine cannot know: every verb takes free key=value words.
+if (args.Length >= 2 && VerbHelp.Knows(args[0]) && args.Skip(1).Any(a => a is "--help" or "-h" or "-?")
+    && root.Subcommands.FirstOrDefault(c => c.Name == args[0]) is { } asked)
+{
+    Console.Out.Write(VerbHelp.Text(args[0], asked.Description!));
+    return 0;
+}
+
 var parsed = root.Parse(args);
 // System.CommandLine would print its help to stdout and exit 1 on a bad command line; ferry's contract is a
 // sentence on stderr and exit 2, like every other misuse.
@@ -86,6 +111,14 @@ if (RootCommand.ExecutableName is { Length: > 0 } exe && exe != "ferry")
 Console.Out.Write(text);
 return exit;
 
+int RootHelp()
+{
+    var text = new StringWriter();
+    var exit = root.Parse(["--help"]).Invoke(new InvocationConfiguration { Output = text });
+    Console.Out.Write(text.ToString().Replace("Ferry.Cli", "ferry", StringComparison.Ordinal));
+    return exit;
+}
+
 static Command Verb(string name, string description, Func<BucardoArguments, CancellationToken, Task<int>> run)
 {
     var words = new Argument<string[]>("args") { Arity = ArgumentArity.ZeroOrMore, Description = "words and key=value pairs" };
@@ -105,8 +138,8 @@ static async Task<int> Guard(string verb, Func<Task<int>> run)
         foreach (var unknown in Defaults.Check())
             Output.Error($"warning: {unknown} is set but is no ferry setting, so it changes nothing" +
                          (Defaults.Nearest(unknown) is { } meant ? $" (did you mean {meant}?)" : "") + ".");
-        // The demo makes a home of its own; every other verb uses $FERRY_HOME, which must be safe to trust first.
-        if (verb != "demo") FerryHome.Check(create: verb == "install");
+        // The demo makes a home of its own, help needs none; every other verb uses $FERRY_HOME, which must be safe to trust first.
+        if (verb is not ("demo" or "help")) FerryHome.Check(create: verb == "install");
         return await run();
     }
     catch (Exception e) when (e is UsageException or SettingException)

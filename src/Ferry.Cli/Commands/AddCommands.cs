@@ -34,47 +34,35 @@ public static class AddCommands
 
     private static async Task<int> AddDatabaseAsync(Store store, BucardoArguments args, CancellationToken ct)
     {
+        // The URI is a word too: take it out before counting the words.
+        var (settings, password, _) = DatabaseKeys.Parse(args, "add database");
         var name = Single(args, "database NAME");
         Names.Check(name, "database");
-        var settings = new Dictionary<string, string>();
-        var given = new Dictionary<string, string>(); // canonical key -> the spelling the user typed
-        string? password = null;
-        foreach (var (key, value) in args.Pairs)
-        {
-            var canonical = Connect.PasswordKeys.Contains(key) ? "pass"
-                : Connect.KeyAliases.TryGetValue(key, out var c) ? c
-                : throw new UsageException($"Unknown key '{key}' for 'add database'. Known: dbname, host, port, user, pass " +
-                                           "(or Bucardo's dbhost, dbport, dbuser, dbpass), sslmode, sslrootcert, sslcert, " +
-                                           "sslkey, passfile, connect_timeout, application_name, target_session_attrs, options.");
-            // host= and dbhost= both given: which one was meant? Refuse rather than pick one silently.
-            if (given.TryGetValue(canonical, out var first))
-                throw new UsageException($"'{first}' and '{key}' mean the same thing; give only one of them.");
-            given[canonical] = key;
-            if (canonical == "pass") password = value;
-            else settings[canonical] = value;
-        }
         if (!settings.ContainsKey("dbname"))
-            throw new UsageException($"Which database? ferry add database {name} dbname=... host=... user=...");
+            throw new UsageException($"Which database? ferry add database {name} dbname=... host=... user=... " +
+                                     $"(or postgresql://user@host:port/dbname, or service=NAME)");
         ConnectionSettings.Validate(settings);
-        if (password == "-")
-            password = PasswordInput.Read($"Password for {settings.GetValueOrDefault("user") ?? Environment.UserName} on " +
-                                          $"{settings.GetValueOrDefault("host") ?? "localhost"} (database {name}): ");
+        password = DatabaseKeys.ReadPassword(password, name, settings);
         var db = new Database(name, settings, password);
         if (await store.FindDatabaseAsync(name, ct) is not null)
             throw new FerryException($"Database '{name}' already exists. Remove it first: ferry remove database {name}");
 
         await using (var c = await Connect.OpenAsync(db, ct, "ferry add database"))
-        {
-            var problems = await GrantCheck.DatabaseProblemsAsync(c, ct);
-            if (problems.Count > 0)
-                throw new FerryException($"Database {name} was not added: {db.User} lacks what ferry needs in {db.DbName}. " +
-                                         "As a superuser or the database owner, run:" +
-                                         Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", problems) +
-                                         Environment.NewLine + "then run this command again.");
-        }
+            await RefuseMissingGrantsAsync(c, db, "added", ct);
         await store.AddDatabaseAsync(db, ct);
         Output.Line($"Added database {db.Describe()}.");
         return 0;
+    }
+
+    /// <summary>CONNECT and CREATE (or the ferry schema's ownership): named with the GRANT that gives them.</summary>
+    internal static async Task RefuseMissingGrantsAsync(Npgsql.NpgsqlConnection c, Database db, string what, CancellationToken ct)
+    {
+        var problems = await GrantCheck.DatabaseProblemsAsync(c, ct);
+        if (problems.Count > 0)
+            throw new FerryException($"Database {db.Name} was not {what}: {db.User} lacks what ferry needs in {db.DbName}. " +
+                                     "As a superuser or the database owner, run:" +
+                                     Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", problems) +
+                                     Environment.NewLine + "then run this command again.");
     }
 
     private static async Task<int> AddDbGroupAsync(Store store, BucardoArguments args, CancellationToken ct)

@@ -11,7 +11,7 @@ namespace Ferry.Cli.Commands;
 public static class AddSyncCommand
 {
     // Bucardo sync options that make no difference to ferry: accepted so Bucardo scripts run unchanged.
-    private static readonly string[] Harmless =
+    internal static readonly string[] Harmless =
         ["autokick", "checktime", "stayalive", "kidsalive", "ping", "strict_checking", "rebuild_index", "lifetime",
          "maxkicks", "analyze_after_copy", "vacuum_after_copy", "priority", "makedelta"];
 

@@ -148,6 +148,22 @@ public static class RelayCommands
         return 0;
     }
 
+    /// <summary>
+    /// The relay builds its pairs from the store when it starts; after a change to a sync or a database, a running relay
+    /// is restarted so the change takes effect now. Stateless: its pairs resume from the progress in the targets.
+    /// </summary>
+    public static async Task RestartIfRunningAsync(CancellationToken ct)
+    {
+        if (await RelayProcess.FindAsync(ct) is null)
+        {
+            Output.Line("The relay is not running; it starts with this configuration (ferry start).");
+            return;
+        }
+        Output.Line("The relay is running: restarting it so that it takes the change.");
+        await StopAsync(ct);
+        await StartAsync(false, ct);
+    }
+
     public static async Task<int> KickAsync(BucardoArguments args, CancellationToken ct)
     {
         args.RejectUnknown("kick");

@@ -14,6 +14,14 @@ public sealed partial class Store
             ("$n", db.Name), ("$s", ToJson(db.Settings)), ("$p", db.Password), ("$t", Now()));
     }
 
+    /// <summary>Points a database at a new address (or user, password, TLS); every dbgroup and sync keeps using it.</summary>
+    public async Task UpdateDatabaseAsync(Database db, CancellationToken ct)
+    {
+        await GetDatabaseAsync(db.Name, ct);
+        await ExecuteAsync("UPDATE databases SET settings = $s, password = $p WHERE name = $n", ct,
+            ("$n", db.Name), ("$s", ToJson(db.Settings)), ("$p", db.Password));
+    }
+
     public async Task<Database?> FindDatabaseAsync(string name, CancellationToken ct) =>
         (await QueryAsync("SELECT name, settings, password FROM databases WHERE name = $n",
             r => new Database(r.GetString(0), FromJson(r.GetString(1)), r.IsDBNull(2) ? null : r.GetString(2)), ct,
@@ -135,6 +143,14 @@ public sealed partial class Store
             throw new FerryException($"Sync '{sync.Name}' already exists. Remove it first: ferry remove sync {sync.Name}");
         await ExecuteAsync("INSERT INTO syncs (name, herd, dbgroup, conflict_rule, active) VALUES ($n, $h, $g, $r, $a)", ct,
             ("$n", sync.Name), ("$h", sync.Herd), ("$g", sync.DbGroup), ("$r", sync.ConflictRule.Name()), ("$a", sync.Active ? 1 : 0));
+    }
+
+    /// <summary>Changes what may change of a sync without reinstalling anything: its rule and whether it runs.</summary>
+    public async Task UpdateSyncAsync(Sync sync, CancellationToken ct)
+    {
+        await GetSyncAsync(sync.Name, ct);
+        await ExecuteAsync("UPDATE syncs SET conflict_rule = $r, active = $a WHERE name = $n", ct,
+            ("$n", sync.Name), ("$r", sync.ConflictRule.Name()), ("$a", sync.Active ? 1 : 0));
     }
 
     public async Task<Sync?> FindSyncAsync(string name, CancellationToken ct) =>

@@ -31,6 +31,32 @@ public sealed class HelpTests : IDisposable
     }
 
     [Fact]
+    public async Task help_of_every_verb_gives_its_forms_and_one_line_per_key()
+    {
+        var overview = await _cli.OkAsync("help");
+        Assert.Equal((await _cli.OkAsync("--help")).Out, overview.Out);
+        var verbs = System.Text.RegularExpressions.Regex.Matches(overview.Out, @"(?m)^  ([a-z]+) <").Select(m => m.Groups[1].Value).ToList();
+        foreach (var verb in new[] { "pause", "resume", "update", "validate", "help" }) Assert.Contains(verb, verbs);
+        // Every verb listed has its page, through both spellings, without a ferry home (help needs none).
+        var pages = await Task.WhenAll(verbs.Select(v => _cli.RunAsync("help", v)));
+        foreach (var (verb, page) in verbs.Zip(pages))
+        {
+            Assert.True(page.ExitCode == 0, $"ferry help {verb}: {page}");
+            Assert.Contains($"ferry {verb}: ", page.Out, StringComparison.Ordinal);
+            Assert.Contains("Usage:", page.Out, StringComparison.Ordinal);
+            Assert.Matches(@"(?m)^Keys:( none\.)?$", page.Out);
+        }
+        var add = await _cli.OkAsync("add", "--help");
+        Assert.Equal((await _cli.OkAsync("help", "add")).Out, add.Out);
+        foreach (var key in new[] { "dbname=D", "pass=-", "sslmode=M", "herd=H", "conflict_strategy=RULE", "onetimecopy=N" })
+            Assert.Matches($@"(?m)^  {System.Text.RegularExpressions.Regex.Escape(key)}\s+\S", add.Out);
+        Assert.Matches(@"(?m)^  status=S\s+update sync: active or inactive", (await _cli.OkAsync("update", "-h")).Out);
+        Assert.Contains("to=DB", (await _cli.OkAsync("copy", "--help")).Out, StringComparison.Ordinal);
+        Refusal.AssertRefused(await _cli.RunAsync("help", "replicate"), Refusal.Usage, "ferry help replicate",
+            "No command 'replicate'", "ferry help");
+    }
+
+    [Fact]
     public async Task an_unknown_verb_is_a_usage_error_that_points_to_help()
     {
         var r = await _cli.RunAsync("replicate", "everything");
