@@ -20,7 +20,8 @@ public sealed partial class LocalServer
         fsync = off
         synchronous_commit = off
         full_page_writes = off
-        max_connections = 100
+        # Tests share three servers across many classes, each with its relay, CLI and pooled test connections.
+        max_connections = 300
         shared_buffers = 128MB
         # An odd time zone (UTC+12:45/+13:45) on purpose, so that time zone bugs show.
         timezone = 'Pacific/Chatham'
