@@ -81,7 +81,9 @@ public sealed class HostileNames(ServerFixture servers)
         await t.ExecAsync(1, $"UPDATE {OddTable} SET \"semi;colon\" = 'db2' WHERE {Rv} = 1");
         await t.Cli.OkAsync("start");
         await ConvergedAsync(t);
-        Assert.True(await servers[2].ScalarAsync<long>(t.Database, "SELECT count(*) FROM ferry.conflicts", default) > 0);
+        // The rows may agree before the losing edit reaches the replica (the winner came first), so wait for its record.
+        await Eventually.UntilAsync(() => servers[2].ScalarAsync<long>(t.Database, "SELECT count(*) FROM ferry.conflicts", default),
+            n => n > 0, TimeSpan.FromSeconds(30), "the conflict to be recorded on the replica");
 
         // compare: the same; then a replica changed behind ferry's back is found and repaired from a source.
         Assert.Equal(0, (await t.Cli.RunAsync("compare", "s")).ExitCode);
