@@ -94,3 +94,12 @@ public sealed class ServerFixture : IAsyncLifetime
 public sealed class ServersCollection : ICollectionFixture<ServerFixture>
 {
 }
+
+/// <summary>
+/// A second set of three servers, so the scenario and link tests run beside the CLI tests instead of after them:
+/// most of a test's time is spent waiting on PostgreSQL and the relay, not on the two cores.
+/// </summary>
+[CollectionDefinition("scenario-servers")]
+public sealed class ScenarioServersCollection : ICollectionFixture<ServerFixture>
+{
+}

@@ -10,7 +10,7 @@ namespace Ferry.Tests.Links;
 /// goes through a slow link. The copy resumes by itself after each reset, from its last committed slice, and ends
 /// with exactly the source's rows, each slice written once.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class CopyThroughResets(ServerFixture servers, ITestOutputHelper output)
 {
     private const int Rows = 20_000;

@@ -12,7 +12,7 @@ namespace Ferry.Tests.Links;
 /// bound the user set, `ferry status` says so, the other pair goes on at full speed, and the backlog drains when
 /// the link heals (a scaled-down hour-long outage).
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class DeadLinks(ServerFixture servers, ITestOutputHelper output)
 {
     private const int DeadLinkSeconds = 4;

@@ -13,7 +13,7 @@ namespace Ferry.Tests.Links;
 /// to re-copy, rather than skipping changes or applying the new database's rows as if they followed the old ones;
 /// `ferry copy`, as the error says, then takes the target over to the new database.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class Discontinuity(ServerFixture servers, ITestOutputHelper output)
 {
     private const string Schema = "CREATE TABLE items (id int PRIMARY KEY, note text NOT NULL)";

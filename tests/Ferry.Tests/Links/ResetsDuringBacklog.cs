@@ -11,7 +11,7 @@ namespace Ferry.Tests.Links;
 /// A long outage's backlog drains through a link that resets every couple of seconds: it completes, nothing is lost
 /// or applied twice, and each reset costs at most the one chunk that was in flight (DESIGN: resumable backlogs).
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed partial class ResetsDuringBacklog(ServerFixture servers, ITestOutputHelper output)
 {
     private const int Rows = 100_000;

@@ -13,7 +13,7 @@ namespace Ferry.Tests.Links;
 /// killed with SIGKILL at random moments and started again. Once writes stop and the links heal, every database
 /// holds the same rows.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class Soak(ServerFixture servers, ITestOutputHelper output)
 {
     private static readonly TimeSpan WritePhase = TimeSpan.FromSeconds(50);

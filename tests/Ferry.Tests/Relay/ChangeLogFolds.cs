@@ -9,7 +9,7 @@ namespace Ferry.Tests.Relay;
 /// no single fold outlasts the relay's command timeout. With a limit of 7, a backlog of many small statements must
 /// still reach every database whole: folded at connect in several calls, and while the relay runs, a part per batch.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class ChangeLogFolds(ServerFixture servers)
 {
     [Fact]

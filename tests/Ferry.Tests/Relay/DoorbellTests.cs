@@ -10,7 +10,7 @@ namespace Ferry.Tests.Relay;
 /// write that went unrung was left for the poll to find: not the ones made while the pairs were busy, and not one
 /// made by a long transaction that held the doorbell through several attempts to arm it.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class DoorbellTests(ServerFixture servers)
 {
     private const string Schema = "CREATE TABLE events (id int PRIMARY KEY, note text NOT NULL)";

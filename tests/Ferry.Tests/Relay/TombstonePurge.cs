@@ -7,7 +7,7 @@ using Xunit;
 namespace Ferry.Tests.Relay;
 
 /// <summary>DESIGN hard case: tombstones go once every pair passed them; a pair away longer must be re-copied.</summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class TombstonePurge(ServerFixture servers)
 {
     private static async Task<long> TombstonesAsync(Topology t, int server) =>

@@ -16,7 +16,7 @@ namespace Ferry.Tests.Resolve;
 /// every database holds the same rows once writes stop and every pair has drained, and every conflict has the same
 /// winner wherever it was recorded. A failing case is shrunk by CsCheck and printed, ready to become a regression.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class ConvergenceProperty(ServerFixture servers, ITestOutputHelper output)
 {
     private const string Table = "kv";

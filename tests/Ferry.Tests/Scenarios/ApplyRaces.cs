@@ -8,7 +8,7 @@ namespace Ferry.Tests.Scenarios;
 /// in the change log, not yet folded into the row versions, when the apply decides; the apply's write then waits
 /// for the row. Ferry must not overwrite it unseen: the chunk is retried and the two changes decided as a conflict.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class ApplyRaces(ServerFixture servers)
 {
     [Fact]

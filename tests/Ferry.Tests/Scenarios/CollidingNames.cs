@@ -9,7 +9,7 @@ namespace Ferry.Tests.Scenarios;
 /// them: every path runs — inserts, updates of keys and values, deletes, a conflict, a unique-key conflict and a
 /// foreign-key race — and every database ends the same, by name.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class CollidingNames(ServerFixture servers)
 {
     /// <summary>Key columns: aliases, a PL/pgSQL variable, and names in the capture's own SQL.</summary>

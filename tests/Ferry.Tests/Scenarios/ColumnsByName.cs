@@ -8,7 +8,7 @@ namespace Ferry.Tests.Scenarios;
 /// by a migration tool elsewhere), or hold more columns than the masters: values go by column name everywhere —
 /// read, apply, conflict images, compare and copy — and the extra columns keep their values or get their defaults.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class ColumnsByName(ServerFixture servers)
 {
     private static readonly string[] Columns = ["id", "a", "b", "c"];

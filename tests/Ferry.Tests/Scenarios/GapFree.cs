@@ -8,7 +8,7 @@ namespace Ferry.Tests.Scenarios;
 /// DESIGN invariant 5: a transaction that took its xid before others, and commits after the relay has applied them,
 /// is still delivered. A ticker or a "highest xid seen" watermark would step over it.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class GapFree(ServerFixture servers)
 {
     private const string Schema = "CREATE TABLE events (id int PRIMARY KEY, note text NOT NULL)";

@@ -4,7 +4,7 @@ using Xunit;
 namespace Ferry.Tests.Scenarios;
 
 /// <summary>DESIGN's hard cases between two masters: each ends in one outcome on every database, recorded.</summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class HardCases(ServerFixture servers)
 {
     private static async Task<Topology> StartAsync(ServerFixture servers, string name, string schema, string[] tables)

@@ -8,7 +8,7 @@ namespace Ferry.Tests.Scenarios;
 /// tables flow at their usual pace, status names the table, the database and the cause, and once the cause is gone
 /// the table resumes with every change it held.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class HeldTables(ServerFixture servers)
 {
     [Fact]

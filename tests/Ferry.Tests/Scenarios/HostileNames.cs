@@ -11,7 +11,7 @@ namespace Ferry.Tests.Scenarios;
 /// 63-byte limit that share a long prefix. `ferry add all tables` picks them all up; every stage must treat them as
 /// names and nothing else, and every database must end up the same.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class HostileNames(ServerFixture servers)
 {
     private const string OddSchema = "s{{rv}} $do$; \"x\"";

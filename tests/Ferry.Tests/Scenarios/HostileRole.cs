@@ -11,7 +11,7 @@ namespace Ferry.Tests.Scenarios;
 /// An application role that may create objects in schema public (every role could, before PostgreSQL 15) must not
 /// get its code run as ferry's role, nor blind ferry, nor hide its own writes from capture.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class HostileRole(ServerFixture servers)
 {
     private const string Schema =

@@ -10,7 +10,7 @@ namespace Ferry.Tests.Scenarios;
 /// log) must never be what rejects a value the table accepts. They take a wider type from the start, and `ferry
 /// upgrade` widens those an older ferry made with the table's own type.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class KeyTypeChange(ServerFixture servers)
 {
     private const string Schema = "CREATE TABLE items (id int PRIMARY KEY, v text)";

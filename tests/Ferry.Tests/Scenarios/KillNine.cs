@@ -9,7 +9,7 @@ namespace Ferry.Tests.Scenarios;
 /// roll back or say goodbye, in the middle of a chunk and between batches. What it had committed stays, what it
 /// had not is redone, and no row arrives twice.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class KillNine(ServerFixture servers)
 {
     private const int Rows = 200_000;

@@ -9,7 +9,7 @@ namespace Ferry.Tests.Scenarios;
 /// position, so that what was there before is copied once and what comes after is replicated: every database ends
 /// up with the same rows, with nothing missed and nothing older written over newer.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class OneTimeCopies(ServerFixture servers)
 {
     private const string Schema = """

@@ -4,7 +4,7 @@ using Xunit;
 namespace Ferry.Tests.Scenarios;
 
 /// <summary>The Bucardo seed sequence through the CLI, as the restricted role, one source and two targets.</summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class OneWayReplication(ServerFixture servers)
 {
     private const string Schema = """

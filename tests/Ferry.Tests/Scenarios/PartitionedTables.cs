@@ -10,7 +10,7 @@ namespace Ferry.Tests.Scenarios;
 /// moves between partitions moves everywhere, and a TRUNCATE of the partitioned table reaches every database.
 /// Partitions are never herd tables of their own; tables in an inheritance tree are skipped or refused.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class PartitionedTables(ServerFixture servers)
 {
     private const string Schema = """

@@ -8,7 +8,7 @@ namespace Ferry.Tests.Scenarios;
 /// held on the pairs concerned, and when every database has the change, every row changed meanwhile arrives in its
 /// full new shape. Nothing diverges, and `ferry compare` agrees.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class SchemaRollouts(ServerFixture servers)
 {
     private static async Task AlterAsync(Topology t, int server, string sql) =>

@@ -8,7 +8,7 @@ namespace Ferry.Tests.Scenarios;
 /// Sequences in a herd, through the CLI and the running relay: carried forward from every source, never back, each
 /// database keeping its own interleave, so no master hands out a value another master already used.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class SequenceReplication(ServerFixture servers)
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);

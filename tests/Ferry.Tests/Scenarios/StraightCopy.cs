@@ -8,7 +8,7 @@ namespace Ferry.Tests.Scenarios;
 /// already there, deletes among the entries, a constraint) is rolled back and applied the usual way, losing nothing.
 /// One pair at a time through `ferry debug run-once`, so every batch is known.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class StraightCopy(ServerFixture servers)
 {
     private const string Schema = """

@@ -4,7 +4,7 @@ using Xunit;
 namespace Ferry.Tests.Scenarios;
 
 /// <summary>The topology people run: two writable masters and a read replica.</summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class TwoMasters(ServerFixture servers)
 {
     private const string Schema = "CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, city text)";

@@ -9,7 +9,7 @@ namespace Ferry.Tests.Scenarios;
 /// non-deferrable constraint. Both ways of applying (a plain replica, and a master keeping versions) must, also in
 /// a table other tables reference, where the rows in the way cannot leave their children for a moment.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class UniqueMoves(ServerFixture servers)
 {
     private const string Users = "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text)";

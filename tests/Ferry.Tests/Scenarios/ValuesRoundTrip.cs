@@ -9,7 +9,7 @@ namespace Ferry.Tests.Scenarios;
 /// Every family of values survives the trip source → relay → targets byte for byte: binary COPY for built-in types,
 /// text COPY for tables with user-defined types (enum, domain), and identifiers that only work when quoted.
 /// </summary>
-[Collection("servers")]
+[Collection("scenario-servers")]
 public sealed class ValuesRoundTrip(ServerFixture servers)
 {
     private const string OrderLines = "\"My Schema\".\"Order Lines\"";
