@@ -50,6 +50,8 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                         LogConnected(setup.Pair);
                         await status.HoldsAsync(setup.Pair, runner.Holds, ct);
                     }
+                    // Asked to stop while connecting: no new batch (the one in flight is what a stop waits for).
+                    stop.ThrowIfCancellationRequested();
                     DrainResult result;
                     var woken = true;
                     var interval = Defaults.MinBatchInterval;
