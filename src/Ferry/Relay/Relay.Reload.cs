@@ -55,6 +55,8 @@ public sealed partial class Relay
         starting.AddRange(plan.Pairs.Where(p => !next.ContainsKey(p.Key)).Select(p => p.Value));
 
         await Task.WhenAll(stopping.Select(r => r.StopAsync(StopGrace)));
+        // The endpoint lists the pairs left running from now on, not those stopped while the others start.
+        _running = new Dictionary<Pair, RunningPair>(next);
         foreach (var r in stopping)
         {
             if (_sources.TryGetValue(r.Worker.Pair.Source, out var source)) source.Listener.Remove(r.Worker.Wakeup);
