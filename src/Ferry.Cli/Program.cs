@@ -30,7 +30,9 @@ root.Subcommands.Add(Verb("stop", "Stop the relay.", (a, ct) =>
     a.RejectUnknown("stop");
     return RelayCommands.StopAsync(ct);
 }));
-root.Subcommands.Add(Verb("restart", "Stop the relay and start it again (picks up configuration changes).", async (a, ct) =>
+root.Subcommands.Add(Verb("reload", "Have the running relay read its configuration again: it starts, stops or restarts only the " +
+    "pairs whose sync or databases changed, and says which (SIGHUP does the same).", RelayCommands.ReloadAsync));
+root.Subcommands.Add(Verb("restart", "Stop the relay and start it again, in the background (after ferry upgrade).", async (a, ct) =>
 {
     a.RejectUnknown("restart");
     await RelayCommands.StopAsync(ct);

@@ -65,6 +65,7 @@ public static class VerbHelp
         ["start"] = new(["ferry start [--foreground] [reason …]"], [("--foreground", "run in the foreground and log to stdout too")]),
         ["stop"] = new(["ferry stop [reason …]"], []),
         ["restart"] = new(["ferry restart"], []),
+        ["reload"] = new(["ferry reload"], []),
         ["compare"] = new(["ferry compare SYNC [tables=T,…] [repair=DB]"],
             [("tables=T,…", "compare only these tables"), ("repair=DB", "send the differing rows again from DB, a source of the sync")]),
         ["copy"] = new(["ferry copy SYNC to=DB[,DB…] [from=SOURCE] [mode=replace|empty]"],

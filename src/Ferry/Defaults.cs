@@ -130,14 +130,19 @@ public static class Defaults
                 throw bad;
             }
         }
-        if (ChunkRowsMin > ChunkRows && Environment.GetEnvironmentVariable("FERRY_CHUNK_ROWS_MIN") is { Length: > 0 })
+        if (ChunkRowsMin > ChunkRows && Settings.Text("FERRY_CHUNK_ROWS_MIN") is not null)
             throw new SettingException($"FERRY_CHUNK_ROWS_MIN={ChunkRowsMin} is more than FERRY_CHUNK_ROWS={ChunkRows}: the fewest " +
                                        "rows per chunk cannot exceed the most. Lower FERRY_CHUNK_ROWS_MIN or raise FERRY_CHUNK_ROWS.");
-        if (Environment.GetEnvironmentVariable("FERRY_MAX_BATCH_MS") is { Length: > 0 }
+        if (Settings.Text("FERRY_MAX_BATCH_MS") is not null
             && Settings.Int("FERRY_MAX_BATCH_MS", 200, 1, 600_000) < MinBatchInterval.TotalMilliseconds)
             throw new SettingException($"FERRY_MAX_BATCH_MS is less than FERRY_MIN_BATCH_MS={MinBatchInterval.TotalMilliseconds}: " +
                                        "the interval between batches grows from the least to the most. Raise FERRY_MAX_BATCH_MS.");
         var known = Settings.Known.Concat(Internal).ToHashSet(StringComparer.Ordinal);
+        // In the file, unlike the environment (which other programs share), a name that is no setting is a mistake.
+        var settings = Settings.Known.ToHashSet(StringComparer.Ordinal);
+        foreach (var (name, line) in ConfigFile.Names().Where(n => !settings.Contains(n.Name)))
+            throw new SettingException($"{ConfigFile.Path} line {line}: {name} is no ferry setting" +
+                                       (Nearest(name) is { } meant ? $" (did you mean {meant}?)" : "") + ". Correct it or remove the line.");
         return Environment.GetEnvironmentVariables().Keys.Cast<string>()
             .Where(n => n.StartsWith("FERRY_", StringComparison.Ordinal) && !known.Contains(n))
             .Order(StringComparer.Ordinal).ToList();

@@ -18,11 +18,13 @@ public static class Settings
     /// <summary>The value of <paramref name="variable"/>, or null when it is unset or empty (empty means unset).</summary>
     private static string? Raw(string variable) => Text(variable)?.Trim();
 
-    /// <summary>The value as it is (a path), or null when unset or empty.</summary>
+    /// <summary>The value as it is (a path), or null when unset or empty: the environment's, else ferry.conf's.</summary>
     public static string? Text(string variable)
     {
         Names.TryAdd(variable, true);
-        return Environment.GetEnvironmentVariable(variable) is { Length: > 0 } v ? v : null;
+        if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } v) return v;
+        // FERRY_HOME says where the file is, so the file cannot say it.
+        return variable != "FERRY_HOME" && ConfigFile.Find(variable) is { Value.Length: > 0 } entry ? entry.Value : null;
     }
 
     /// <param name="fallbackMeans">what the default does, when its number alone does not say</param>
@@ -68,7 +70,10 @@ public static class Settings
     }
 
     private static SettingException Bad(string variable, string value, string allowed) =>
-        new($"{variable}={value} is not a valid setting: it must be {allowed}. Correct it or unset it.");
+        Environment.GetEnvironmentVariable(variable) is not { Length: > 0 } && ConfigFile.Find(variable) is { } entry
+            ? new($"{variable}={value} in {ConfigFile.Path} line {entry.Line} is not a valid setting: it must be {allowed}. " +
+                  "Correct it or remove the line.")
+            : new($"{variable}={value} is not a valid setting: it must be {allowed}. Correct it or unset it.");
 
     private static string N(double v) => v.ToString("#,0.###", CultureInfo.InvariantCulture);
 }

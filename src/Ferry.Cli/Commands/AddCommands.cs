@@ -165,7 +165,7 @@ public static class AddCommands
         {
             foreach (var t in tables) await store.SetTableRuleAsync(herd, t, r, ct);
             Output.Line($"Conflicts on {string.Join(", ", tables)} follow conflict_strategy={r.Name()}, whatever the sync's " +
-                        "(a running relay picks this up on: ferry restart).");
+                        "(a running relay picks this up on: ferry reload).");
         }
         return 0;
     }

@@ -78,8 +78,8 @@ public static class AddSequenceCommands
         if (syncs.Count > 0 && added > 0)
         {
             var one = syncs.Count == 1;
-            Output.Line($"Sync{(one ? "" : "s")} {string.Join(", ", syncs.Select(s => s.Name))} carr{(one ? "ies" : "y")} them forward " +
-                        "once the relay picks up the change: ferry restart (if it runs)");
+            Output.Line($"Sync{(one ? "" : "s")} {string.Join(", ", syncs.Select(s => s.Name))} carr{(one ? "ies" : "y")} them forward.");
+            await RelayCommands.ReloadIfRunningAsync(ct);
         }
         return 0;
     }

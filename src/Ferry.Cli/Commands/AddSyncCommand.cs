@@ -120,7 +120,7 @@ public static class AddSyncCommand
             Output.Line($"{db} was a replica of one master, and kept no row versions for what it received. From now on it " +
                         "keeps them; for the rows it holds already, conflicts may be decided differently there than on the " +
                         $"other databases. Re-copy {db}'s tables from a master before its first changes flow (pg_dump --data-only).");
-        Output.Line("Start replicating with: ferry start (if the relay already runs: ferry restart)");
+        await RelayCommands.ReloadIfRunningAsync(ct);
         return 0;
     }
 

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Ferry.Cli.Commands;
 
-/// <summary>`ferry start [--foreground] | stop | restart | kick SYNC`.</summary>
+/// <summary>`ferry start [--foreground] | stop | restart | reload | kick SYNC`.</summary>
 public static class RelayCommands
 {
     public static async Task<int> StartAsync(bool foreground, CancellationToken ct)
@@ -102,11 +102,11 @@ public static class RelayCommands
         using var host = builder.Build();
         var relay = host.Services.GetRequiredService<Relay.Relay>();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ferry.http");
-        // SIGHUP would end the process: logrotate sends it after moving ferry.log away, to have a new one begun.
+        // SIGHUP would end the process: logrotate and systemctl reload send it (HangUp).
         using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
         {
             c.Cancel = true;
-            LogReopen.Reopen(logFile, detached, host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ferry"));
+            HangUp.Handle(logFile, detached, relay, host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ferry"), ct);
         });
         await using var endpoint = new StatusEndpoint(relay, logger);
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -148,20 +148,47 @@ public static class RelayCommands
         return 0;
     }
 
-    /// <summary>
-    /// The relay builds its pairs from the store when it starts; after a change to a sync or a database, a running relay
-    /// is restarted so the change takes effect now. Stateless: its pairs resume from the progress in the targets.
-    /// </summary>
-    public static async Task RestartIfRunningAsync(CancellationToken ct)
+    /// <summary>`ferry reload`: the running relay reads the control store again and changes only what changed.</summary>
+    public static async Task<int> ReloadAsync(BucardoArguments args, CancellationToken ct)
     {
-        if (await RelayProcess.FindAsync(ct) is null)
+        args.RejectUnknown("reload");
+        if (args.Words.Count > 0) throw new UsageException("ferry reload takes no arguments: it reloads every sync.");
+        if (await ReloadRunningAsync(ct) is not { } report)
+            Output.Line("The relay is not running; it reads this configuration when it starts (ferry start).");
+        else
+            Output.Line(report);
+        return 0;
+    }
+
+    /// <summary>
+    /// After a verb changed a sync or a database: a running relay reloads, starting, stopping or restarting only the
+    /// pairs the change touches (the process stays the same: under systemd, the service's main process).
+    /// </summary>
+    public static async Task ReloadIfRunningAsync(CancellationToken ct)
+    {
+        if (await ReloadRunningAsync(ct) is { } report) Output.Line(report);
+        else Output.Line("The relay is not running; it starts with this configuration (ferry start).");
+    }
+
+    /// <summary>The relay's account of the reload, or null when no relay runs.</summary>
+    private static async Task<string?> ReloadRunningAsync(CancellationToken ct)
+    {
+        var relay = await RelayProcess.FindAsync(ct);
+        // A relay still starting reads the store after it took the lock: wait for it to serve, then ask, so a
+        // change made while it read is not missed either way.
+        for (var deadline = DateTime.UtcNow.AddSeconds(60); relay is { Starting: true } && DateTime.UtcNow < deadline;)
         {
-            Output.Line("The relay is not running; it starts with this configuration (ferry start).");
-            return;
+            await Task.Delay(100, ct);
+            relay = await RelayProcess.FindAsync(ct);
         }
-        Output.Line("The relay is running: restarting it so that it takes the change.");
-        await StopAsync(ct);
-        await StartAsync(false, ct);
+        if (relay is null) return null;
+        if (relay.Starting)
+            throw new FerryException($"The configuration is saved, but the relay (pid {relay.Pid}) is still starting after 60 s " +
+                                     $"and did not take it. See {Defaults.LogPath}, then: ferry reload");
+        var (status, body) = await relay.SendAsync(HttpMethod.Post, "/reload", ct);
+        if (status >= 400)
+            throw new FerryException($"The configuration is saved, but the relay (pid {relay.Pid}) did not take it: {body.Trim()}");
+        return body.Trim();
     }
 
     public static async Task<int> KickAsync(BucardoArguments args, CancellationToken ct)
@@ -181,9 +208,9 @@ public static class RelayCommands
             // 404: the relay runs no pair of that sync. Say why that happens rather than echo the endpoint.
             if (status == 404)
                 throw new FerryException(s.Length == 0
-                    ? "The relay runs no sync. Add one (ferry add sync), then: ferry restart"
-                    : $"The relay does not run sync {s}: it is inactive, or was added after the relay started " +
-                      "(ferry restart picks it up).");
+                    ? "The relay runs no sync. Add one: ferry add sync (a running relay starts it)."
+                    : $"The relay does not run sync {s}: it is inactive (ferry resume {s}), or was added while the relay " +
+                      "did not hear of it (ferry reload picks it up).");
             if (status >= 400) throw new FerryException(body.Trim());
             Output.Line(body.Trim());
         }

@@ -33,7 +33,7 @@ public static class RemoveCommands
             await store.RemoveAsync(kind, name, ct);
             Output.Line($"Removed {kind} {name}.");
         }
-        if (kind == "sync") Output.Line("If the relay runs, restart it to stop the sync's workers: ferry restart");
+        if (kind == "sync") await RelayCommands.ReloadIfRunningAsync(ct);
         return 0;
     }
 

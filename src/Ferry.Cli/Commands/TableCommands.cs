@@ -7,7 +7,7 @@ namespace Ferry.Cli.Commands;
 /// <summary>
 /// `ferry remove table NAME [herd=H]` and `ferry rename table OLD NEW`: a table dropped or renamed on every
 /// database stops the pairs of each sync replicating it; these let the syncs go on without it, or under its new
-/// name. A running relay picks the change up on `ferry restart`.
+/// name. A running relay reloads the syncs that use the table.
 /// </summary>
 public static class TableCommands
 {
@@ -55,8 +55,10 @@ public static class TableCommands
         await store.RemoveFromHerdsAsync(herds, table, ct);
         Output.Line($"Removed table {table} from herd{(herds.Count == 1 ? "" : "s")} {string.Join(", ", herds)}.");
         if (affected.Count > 0)
-            Output.Line($"Sync{(affected.Count == 1 ? "" : "s")} {string.Join(", ", affected.Select(s => s.Name))} go on without it " +
-                        "once the relay restarts: ferry restart");
+        {
+            Output.Line($"Sync{(affected.Count == 1 ? "" : "s")} {string.Join(", ", affected.Select(s => s.Name))} go on without it.");
+            await RelayCommands.ReloadIfRunningAsync(ct);
+        }
         return 0;
     }
 
@@ -104,8 +106,10 @@ public static class TableCommands
         Output.Line($"Renamed table {from} to {to} in herd{(holding.Count == 1 ? "" : "s")} {string.Join(", ", holding)}" +
                     (databases.Count > 0 ? $", and ferry's row versions and change log for it on {string.Join(", ", databases.Select(d => d.Name))}." : "."));
         if (affected.Count > 0)
-            Output.Line($"Restart the relay so that sync{(affected.Count == 1 ? "" : "s")} {string.Join(", ", syncNames)} " +
-                        "replicate it under its new name: ferry restart");
+        {
+            Output.Line($"Sync{(affected.Count == 1 ? "" : "s")} {string.Join(", ", syncNames)} replicate it under its new name.");
+            await RelayCommands.ReloadIfRunningAsync(ct);
+        }
         return 0;
     }
 

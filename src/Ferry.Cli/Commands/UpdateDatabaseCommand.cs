@@ -63,7 +63,7 @@ public static class UpdateDatabaseCommand
         Output.Line($"Updated database {db.Describe()} (was {old.Describe()}); its dbgroups and syncs are unchanged.");
         if (replaced is not null)
             Output.Line($"Before its pairs run again, re-copy it for each of its syncs: ferry copy SYNC to={name} from=SOURCE");
-        await RelayCommands.RestartIfRunningAsync(ct);
+        await RelayCommands.ReloadIfRunningAsync(ct);
         return 0;
     }
 

@@ -5,9 +5,8 @@ namespace Ferry.Cli.Commands;
 
 /// <summary>
 /// `ferry update sync S key=value ...`, `ferry pause S` and `ferry resume S`: what may change of a sync in place.
-/// Only the rule and the status change: neither touches what is installed in the databases, and the relay builds its
-/// pairs from the store when it starts, so a running relay is restarted to pick the change up (stateless: the pairs
-/// resume from the progress kept in the targets).
+/// Only the rule and the status change: neither touches what is installed in the databases. A running relay reloads,
+/// which starts, stops or restarts this sync's pairs only (stateless: they resume from the progress kept in the targets).
 /// </summary>
 public static class UpdateSyncCommand
 {
@@ -80,7 +79,7 @@ public static class UpdateSyncCommand
         if (before.ConflictRule != after.ConflictRule)
             Output.Line($"Sync {name} now decides conflicts by conflict_strategy={after.ConflictRule.Name()} (was " +
                         $"{before.ConflictRule.Name()}); conflicts already decided stay as they were.");
-        await RelayCommands.RestartIfRunningAsync(ct);
+        await RelayCommands.ReloadIfRunningAsync(ct);
         return 0;
     }
 

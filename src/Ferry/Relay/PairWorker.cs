@@ -21,7 +21,14 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
     /// <summary>Raised after a batch put rows into the target: pairs reading from it may have something to forward.</summary>
     public event Action? Applied;
 
-    public async Task RunAsync(CancellationToken ct)
+    public Task RunAsync(CancellationToken ct) => RunAsync(ct, ct);
+
+    /// <summary>
+    /// Runs until <paramref name="stop"/>: the pair then ends at its next wait or between batches, so the batch in
+    /// flight commits. <paramref name="ct"/> (cancelled with or after <paramref name="stop"/>) abandons that batch too:
+    /// PostgreSQL rolls back its open chunk, and the next run resends it.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stop, CancellationToken ct)
     {
         var backoff = new Backoff(TimeSpan.FromMilliseconds(200), Defaults.MaxBackoff);
         var sizer = ChunkSizer.FromDefaults();
@@ -30,7 +37,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
         PairRunner? runner = null;
         try
         {
-            while (!ct.IsCancellationRequested)
+            while (!stop.IsCancellationRequested)
             {
                 try
                 {
@@ -43,6 +50,8 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                         LogConnected(setup.Pair);
                         await status.HoldsAsync(setup.Pair, runner.Holds, ct);
                     }
+                    // Asked to stop while connecting: no new batch (the one in flight is what a stop waits for).
+                    stop.ThrowIfCancellationRequested();
                     DrainResult result;
                     var woken = true;
                     var interval = Defaults.MinBatchInterval;
@@ -55,7 +64,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                         // A light load keeps the shortest interval: a row now and then must not wait for a long one.
                         var since = System.Diagnostics.Stopwatch.GetElapsedTime(lastDrain);
                         var throttled = !woken;
-                        if (throttled && since < interval) await Task.Delay(interval - since, ct);
+                        if (throttled && since < interval) await Task.Delay(interval - since, stop);
                         woken = false;
                         lastDrain = System.Diagnostics.Stopwatch.GetTimestamp();
                         if (wakeup.TakeKick()) runner.RetryHolds();
@@ -71,11 +80,11 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                         await status.PairGoodAsync(setup.Pair, result, 0, runner.Position, ct);
                         // At most once per poll interval, so also under a write load that never lets the loop end.
                         await sequences.RunIfDueAsync(runner.Source, runner.Target, ct);
-                    } while (result.Rows > 0 && !ct.IsCancellationRequested);
+                    } while (result.Rows > 0 && !stop.IsCancellationRequested);
                     backoff.Reset();
-                    await wakeup.WaitAsync(Defaults.PollInterval, ct);
+                    await wakeup.WaitAsync(Defaults.PollInterval, stop);
                 }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
                 {
                     break;
                 }
@@ -92,7 +101,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                     runner = null;
                     try
                     {
-                        await wakeup.WaitForKickAsync(backoff.Next(), ct);
+                        await wakeup.WaitForKickAsync(backoff.Next(), stop);
                     }
                     catch (OperationCanceledException)
                     {
@@ -117,7 +126,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                     await MeasureLagAsync(link?.Database, ct);
                     try
                     {
-                        await wakeup.WaitForKickAsync(transient ? backoff.Next() : Defaults.MaxBackoff, ct);
+                        await wakeup.WaitForKickAsync(transient ? backoff.Next() : Defaults.MaxBackoff, stop);
                     }
                     catch (OperationCanceledException)
                     {

@@ -5,17 +5,25 @@ using Microsoft.Extensions.Logging;
 namespace Ferry.Relay;
 
 /// <summary>
-/// The relay: one worker per pair of every active sync, one listener per source database, and the HTTP endpoint.
-/// It holds no replication state of its own (DESIGN invariant 7): kill it at any instant and start it again.
+/// The relay: one worker per pair of every active sync, one <see cref="RelaySource"/> (listener) per source database,
+/// and the HTTP endpoint. The set of pairs follows the control store: <see cref="ReloadAsync"/> starts, stops and
+/// restarts only the pairs whose configuration changed. It holds no replication state of its own (DESIGN invariant
+/// 7): kill it at any instant and start it again.
 /// </summary>
 public sealed partial class Relay(Store store, ILoggerFactory loggers) : BackgroundService
 {
     private readonly ILogger _logger = loggers.CreateLogger("ferry.relay");
-    private readonly List<PairWorker> _workers = [];
+
+    // Replaced whole under _reloading, read without a lock: kicks, forwarding and the endpoint see one set or the next.
+    private IReadOnlyDictionary<Pair, RunningPair> _running = new Dictionary<Pair, RunningPair>();
+    private readonly Dictionary<string, RelaySource> _sources = [];
+    private readonly SemaphoreSlim _reloading = new(1, 1);
+    private CancellationToken _stopping;
 
     public RelayStatus Status { get; } = new(store);
 
-    public IReadOnlyList<PairWorker> Workers => _workers;
+    /// <summary>The pairs running now, in the order they were started.</summary>
+    public IReadOnlyList<PairWorker> Workers => _running.Values.OrderBy(r => r.Order).Select(r => r.Worker).ToList();
 
     /// <summary>Set once the workers are started; `ferry start` waits for it.</summary>
     public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -23,7 +31,7 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
     public int Kick(string? sync)
     {
         var rung = 0;
-        foreach (var w in _workers.Where(w => sync is null || w.Pair.Sync == sync))
+        foreach (var w in Workers.Where(w => sync is null || w.Pair.Sync == sync))
         {
             w.Wakeup.Kick();
             rung++;
@@ -33,55 +41,23 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var tasks = new List<Task>();
-        var wakeupsBySource = new Dictionary<string, List<Wakeup>>();
-        var databases = new Dictionary<string, Database>();
-        var plainTargets = await store.PlainTargetsAsync(stoppingToken);
-        // Databases some pair reads from, in any sync: a column only such a target has holds its tables (PairSetup).
-        var readFrom = (await store.ListSyncGroupsAsync(stoppingToken)).SelectMany(s => Sync.PairsOf(s.Sync, s.Group))
-            .Select(p => p.Source).ToHashSet();
-        foreach (var sync in (await store.ListSyncsAsync(stoppingToken)).Where(s => s.Active))
+        _stopping = stoppingToken;
+        await _reloading.WaitAsync(stoppingToken);
+        try
         {
-            var group = await store.GetDbGroupAsync(sync.DbGroup, stoppingToken);
-            var herd = await store.GetHerdAsync(sync.Herd, stoppingToken);
-            foreach (var pair in Sync.PairsOf(sync, group))
-            {
-                var source = databases.TryGetValue(pair.Source, out var s) ? s : databases[pair.Source] = await store.GetDatabaseAsync(pair.Source, stoppingToken);
-                var target = databases.TryGetValue(pair.Target, out var t) ? t : databases[pair.Target] = await store.GetDatabaseAsync(pair.Target, stoppingToken);
-                var wakeup = new Wakeup();
-                var worker = new PairWorker(new PairSetup(pair, sync, group, herd, source, target)
-                    {
-                        TargetKeepsVersions = !plainTargets.Contains(pair.Target),
-                        TargetIsRead = readFrom.Contains(pair.Target),
-                    }, wakeup, Status,
-                    loggers.CreateLogger("ferry.pair"));
-                _workers.Add(worker);
-                if (!wakeupsBySource.TryGetValue(pair.Source, out var list)) wakeupsBySource[pair.Source] = list = [];
-                list.Add(wakeup);
-            }
+            await ApplyAsync(await RelayPlan.ReadAsync(store, stoppingToken), stoppingToken);
         }
-        // Changes applied to a database that pairs of another sync read from (makedelta: chains, rings) are theirs to
-        // forward at once, since ferry's own writes do not NOTIFY. Within one sync every source reaches every
-        // database directly, so there is nothing to forward.
-        foreach (var w in _workers)
+        finally
         {
-            var downstream = _workers.Where(d => d.Pair.Source == w.Pair.Target && d.Pair.Sync != w.Pair.Sync)
-                .Select(d => d.Wakeup).ToList();
-            if (downstream.Count > 0)
-                w.Applied += () =>
-                {
-                    foreach (var d in downstream) d.Ring();
-                };
+            _reloading.Release();
         }
-        await Status.SeedAsync(_workers.Select(w => w.Pair).ToList(), stoppingToken);
-        foreach (var (name, wakeups) in wakeupsBySource)
-            tasks.Add(Task.Run(() => new SourceListener(databases[name], wakeups, loggers.CreateLogger("ferry.listen")).RunAsync(stoppingToken), stoppingToken));
-        foreach (var w in _workers)
-            tasks.Add(Task.Run(() => w.RunAsync(stoppingToken), stoppingToken));
-        LogStarted(_workers.Count, wakeupsBySource.Count);
+        LogStarted(_running.Count, _sources.Count);
         Started.TrySetResult();
-        tasks.Add(PruneHistoryAsync(stoppingToken));
-        tasks.Add(new TombstonePurger(store, loggers.CreateLogger("ferry.purge")).RunAsync(stoppingToken));
+        var tasks = new List<Task>
+        {
+            PruneHistoryAsync(stoppingToken),
+            new TombstonePurger(store, loggers.CreateLogger("ferry.purge")).RunAsync(stoppingToken),
+        };
         try
         {
             await Task.WhenAll(tasks);
@@ -89,6 +65,10 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+        // Every pair's and source's token is linked to stoppingToken: they are ending already; wait for them here so
+        // the host's shutdown timeout covers their chunks in flight, as when they were the service's own tasks.
+        await _reloading.WaitAsync(CancellationToken.None);
+        await Task.WhenAll(_running.Values.Select(r => r.StopAsync(TimeSpan.Zero)).Concat(_sources.Values.Select(s => s.StopAsync())));
     }
 
     private async Task PruneHistoryAsync(CancellationToken ct)

@@ -20,8 +20,11 @@ public sealed partial class SourceListener
 {
     private static readonly TimeSpan ArmWait = TimeSpan.FromMilliseconds(200);
     private readonly Database _source;
-    private readonly IReadOnlyList<Wakeup> _wakeups;
     private readonly ILogger _logger;
+
+    // Copied on write: a reload adds and removes pairs while notifications ring the current set.
+    private Wakeup[] _wakeups = [];
+    private readonly Lock _gate = new();
 
     // A pair about to wait for work asks for the doorbell to be armed. Requests coalesce.
     private readonly Channel<bool> _armWanted = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
@@ -31,13 +34,35 @@ public sealed partial class SourceListener
 
     private volatile bool _notified;
 
-    public SourceListener(Database source, IReadOnlyList<Wakeup> wakeups, ILogger logger)
+    public SourceListener(Database source, IEnumerable<Wakeup> wakeups, ILogger logger)
     {
         _source = source;
-        _wakeups = wakeups;
         _logger = logger;
-        foreach (var w in wakeups) w.Waiting += () => _armWanted.Writer.TryWrite(true);
+        foreach (var w in wakeups) Add(w);
     }
+
+    /// <summary>A pair that reads from this source starts: its waits arm the doorbell, and rings reach it.</summary>
+    public void Add(Wakeup wakeup)
+    {
+        lock (_gate)
+        {
+            if (_wakeups.Contains(wakeup)) return;
+            wakeup.Waiting += WantArmed;
+            _wakeups = [.. _wakeups, wakeup];
+        }
+    }
+
+    /// <summary>A pair stopped: the listener goes on for the others (a listener with none is stopped by the relay).</summary>
+    public void Remove(Wakeup wakeup)
+    {
+        lock (_gate)
+        {
+            wakeup.Waiting -= WantArmed;
+            _wakeups = _wakeups.Where(w => w != wakeup).ToArray();
+        }
+    }
+
+    private void WantArmed() => _armWanted.Writer.TryWrite(true);
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -145,7 +170,7 @@ public sealed partial class SourceListener
 
     private void RingAll()
     {
-        foreach (var w in _wakeups) w.Ring();
+        foreach (var w in Volatile.Read(ref _wakeups)) w.Ring();
     }
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Debug, Message = "Listener on {Database} lost: {Message}")]

@@ -8,7 +8,7 @@ namespace Ferry.Status;
 
 /// <summary>
 /// The relay's HTTP endpoint, on 127.0.0.1 unless FERRY_HTTP_BIND says otherwise: <c>/status</c> (JSON), <c>/metrics</c> (Prometheus), <c>/</c> (a page
-/// for people) and <c>POST /kick?sync=S</c>. Loopback only: it has no authentication; a local user may kick, and a
+/// for people), <c>POST /kick?sync=S</c> and <c>POST /reload</c>. Loopback only: it has no authentication; a local user may kick, and a
 /// web page in the user's browser may not (see <see cref="CrossSite"/>).
 /// </summary>
 public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : IAsyncDisposable
@@ -103,8 +103,17 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
                 response.ContentType = "text/plain; version=0.0.4";
                 await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(response.OutputStream, ct);
                 break;
+            case "/reload" when request.HttpMethod == "POST":
+                if (CrossSite(request, "ferry reload") is { } refused)
+                {
+                    response.StatusCode = refused.Status;
+                    await WriteAsync(response, "text/plain", refused.Why + "\n", ct);
+                    break;
+                }
+                await ReloadAsync(response, ct);
+                break;
             case "/kick" when request.HttpMethod == "POST":
-                if (CrossSite(request) is { } refusal)
+                if (CrossSite(request, "ferry kick") is { } refusal)
                 {
                     response.StatusCode = refusal.Status;
                     await WriteAsync(response, "text/plain", refusal.Why + "\n", ct);
@@ -132,17 +141,36 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
     /// asking first only as a form or text/plain: kick takes no body at all. (A page on a host name that resolves to
     /// 127.0.0.1 is not served at all: HttpListener answers only Host 127.0.0.1:PORT, the prefix it listens on.)
     /// </summary>
-    private (int Status, string Why)? CrossSite(HttpListenerRequest request)
+    private (int Status, string Why)? CrossSite(HttpListenerRequest request, string verb)
     {
         var origin = request.Headers["Origin"];
         if (origin is not null && !SameOrigin(origin))
-            return (403, $"refused: a request from {origin} may not change the relay; use ferry kick");
+            return (403, $"refused: a request from {origin} may not change the relay; use {verb}");
         var site = request.Headers["Sec-Fetch-Site"];
         if (site is not null && site is not ("same-origin" or "none"))
-            return (403, $"refused: a {site} request may not change the relay; use ferry kick");
+            return (403, $"refused: a {site} request may not change the relay; use {verb}");
         if (request.ContentType is not null)
-            return (415, "refused: this route takes no body; use ferry kick");
+            return (415, $"refused: this route takes no body; use {verb}");
         return null;
+    }
+
+    /// <summary>`ferry reload`: the relay reads its configuration again and says what it started, stopped or left running.</summary>
+    private async Task ReloadAsync(HttpListenerResponse response, CancellationToken ct)
+    {
+        string answer;
+        try
+        {
+            answer = (await relay.ReloadAsync(ct)).ToString();
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // The store busy or unreadable: the pairs run as before. Said to the caller, who may try again.
+            response.StatusCode = e is FerryException ? 409 : 500;
+            answer = $"The relay could not reload its configuration: {e.Message.TrimEnd('.')}. Its pairs run as before; " +
+                     $"see {Defaults.LogPath}, and run ferry reload again.";
+            LogFailed(answer);
+        }
+        await WriteAsync(response, "text/plain", answer + "\n", ct);
     }
 
     private bool SameOrigin(string origin) =>

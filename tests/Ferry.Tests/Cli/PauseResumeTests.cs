@@ -35,7 +35,8 @@ public sealed class PauseResumeTests(ServerFixture servers)
 
         var paused = await t.Cli.OkAsync("pause", "s");
         Assert.Contains("Paused sync s", paused.Out, StringComparison.Ordinal);
-        Assert.Contains("restarting it", paused.Out, StringComparison.Ordinal);
+        // The relay reloads in place: s's pair stops, w's goes on untouched.
+        Assert.Contains("reloaded: sync s stopped (1 pair), sync w unchanged", paused.Out, StringComparison.Ordinal);
         Assert.Matches(@"(?m)^s\s+s\s+g\s+latest\s+inactive\s*$", (await t.Cli.OkAsync("list", "syncs")).Out);
         Refusal.AssertRefused(await t.Cli.RunAsync("kick", "s"), Refusal.Failure, "kick of a paused sync", "does not run sync s");
         await t.ExecAsync(0, "INSERT INTO items VALUES (2, 'while paused')");
@@ -44,8 +45,13 @@ public sealed class PauseResumeTests(ServerFixture servers)
         await t.ConvergedAsync("public.witness", [0, 1]);
         Assert.Equal(0L, await CountAsync(t, 1, "SELECT count(*) FROM items WHERE id = 2"));
 
-        Assert.Contains("Resumed sync s", (await t.Cli.OkAsync("resume", "s")).Out, StringComparison.Ordinal);
+        var resumed = await t.Cli.OkAsync("resume", "s");
+        Assert.Contains("Resumed sync s", resumed.Out, StringComparison.Ordinal);
+        Assert.Contains("reloaded: sync s started (1 pair), sync w unchanged", resumed.Out, StringComparison.Ordinal);
         await t.ConvergedAsync("public.items", [0, 1]);
+        // A new rule restarts only s's pair, which then decides by it.
+        Assert.Contains("reloaded: sync s restarted (1 pair), sync w unchanged",
+            (await t.Cli.OkAsync("update", "sync", "s", "conflict_strategy=source")).Out, StringComparison.Ordinal);
         Assert.Equal(2L, await CountAsync(t, 1, "SELECT count(*) FROM items"));
 
         // Bucardo's spelling does the same.

@@ -4,7 +4,7 @@ using Xunit;
 
 namespace Ferry.Tests.Cli;
 
-/// <summary>`ferry start | stop | restart | status | kick` with no sync configured: no servers needed.</summary>
+/// <summary>`ferry start | stop | restart | reload | status | kick` with no sync configured: no servers needed.</summary>
 public sealed class RelayVerbTests : IAsyncLifetime
 {
     private readonly FerryCli _cli = new();
@@ -66,9 +66,15 @@ public sealed class RelayVerbTests : IAsyncLifetime
         Assert.Matches(@"Relay: running, pid \d+", (await _cli.OkAsync("status")).Out);
         Refusal.AssertRefused(await _cli.RunAsync("start"), Refusal.Failure, "a second ferry start", "already running (pid ");
         // No sync named means every sync; with none configured there is nothing to wake, and that is said.
-        Refusal.AssertRefused(await _cli.RunAsync("kick"), Refusal.Failure, "ferry kick", "runs no sync", "ferry restart");
+        Refusal.AssertRefused(await _cli.RunAsync("kick"), Refusal.Failure, "ferry kick", "runs no sync", "ferry add sync");
+        // A reload asks the running relay, which says what it runs now; it keeps its pid.
+        var pid = System.Text.RegularExpressions.Regex.Match(started.Out, @"pid (\d+)").Groups[1].Value;
+        Assert.Equal("reloaded: no active sync", (await _cli.OkAsync("reload")).Out.Trim());
+        Assert.Contains($"pid {pid}", (await _cli.OkAsync("status")).Out, StringComparison.Ordinal);
+        await _cli.RefusesAsync(Refusal.Usage, ["reload", "s1"], "takes no arguments");
         Assert.Contains("Relay stopped", (await _cli.OkAsync("stop", "maintenance")).Out, StringComparison.Ordinal);
         Assert.Contains("not running", (await _cli.OkAsync("status")).Out, StringComparison.Ordinal);
+        Assert.Contains("not running", (await _cli.OkAsync("reload")).Out, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(_cli.Home, "relay.json")));
     }
 }
@@ -194,6 +200,6 @@ public sealed class RelayVerbWithSyncTests(ServerFixture servers)
         await t.AddDatabasesAsync(2);
         await t.Cli.OkAsync("add", "sync", "s", "tables=items", "dbs=db1:source,db2:target", "status=inactive");
         await t.Cli.OkAsync("start");
-        await t.Cli.RefusesAsync(Refusal.Failure, ["kick", "s"], "does not run sync s", "inactive", "ferry restart");
+        await t.Cli.RefusesAsync(Refusal.Failure, ["kick", "s"], "does not run sync s", "inactive", "ferry resume s");
     }
 }

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using Ferry.Tests.Harness;
 using Xunit;
@@ -16,19 +13,14 @@ namespace Ferry.Tests.Cli;
 public sealed class ServiceTests(ServerFixture servers) : IAsyncLifetime
 {
     private readonly FerryCli _cli = new();
-    private readonly string _socketPath = Path.Combine(Path.GetTempPath(), $"ferry-notify-{Guid.NewGuid():N}"[..30] + ".sock");
-    private readonly Socket _systemd = new(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+    private readonly NotifySocket _systemd = new();
+    private string SocketPath => _systemd.Path;
 
-    public Task InitializeAsync()
-    {
-        _systemd.Bind(new UnixDomainSocketEndPoint(_socketPath));
-        return _cli.OkAsync("install");
-    }
+    public Task InitializeAsync() => _cli.OkAsync("install");
 
     public Task DisposeAsync()
     {
         _systemd.Dispose();
-        File.Delete(_socketPath);
         _cli.Dispose();
         return Task.CompletedTask;
     }
@@ -36,7 +28,7 @@ public sealed class ServiceTests(ServerFixture servers) : IAsyncLifetime
     [Fact]
     public async Task the_relay_notifies_systemd_reopens_its_log_on_hup_and_stops_cleanly_on_term()
     {
-        _cli.Environment["NOTIFY_SOCKET"] = _socketPath;
+        _cli.Environment["NOTIFY_SOCKET"] = SocketPath;
         _cli.Environment["FERRY_LOG_FORMAT"] = "json";
         _cli.Environment["FERRY_HTTP_BIND"] = "0.0.0.0";
         using var relay = _cli.Start("start", "--foreground");
@@ -76,7 +68,7 @@ public sealed class ServiceTests(ServerFixture servers) : IAsyncLifetime
         await using var t = await Topology.CreateAsync(servers, nameof(ServiceTests),
             "CREATE TABLE items (id int PRIMARY KEY, note text)", ["public.items"]);
         await t.OneSourceTwoTargetsAsync();
-        t.Cli.Environment["NOTIFY_SOCKET"] = _socketPath;
+        t.Cli.Environment["NOTIFY_SOCKET"] = SocketPath;
         using var relay = t.Cli.Start("start", "--foreground");
         _ = relay.StandardOutput.ReadToEndAsync();
         _ = relay.StandardError.ReadToEndAsync();
@@ -100,18 +92,7 @@ public sealed class ServiceTests(ServerFixture servers) : IAsyncLifetime
         Assert.Equal(0, relay.ExitCode);
     }
 
-    private async Task<string> NextAsync()
-    {
-        var buffer = new byte[4096];
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var n = await _systemd.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
-        return Encoding.UTF8.GetString(buffer, 0, n);
-    }
+    private Task<string> NextAsync() => _systemd.NextAsync();
 
-    private static void Signal(int pid, string signal)
-    {
-        using var kill = Process.Start("kill", ["-" + signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        kill.WaitForExit();
-        Assert.Equal(0, kill.ExitCode);
-    }
+    private static void Signal(int pid, string signal) => NotifySocket.Signal(pid, signal);
 }

@@ -51,6 +51,46 @@ public sealed class SettingsTests : IDisposable
     }
 
     [Fact]
+    public async Task ferry_conf_beside_the_store_is_read_under_the_environment_and_its_mistakes_name_file_and_line()
+    {
+        await _cli.OkAsync("install");
+        var conf = Path.Combine(_cli.Home, "ferry.conf");
+        void Write(string text)
+        {
+            File.WriteAllText(conf, text);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(conf, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        var port = FreePort();
+        Write($"# the relay's endpoint\nFERRY_HTTP_PORT={port}\nexport FERRY_POLL_SECONDS = \"0.25\"\n");
+        Assert.Contains($":{port}/", (await _cli.OkAsync("start")).Out, StringComparison.Ordinal);
+        await _cli.OkAsync("stop");
+
+        Write("\nFERRY_CHUNK_ROWS=99999999999999\n");
+        Refusal.AssertRefused(await _cli.RunAsync("list", "all"), Refusal.Usage, "a bad value in ferry.conf",
+            $"FERRY_CHUNK_ROWS=99999999999999 in {conf} line 2", "from 1 to 10,000,000", "remove the line");
+        // The environment wins over the file.
+        _cli.Environment["FERRY_CHUNK_ROWS"] = "5000";
+        await _cli.OkAsync("list", "all");
+        _cli.Environment.Remove("FERRY_CHUNK_ROWS");
+
+        Write("FERRY_CHUNK_ROW=5000\n");
+        Refusal.AssertRefused(await _cli.RunAsync("list", "all"), Refusal.Usage, "a misspelt name in ferry.conf",
+            $"{conf} line 1: FERRY_CHUNK_ROW is no ferry setting", "did you mean FERRY_CHUNK_ROWS?");
+        Write("FERRY_POLL_SECONDS=1\nchunk rows 5000\n");
+        Refusal.AssertRefused(await _cli.RunAsync("list", "all"), Refusal.Usage, "a line that is no setting", $"{conf} line 2 is not a setting");
+        Write("FERRY_HOME=/elsewhere\n");
+        Refusal.AssertRefused(await _cli.RunAsync("list", "all"), Refusal.Usage, "FERRY_HOME in ferry.conf", "cannot be set in the file it locates");
+    }
+
+    private static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    [Fact]
     public async Task good_values_and_empty_ones_are_taken()
     {
         _cli.Environment["FERRY_CHUNK_ROWS"] = "10_000";

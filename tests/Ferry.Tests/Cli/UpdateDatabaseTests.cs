@@ -24,7 +24,9 @@ public sealed class UpdateDatabaseTests(ServerFixture servers)
         await using var moved = FaultProxy.Start(servers[1], TimeSpan.FromMinutes(5));
         var r = await t.Cli.OkAsync("update", "database", "db2", $"port={moved.Port}", "dbhost=127.0.0.1");
         Assert.Contains($"Updated database db2 ({RestrictedRole.User}@127.0.0.1:{moved.Port}/{t.Database}) (was ", r.Out, StringComparison.Ordinal);
-        Assert.Contains("restarting it", r.Out, StringComparison.Ordinal);
+        // Only the pair into db2 reconnects; db1's listener and the pair into db3 go on.
+        Assert.Contains("reloaded: sync s restarted 1 of 2 pairs", r.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("listener", r.Out, StringComparison.Ordinal);
         Assert.Contains(moved.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), (await t.Cli.OkAsync("list", "databases")).Out,
             StringComparison.Ordinal);
         Assert.Matches(@"(?m)^g\s+db1:source, db2:target, db3:target\s*$", (await t.Cli.OkAsync("list", "dbgroups")).Out);
@@ -38,7 +40,9 @@ public sealed class UpdateDatabaseTests(ServerFixture servers)
 
         // db1 moves, then its old address dies: the node id its targets recorded for it still tells db3's apart.
         var db1Link = FaultProxy.Start(servers[0], TimeSpan.FromMinutes(5));
-        await t.Cli.OkAsync("update", "database", "db1", $"port={db1Link.Port}");
+        // A source's listener follows its database too.
+        Assert.Contains("reloaded: sync s restarted (2 pairs); listener on db1 restarted",
+            (await t.Cli.OkAsync("update", "database", "db1", $"port={db1Link.Port}")).Out, StringComparison.Ordinal);
         await db1Link.DisposeAsync();
         await t.Cli.RefusesAsync(Refusal.Failure, ["update", "database", "db1", $"port={servers[2].Port}"],
             "is not the database ferry knew as db1");
