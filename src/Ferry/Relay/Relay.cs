@@ -81,6 +81,7 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
         LogStarted(_workers.Count, wakeupsBySource.Count);
         Started.TrySetResult();
         tasks.Add(PruneHistoryAsync(stoppingToken));
+        tasks.Add(Status.SampleLagAsync(stoppingToken));
         tasks.Add(new TombstonePurger(store, loggers.CreateLogger("ferry.purge")).RunAsync(stoppingToken));
         try
         {

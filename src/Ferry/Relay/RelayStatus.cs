@@ -9,7 +9,7 @@ namespace Ferry.Relay;
 /// The relay's view of its databases and pairs: kept in memory for the HTTP endpoint and metrics, and written to
 /// the control store so `ferry status` can show it whether or not the relay still runs.
 /// </summary>
-public sealed class RelayStatus(Store store)
+public sealed partial class RelayStatus(Store store)
 {
     private static readonly Counter RowsApplied = Metrics.CreateCounter("ferry_rows_applied_total",
         "Rows applied to targets.", "sync", "source", "target");
@@ -270,6 +270,7 @@ public sealed class RelayStatus(Store store)
         if (problem is null) _sequenceProblems.TryRemove(pair, out _);
         else _sequenceProblems[pair] = problem;
         var now = DateTimeOffset.UtcNow;
+        if (problem is not null) ErrorSeen(pair, SequencesFailing, problem, now);
         var live = _pairs.AddOrUpdate(pair,
             _ => new PairLive(StateOf(pair), 0, 0, 0, 0, null, problem, problem is null ? null : now),
             (_, old) => old with
@@ -292,6 +293,7 @@ public sealed class RelayStatus(Store store)
             lock (counted) (counted.Rows, counted.Chunks) = (0, 0);
         Failures.WithLabels(pair.Sync, pair.Source, pair.Target).Inc();
         var now = DateTimeOffset.UtcNow;
+        ErrorSeen(pair, state, error, now);
         var live = _pairs.AddOrUpdate(pair,
             _ => new PairLive(state, 0, 0, 0, 0, null, error, now),
             (_, old) => old with { State = state, LastError = error, ErrorSince = old.ErrorSince ?? now });
