@@ -36,14 +36,18 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                 {
                     if (runner is null)
                     {
-                        var open = runner = await PairRunner.OpenAsync(setup, ct);
+                        // Both ends answered: reachable, even if the pair is then refused (a copy to finish, say),
+                        // so a database once down is not shown down for as long as its only pair waits.
+                        var open = runner = await PairRunner.OpenAsync(setup, ct, async token =>
+                        {
+                            await status.DatabaseAsync(setup.Source.Name, true, null, token);
+                            await status.DatabaseAsync(setup.Target.Name, true, null, token);
+                        });
                         runner.OnChunk = async (c, token) =>
                         {
                             await status.ChunkAsync(setup.Pair, c.Rows, c.BatchLeft, c.OldestSeconds, c.Conflicts, token);
                             if (c.Conflicts > 0) await ConflictsRecordedAsync(open, c.Conflicts, token);
                         };
-                        await status.DatabaseAsync(setup.Source.Name, true, null, ct);
-                        await status.DatabaseAsync(setup.Target.Name, true, null, ct);
                         LogConnected(setup.Pair);
                         await status.HoldsAsync(setup.Pair, runner.Holds, ct);
                     }
