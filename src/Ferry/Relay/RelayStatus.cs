@@ -148,6 +148,9 @@ public sealed partial class RelayStatus(Store store)
     /// </summary>
     public async Task ChunkAsync(Pair pair, long rows, long left, double? oldestSeconds, long conflicts, CancellationToken ct)
     {
+        // The lag first: a scrape between the two must not see rows applied beside a lag not yet measured (0 on a new
+        // pair), which reads as "caught up" in the middle of a drain.
+        await LagAsync(pair, new PairLag(left, left == 0 ? 0 : oldestSeconds ?? 0, DateTimeOffset.UtcNow, null, null), false, ct);
         var labels = new[] { pair.Sync, pair.Source, pair.Target };
         RowsApplied.WithLabels(labels).Inc(rows);
         Chunks.WithLabels(labels).Inc();
@@ -160,7 +163,6 @@ public sealed partial class RelayStatus(Store store)
         }
         _pairs.AddOrUpdate(pair, _ => new PairLive(StateOf(pair), rows, 0, left, 0, null, null, null),
             (_, old) => old with { Rows = old.Rows + rows });
-        await LagAsync(pair, new PairLag(left, left == 0 ? 0 : oldestSeconds ?? 0, DateTimeOffset.UtcNow, null, null), false, ct);
     }
     private readonly ConcurrentDictionary<string, DatabaseLive> _databases = new();
     private readonly ConcurrentDictionary<Pair, string> _sequenceProblems = new();
