@@ -82,6 +82,12 @@ public static class Defaults
     /// </summary>
     public static TimeSpan LagProbeTimeout => Settings.Seconds("FERRY_LAG_PROBE_SECONDS", 3, 0.1, 60);
 
+    /// <summary>
+    /// How often the relay samples each pair's lag into the hour of history the page plots and /status serves. Taken
+    /// from the figures it keeps anyway: sampling queries no database.
+    /// </summary>
+    public static TimeSpan LagSampleInterval => Settings.Seconds("FERRY_LAG_SAMPLE_SECONDS", 15, 0.1, 3600);
+
     /// <summary>The relay's HTTP endpoint (status JSON, metrics, a page); 0 picks a free port.</summary>
     public static int HttpPort => Settings.Int("FERRY_HTTP_PORT", 0, 0, 65_535, "a free port");
 

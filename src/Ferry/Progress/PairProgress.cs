@@ -43,13 +43,17 @@ public sealed record PairProgress(string? AppliedThrough, string? ChunkTo, int? 
     /// there, no pair of its sync may write into the part-filled tables; once it is done, the pair into the target
     /// from the copy's source must go on from the copy's position, and those from the other sources from the
     /// beginning. So the pair writes only over the row it read or saved last (compare-and-set on the save count);
-    /// otherwise the chunk rolls back as a retry, and the pair reopens and reads its position again.
+    /// otherwise the chunk rolls back as a retry, and the pair reopens and reads its position again. The message names
+    /// the target's database, so the relay blames that end (and not the source) for the one retry before the pair,
+    /// reopening, is refused with the command that finishes the copy.
     /// $1 sync, $2 source, $3 the save count the pair expects, $4 the sync's copy cursor key prefix.
     /// </summary>
     public const string GuardSql = """
         SELECT ferry.retry(CASE
             WHEN EXISTS (SELECT 1 FROM ferry.meta WHERE starts_with(key, $4))
-                THEN format('a copy for sync %s into this database is unfinished; the pair from %s waits for it', $1, $2)
+                THEN format('a copy for sync %s from %s into database %s is unfinished; the pair from %s waits for it',
+                            $1, (SELECT substr(m.key, length($4) + 1) FROM ferry.meta AS m WHERE starts_with(m.key, $4) LIMIT 1),
+                            current_database(), $2)
             ELSE format('the position of the pair of sync %s from %s changed under the relay (a copy); it is read again', $1, $2)
             END)
         WHERE EXISTS (SELECT 1 FROM ferry.meta WHERE starts_with(key, $4))

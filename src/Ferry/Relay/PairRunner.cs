@@ -72,13 +72,16 @@ public sealed partial class PairRunner : IAsyncDisposable
     /// </summary>
     public Func<ChunkCommitted, CancellationToken, Task>? OnChunk { get; set; }
 
-    public static async Task<PairRunner> OpenAsync(PairSetup setup, CancellationToken ct)
+    /// <param name="reached">told once both ends answered, before the checks that may refuse the pair (an older schema,
+    /// an unfinished copy): whatever those say, neither database is unreachable</param>
+    public static async Task<PairRunner> OpenAsync(PairSetup setup, CancellationToken ct, Func<CancellationToken, Task>? reached = null)
     {
         var source = await OpenEndAsync(setup.Source, "ferry read " + setup.Pair, ct);
         NpgsqlConnection? target = null;
         try
         {
             target = await OpenEndAsync(setup.Target, "ferry apply " + setup.Pair, ct);
+            if (reached is not null) await reached(ct);
             await NodeInstaller.CheckVersionAsync(source, setup.Source.Name, ct);
             await NodeInstaller.CheckVersionAsync(target, setup.Target.Name, ct);
             await Copy.CopyCursor.RefuseUnfinishedAsync(target, setup.Pair, ct);

@@ -43,10 +43,18 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                 {
                     if (runner is null)
                     {
-                        runner = await PairRunner.OpenAsync(setup, ct);
-                        runner.OnChunk = (c, token) => status.ChunkAsync(setup.Pair, c.Rows, c.BatchLeft, c.OldestSeconds, c.Conflicts, token);
-                        await status.DatabaseAsync(setup.Source.Name, true, null, ct);
-                        await status.DatabaseAsync(setup.Target.Name, true, null, ct);
+                        // Both ends answered: reachable, even if the pair is then refused (a copy to finish, say),
+                        // so a database once down is not shown down for as long as its only pair waits.
+                        var open = runner = await PairRunner.OpenAsync(setup, ct, async token =>
+                        {
+                            await status.DatabaseAsync(setup.Source.Name, true, null, token);
+                            await status.DatabaseAsync(setup.Target.Name, true, null, token);
+                        });
+                        runner.OnChunk = async (c, token) =>
+                        {
+                            await status.ChunkAsync(setup.Pair, c.Rows, c.BatchLeft, c.OldestSeconds, c.Conflicts, token);
+                            if (c.Conflicts > 0) await ConflictsRecordedAsync(open, c.Conflicts, token);
+                        };
                         LogConnected(setup.Pair);
                         await status.HoldsAsync(setup.Pair, runner.Holds, ct);
                     }
@@ -163,6 +171,23 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
         catch (Exception inner) when (inner is not OperationCanceledException)
         {
             LogFailed(setup.Pair, "could not record status: " + inner.Message);
+        }
+    }
+
+    /// <summary>
+    /// The conflicts the chunk just committed recorded, read back on the idle target connection for the relay's recent
+    /// list (one query, only after a chunk that recorded some). A failed read costs the list, never the pair: an SQL
+    /// error is logged; a broken link fails the next step of the drain anyway, where it is told which end broke.
+    /// </summary>
+    private async Task ConflictsRecordedAsync(PairRunner runner, long count, CancellationToken ct)
+    {
+        try
+        {
+            status.ConflictsRecorded(await RecentConflictReader.ReadAsync(runner.Target, setup.Pair, setup.SkipOrigins, count, ct));
+        }
+        catch (Npgsql.PostgresException e)
+        {
+            LogFailed(setup.Pair, "could not read back its conflicts: " + e.MessageText);
         }
     }
 

@@ -56,6 +56,7 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
         var tasks = new List<Task>
         {
             PruneHistoryAsync(stoppingToken),
+            Status.SampleLagAsync(stoppingToken),
             new TombstonePurger(store, loggers.CreateLogger("ferry.purge")).RunAsync(stoppingToken),
         };
         try

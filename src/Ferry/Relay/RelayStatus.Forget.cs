@@ -17,6 +17,7 @@ public sealed partial class RelayStatus
         _holds.TryRemove(pair, out _);
         _runs.TryRemove(pair, out _);
         _sequenceProblems.TryRemove(pair, out _);
+        _history.TryRemove(pair, out _);
         var labels = new[] { pair.Sync, pair.Source, pair.Target };
         RowsApplied.RemoveLabelled(labels);
         Chunks.RemoveLabelled(labels);

@@ -148,6 +148,9 @@ public sealed partial class RelayStatus(Store store)
     /// </summary>
     public async Task ChunkAsync(Pair pair, long rows, long left, double? oldestSeconds, long conflicts, CancellationToken ct)
     {
+        // The lag first: a scrape between the two must not see rows applied beside a lag not yet measured (0 on a new
+        // pair), which reads as "caught up" in the middle of a drain.
+        await LagAsync(pair, new PairLag(left, left == 0 ? 0 : oldestSeconds ?? 0, DateTimeOffset.UtcNow, null, null), false, ct);
         var labels = new[] { pair.Sync, pair.Source, pair.Target };
         RowsApplied.WithLabels(labels).Inc(rows);
         Chunks.WithLabels(labels).Inc();
@@ -160,7 +163,6 @@ public sealed partial class RelayStatus(Store store)
         }
         _pairs.AddOrUpdate(pair, _ => new PairLive(StateOf(pair), rows, 0, left, 0, null, null, null),
             (_, old) => old with { Rows = old.Rows + rows });
-        await LagAsync(pair, new PairLag(left, left == 0 ? 0 : oldestSeconds ?? 0, DateTimeOffset.UtcNow, null, null), false, ct);
     }
     private readonly ConcurrentDictionary<string, DatabaseLive> _databases = new();
     private readonly ConcurrentDictionary<Pair, string> _sequenceProblems = new();
@@ -270,6 +272,7 @@ public sealed partial class RelayStatus(Store store)
         if (problem is null) _sequenceProblems.TryRemove(pair, out _);
         else _sequenceProblems[pair] = problem;
         var now = DateTimeOffset.UtcNow;
+        if (problem is not null) ErrorSeen(pair, SequencesFailing, problem, now);
         var live = _pairs.AddOrUpdate(pair,
             _ => new PairLive(StateOf(pair), 0, 0, 0, 0, null, problem, problem is null ? null : now),
             (_, old) => old with
@@ -292,6 +295,7 @@ public sealed partial class RelayStatus(Store store)
             lock (counted) (counted.Rows, counted.Chunks) = (0, 0);
         Failures.WithLabels(pair.Sync, pair.Source, pair.Target).Inc();
         var now = DateTimeOffset.UtcNow;
+        ErrorSeen(pair, state, error, now);
         var live = _pairs.AddOrUpdate(pair,
             _ => new PairLive(state, 0, 0, 0, 0, null, error, now),
             (_, old) => old with { State = state, LastError = error, ErrorSince = old.ErrorSince ?? now });

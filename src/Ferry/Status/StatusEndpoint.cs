@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 
@@ -183,12 +184,18 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
         relay.Workers.Select(w => w.Pair).Select(p =>
         {
             var lag = relay.Status.LagOf(p);
+            var history = relay.Status.LagHistoryOf(p);
             return relay.Status.Pairs.TryGetValue(p, out var l)
-                ? PairSnapshot.Of(p, l.State, l.Rows, lag, l.LastGood, l.LastError, l.ErrorSince)
-                : PairSnapshot.Of(p, "starting", 0, lag, null, null, null);
+                ? PairSnapshot.Of(p, l.State, l.Rows, lag, l.LastGood, l.LastError, l.ErrorSince) with { LagHistory = history }
+                : PairSnapshot.Of(p, "starting", 0, lag, null, null, null) with { LagHistory = history };
         }).ToList(),
         relay.Status.Holds.OrderBy(h => h.Key.ToString(), StringComparer.Ordinal).SelectMany(h => h.Value.Select(t =>
-            new HeldTableSnapshot(h.Key.Sync, h.Key.Source, h.Key.Target, t.Table.ToString(), t.Cause, t.Fix, t.Since))).ToList());
+            new HeldTableSnapshot(h.Key.Sync, h.Key.Source, h.Key.Target, t.Table.ToString(), t.Cause, t.Fix, t.Since))).ToList())
+    {
+        LagSampleSeconds = Defaults.LagSampleInterval.TotalSeconds,
+        RecentConflicts = relay.Status.RecentConflicts,
+        RecentErrors = relay.Status.RecentErrors,
+    };
 
     private static async Task WriteAsync(HttpListenerResponse response, string type, string body, CancellationToken ct)
     {
@@ -231,6 +238,10 @@ public sealed record PairSnapshot(string Sync, string Source, string Target, str
     double? LagSeconds, bool LagStale, DateTimeOffset? LagMeasuredAt, DateTimeOffset? LagStaleSince, DateTimeOffset? LastGood,
     string? LastError, DateTimeOffset? ErrorSince)
 {
+    /// <summary>The relay's samples of the lag over the last hour, oldest first (absent when no relay keeps them).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<Relay.LagSample>? LagHistory { get; init; }
+
     public static PairSnapshot Of(Pair p, string state, long rowsMoved, Progress.PairLag lag, DateTimeOffset? lastGood,
         string? lastError, DateTimeOffset? errorSince) =>
         new(p.Sync, p.Source, p.Target, state, rowsMoved, lag.Rows, lag.Seconds, lag.Stale, lag.MeasuredAt,
@@ -243,4 +254,17 @@ public sealed record HeldTableSnapshot(string Sync, string Source, string Target
 
 /// <param name="Pid">the relay's; null when `ferry status` built the document itself, no relay running</param>
 public sealed record RelaySnapshot(int? Pid, IReadOnlyList<DatabaseSnapshot> Databases, IReadOnlyList<PairSnapshot> Pairs,
-    IReadOnlyList<HeldTableSnapshot> HeldTables);
+    IReadOnlyList<HeldTableSnapshot> HeldTables)
+{
+    /// <summary>How often the relay samples each pair's lag (its <see cref="PairSnapshot.LagHistory"/>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? LagSampleSeconds { get; init; }
+
+    /// <summary>The last conflicts the relay's applies recorded, newest first (absent when no relay keeps them).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<Relay.RecentConflict>? RecentConflicts { get; init; }
+
+    /// <summary>The last errors the relay's pairs met, the latest first (absent when no relay keeps them).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<Relay.RecentError>? RecentErrors { get; init; }
+}
