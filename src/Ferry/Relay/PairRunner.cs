@@ -41,6 +41,7 @@ public sealed partial class PairRunner : IAsyncDisposable
     private DateTime _lastAdvance = DateTime.MinValue;
     private DateTime _lastTargetContact = DateTime.UtcNow;
     private ChunkSizer? _fixedSizer;
+    private PairPhase _phase;
 
     private PairRunner(PairSetup setup, NpgsqlConnection source, NpgsqlConnection target, PairReader reader, Applier applier,
         PairTables tables)
@@ -105,7 +106,7 @@ public sealed partial class PairRunner : IAsyncDisposable
         }
         catch (Exception e)
         {
-            var failed = target is null ? null : LinkFailure.Attribute(e, setup, source, target);
+            var failed = target is null ? null : LinkFailure.Attribute(e, setup, source, target, PairPhase.Connecting);
             await source.DisposeAsync();
             if (target is not null) await target.DisposeAsync();
             if (failed is not null) throw failed;
@@ -149,7 +150,7 @@ public sealed partial class PairRunner : IAsyncDisposable
             // A deferred constraint fails at the apply's COMMIT: the retry must not copy straight in again.
             if (PgErrors.IsDataRefusal(e))
                 foreach (var t in _direct) sizer.DirectRefused(t);
-            if (LinkFailure.Attribute(e, _setup, _source, _target) is { } failed) throw failed;
+            if (LinkFailure.Attribute(e, _setup, _source, _target, _phase) is { } failed) throw failed;
             throw;
         }
     }
@@ -173,6 +174,7 @@ public sealed partial class PairRunner : IAsyncDisposable
             try
             {
                 var chunkClock = Stopwatch.StartNew();
+                _phase = PairPhase.Reading;
                 var p = _progress;
                 var plan = await _reader.BeginAsync(p.AppliedThrough ?? PairProgress.BeginningOfTime, p.ChunkTo,
                     p.ChunkTable ?? 0, p.ChunkAfterKey, ct, sizer.InlineRows, sizer.Rows > ChunkSizer.InlineMaxRows, Held);
@@ -228,6 +230,7 @@ public sealed partial class PairRunner : IAsyncDisposable
                 _copiesStarted = 0;
                 string[]? cursorKey;
                 bytes += chunk.Slices.Sum(slice => plan.InlineFor(slice)?.Chars ?? 0);
+                _phase = PairPhase.Copying;
                 try
                 {
                     try
@@ -251,6 +254,7 @@ public sealed partial class PairRunner : IAsyncDisposable
                     // Inside a batch the next chunk's read begins at once: its round trip ends this transaction too. At the
                     // batch's end the read commits while the target applies: two links, one wait.
                     if (!chunk.EndsBatch) _reader.EndWithNextBegin();
+                    _phase = PairPhase.Applying;
                     var applying = _applier.ApplyAsync(plan, chunk, p, ct, inTransaction: transaction is not null, Held);
                     try
                     {

@@ -28,6 +28,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
         var lastDrain = 0L;
         var sequences = new SequenceSync(setup, status, logger);
         PairRunner? runner = null;
+        var openedAt = 0L;
         try
         {
             while (!ct.IsCancellationRequested)
@@ -37,6 +38,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                     if (runner is null)
                     {
                         runner = await PairRunner.OpenAsync(setup, ct);
+                        openedAt = System.Diagnostics.Stopwatch.GetTimestamp();
                         runner.OnChunk = (c, token) => status.ChunkAsync(setup.Pair, c.Rows, c.BatchLeft, c.OldestSeconds, c.Conflicts, token);
                         await status.DatabaseAsync(setup.Source.Name, true, null, ct);
                         await status.DatabaseAsync(setup.Target.Name, true, null, ct);
@@ -105,11 +107,16 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                     var link = e as LinkException;
                     var cause = link?.InnerException ?? e;
                     var message = e is FerryException or LinkException ? e.Message : PgErrors.Explain(Guess(e), e);
-                    var transient = PgErrors.IsTransient(cause);
+                    // A link failure is worth retrying however the driver put it (a COPY cut off at its source comes
+                    // back from the target as 22P04, a data error's class): it needs a new connection, not a person.
+                    var transient = link is not null || PgErrors.IsTransient(cause);
                     if (runner is { InFlightRows: > 0 } r) LogResend(setup.Pair, r.InFlightRows);
-                    // A link that fails now and then but moves chunks in between is worth retrying at once: backing
-                    // off further after each reset would leave it idle most of the time.
-                    if (runner is { ChunksCommitted: > 0 }) backoff.Reset();
+                    // A link that fails now and then but moves chunks in between, or broke after working for a while
+                    // (a killed backend, a reset), is retried at once: backing off further after each failure would
+                    // leave it idle most of the time. One that breaks as soon as it opens still backs off.
+                    if (runner is { ChunksCommitted: > 0 }
+                        || (runner is not null && link is not null && System.Diagnostics.Stopwatch.GetElapsedTime(openedAt) > TimeSpan.FromSeconds(1)))
+                        backoff.Reset();
                     LogFailed(setup.Pair, message);
                     if (runner is not null) await runner.DisposeAsync();
                     runner = null;
