@@ -276,6 +276,10 @@ public sealed partial class PairRunner : IAsyncDisposable
                 }
                 trips += chunk.EndsBatch ? 2 : 1;
                 _lastTargetContact = DateTime.UtcNow;
+                // A batch's last chunk stored its snapshot: that was the advance and the heartbeat. Without this an
+                // empty read under a light steady load advanced again every 5 s, a target round trip that a write
+                // arriving meanwhile waited for (a fifth of a second over a long link).
+                if (chunk.EndsBatch) _lastAdvance = _lastTargetContact;
                 InFlightRows = 0;
                 ChunksCommitted++;
                 rows += chunk.Rows;
