@@ -114,14 +114,17 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                     // A link that fails now and then but moves chunks in between, or broke after working for a while
                     // (a killed backend, a reset), is retried at once: backing off further after each failure would
                     // leave it idle most of the time. One that breaks as soon as it opens still backs off.
-                    if (runner is { ChunksCommitted: > 0 }
-                        || (runner is not null && link is not null && System.Diagnostics.Stopwatch.GetElapsedTime(openedAt) > TimeSpan.FromSeconds(1)))
-                        backoff.Reset();
+                    var atOnce = runner is { ChunksCommitted: > 0 }
+                                 || (runner is not null && link is not null
+                                     && System.Diagnostics.Stopwatch.GetElapsedTime(openedAt) > TimeSpan.FromSeconds(1));
+                    if (atOnce) backoff.Reset();
                     LogFailed(setup.Pair, message);
                     if (runner is not null) await runner.DisposeAsync();
                     runner = null;
                     await RecordFailureAsync(e, link?.Database, message, transient, ct);
-                    await MeasureLagAsync(link?.Database, ct);
+                    // Counting the lag connects to both ends and counts the source's entries (a second or more for a
+                    // large backlog): a pair that retries at once measures it by draining, sooner than that.
+                    if (!atOnce) await MeasureLagAsync(link?.Database, ct);
                     try
                     {
                         await wakeup.WaitForKickAsync(transient ? backoff.Next() : Defaults.MaxBackoff, ct);
