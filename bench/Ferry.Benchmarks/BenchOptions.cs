@@ -6,19 +6,19 @@ namespace Ferry.Benchmarks;
 public sealed record BenchOptions(string OutPath, string? Only, TimeSpan PhaseDuration, int BulkRuns, int CaptureRounds)
 {
     public static readonly string[] ScenarioNames = ["bulk_100k", "latency_10ps", "capture_overhead", "capture_overhead_fsync_off", "round_trips", "onetimecopy_100k",
-        "link_drain_100k", "link_latency_100ms", "blackhole_detection"];
+        "link_drain_100k", "link_latency_100ms", "blackhole_detection", "kill_recovery"];
 
     public const string Usage = """
         Usage: dotnet run -c Release --project bench/Ferry.Benchmarks -- [options]
           --out PATH          where to write the JSON results (default bench/results/latest.json)
-          --only NAME         run one scenario: bulk_100k, latency_10ps, capture_overhead, capture_overhead_fsync_off, round_trips, onetimecopy_100k,
-                              link_drain_100k, link_latency_100ms, blackhole_detection
+          --only NAME[,NAME]  run these scenarios only: bulk_100k, latency_10ps, capture_overhead, capture_overhead_fsync_off, round_trips,
+                              onetimecopy_100k, link_drain_100k, link_latency_100ms, blackhole_detection, kill_recovery
           --duration SECONDS  length of each capture_overhead phase (default 20)
           --runs N            bulk_100k runs of each method, the median is reported (default 3)
           --rounds N          capture_overhead rounds of (without, with) phases, medians reported (default 2)
         """;
 
-    public bool Runs(string scenario) => Only is null || Only == scenario;
+    public bool Runs(string scenario) => Only is null || Only.Split(',').Contains(scenario);
 
     /// <summary>Parses the arguments; null means help was asked for. Bad input throws <see cref="ArgumentException"/>.</summary>
     public static BenchOptions? Parse(string[] args)
@@ -34,8 +34,8 @@ public sealed record BenchOptions(string OutPath, string? Only, TimeSpan PhaseDu
                     break;
                 case "--only":
                     var only = Value();
-                    if (!ScenarioNames.Contains(only))
-                        throw new ArgumentException($"Unknown scenario '{only}': use one of {string.Join(", ", ScenarioNames)}.");
+                    if (only.Split(',').FirstOrDefault(n => !ScenarioNames.Contains(n)) is { } unknown)
+                        throw new ArgumentException($"Unknown scenario '{unknown}': use one of {string.Join(", ", ScenarioNames)}.");
                     options = options with { Only = only };
                     break;
                 case "--duration":

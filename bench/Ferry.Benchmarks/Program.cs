@@ -46,6 +46,7 @@ var scenarios = new (string Name, Func<Task<ScenarioResult>> Run)[]
     (LinkDrainScenario.Name, () => new LinkDrainScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
     (LinkLatencyScenario.Name, () => new LinkLatencyScenario(cluster, Log).RunAsync(ct)),
     (BlackholeScenario.Name, () => new BlackholeScenario(cluster, Log).RunAsync(ct)),
+    (KillRecoveryScenario.Name, () => new KillRecoveryScenario(cluster, Log).RunAsync(ct)),
 };
 var failed = 0;
 foreach (var (name, run) in scenarios.Where(s => options.Runs(s.Name)))

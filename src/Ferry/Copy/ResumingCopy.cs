@@ -35,13 +35,8 @@ public static class ResumingCopy
         }
     }
 
-    private static bool IsLinkFailure(Exception e)
-    {
-        for (var x = e; x is not null; x = x.InnerException)
-            if (x is IOException or System.Net.Sockets.SocketException or TimeoutException || x is NpgsqlException and not PostgresException)
-                return true;
-        return PgErrors.IsTransient(e);
-    }
+    // A link failure, or a server error that passes by itself (a lock, a serialization failure): decided in one place.
+    private static bool IsLinkFailure(Exception e) => PgErrors.IsTransient(e);
 
     private static Exception Innermost(Exception e)
     {

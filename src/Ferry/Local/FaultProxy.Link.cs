@@ -108,6 +108,20 @@ public sealed partial class FaultProxy
 
         private async Task WriteAsync(ChannelReader<Segment> queue, Socket to, bool up, CancellationToken ct)
         {
+            try
+            {
+                await ForwardAsync(queue, to, up, ct);
+            }
+            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The receiving end is gone (a server whose backend was killed resets): the sender must hear of it at
+                // once, as through a real link, not keep writing into a queue nobody drains until its timeout.
+                if (!Blackholed) Abort();
+            }
+        }
+
+        private async Task ForwardAsync(ChannelReader<Segment> queue, Socket to, bool up, CancellationToken ct)
+        {
             var pacer = up ? proxy._up : proxy._down;
             await foreach (var s in queue.ReadAllAsync(ct))
             {

@@ -46,10 +46,12 @@ public static class PgErrors
 
     /// <summary>
     /// True when the server refused the data itself (a constraint: class 23; a value: class 22), not the link or a
-    /// right: what rows copied straight into a table meet when one is already there.
+    /// right: what rows copied straight into a table meet when one is already there. A COPY cut off at its sending end
+    /// (22P04) is the link's failure, not the data's.
     /// </summary>
     public static bool IsDataRefusal(Exception e) =>
-        e is PostgresException pe && (pe.SqlState.StartsWith("23", StringComparison.Ordinal) || pe.SqlState.StartsWith("22", StringComparison.Ordinal));
+        e is PostgresException pe && !IsLinkFailure(pe)
+        && (pe.SqlState.StartsWith("23", StringComparison.Ordinal) || pe.SqlState.StartsWith("22", StringComparison.Ordinal));
 
     /// <summary>
     /// True when a live connection answered with an SQL error (a statement's, not the link's, the login's or the
@@ -57,6 +59,7 @@ public static class PgErrors
     /// </summary>
     public static bool IsSqlError(Exception e)
     {
+        if (IsLinkFailure(e)) return false;
         for (var x = e; x is not null; x = x.InnerException)
             if (x is PostgresException pe)
             {
@@ -67,16 +70,41 @@ public static class PgErrors
         return false;
     }
 
-    /// <summary>True when the error is about the link or the server being away, so a retry may succeed.</summary>
-    public static bool IsTransient(Exception e) => e switch
+    /// <summary>
+    /// The one answer to "did the link to a database fail, or the server behind it go away?" (as opposed to an SQL
+    /// error on a live connection): the relay retries such a failure at once with a fresh connection, setup commands
+    /// retry it, and the database is shown unreachable. True for a reset, refused or timed-out socket (anywhere in
+    /// the chain, as Npgsql wraps them), a connection-class error (08), the server ending the session (57P01 admin
+    /// shutdown, 57P02 crash shutdown, 57P03 cannot connect now), and a COPY whose data ended early (22P04): ferry
+    /// only ever feeds a COPY from another server's COPY, so that is the sending end's connection dying mid-stream,
+    /// which the receiving end reports as "unexpected EOF in COPY data". Which end failed is the caller's to tell
+    /// (which connection broke; <c>Relay.LinkFailure</c>).
+    /// </summary>
+    public static bool IsLinkFailure(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+            switch (x)
+            {
+                case PostgresException pe:
+                    return pe.SqlState.StartsWith("08", StringComparison.Ordinal)
+                           || pe.SqlState is "57P01" or "57P02" or "57P03" or "22P04";
+                case IOException or SocketException or TimeoutException:
+                    return true;
+            }
+        return false;
+    }
+
+    /// <summary>
+    /// True when a retry may succeed: a link failure (<see cref="IsLinkFailure"/>), or a server error that passes by
+    /// itself (a lock not granted, a serialization failure, a deadlock, the server short of resources).
+    /// </summary>
+    public static bool IsTransient(Exception e) => IsLinkFailure(e) || e switch
     {
         FerryException { InnerException: { } inner } => IsTransient(inner),
         // A unique violation on ferry's own row versions is an application insert racing the apply: retry soon.
         PostgresException { SqlState: "23505", SchemaName: "ferry" } => true,
-        PostgresException pe => pe.IsTransient || pe.SqlState is "57P01" or "57P02" or "57P03" or "55P03" or "40001" or "40P01"
-                                || pe.SqlState.StartsWith("08", StringComparison.Ordinal),
-        NpgsqlException ne => ne.IsTransient || ne.InnerException is SocketException or IOException or TimeoutException,
-        IOException or SocketException or TimeoutException => true,
+        PostgresException pe => pe.IsTransient || pe.SqlState is "55P03" or "40001" or "40P01",
+        NpgsqlException ne => ne.IsTransient,
         _ => false,
     };
 

@@ -15,19 +15,43 @@ public sealed class LinkException(Database database, string message, Exception i
     public Database Database => database;
 }
 
-/// <summary>Which end of a pair a driver error came from, told by the connection Npgsql broke.</summary>
+/// <summary>What a pair was doing when a link failed: said in the failure's message.</summary>
+public enum PairPhase
+{
+    Connecting,
+    Reading,
+    Copying,
+    Applying,
+}
+
+/// <summary>
+/// Which end of a pair a failure came from, told by the error (<see cref="PgErrors.IsLinkFailure"/>) and by which
+/// connection Npgsql broke. The one place the relay decides "the link to this database failed".
+/// </summary>
 internal static class LinkFailure
 {
     /// <summary>
-    /// The failure as a <see cref="LinkException"/> when one of the pair's connections broke, or null when neither
-    /// did (a server error on a live connection, say, which is no sign of a dead link).
+    /// The failure as a <see cref="LinkException"/> naming the end that failed, or null when it is no link failure
+    /// (an SQL error on a live connection: a held table, a lock, a grant).
     /// </summary>
-    public static LinkException? Attribute(Exception e, PairSetup setup, NpgsqlConnection source, NpgsqlConnection target)
+    public static LinkException? Attribute(Exception e, PairSetup setup, NpgsqlConnection source, NpgsqlConnection target,
+        PairPhase phase = PairPhase.Reading)
     {
         if (e is LinkException) return null;
-        // Target first: a COPY whose target stalls has read its source to the end, so only the target broke.
-        var db = Broken(target) ? setup.Target : Broken(source) ? setup.Source : null;
-        return db is null ? null : new LinkException(db, Explain(db, e), e);
+        var db = FailedEnd(e, setup, source, target);
+        return db is null ? null : new LinkException(db, Explain(db, e, phase), e);
+    }
+
+    /// <summary>
+    /// Target first: a COPY whose target dies has its source stream abandoned too (both connections close), while one
+    /// whose source dies leaves the target open and reporting 22P04, which only a cut-off sender causes. A link failure
+    /// on two open connections (a timeout that did not break one) is not attributed: the caller guesses by message.
+    /// </summary>
+    private static Database? FailedEnd(Exception e, PairSetup setup, NpgsqlConnection source, NpgsqlConnection target)
+    {
+        if (Broken(target)) return setup.Target;
+        if (Broken(source)) return setup.Source;
+        return Chain(e).Any(x => x is PostgresException { SqlState: "22P04" }) ? setup.Source : null;
     }
 
     /// <summary>A connection that could not be opened: the explained failure, with the timeout the relay really used.</summary>
@@ -49,15 +73,26 @@ internal static class LinkFailure
     private static bool Broken(NpgsqlConnection c) =>
         c.FullState.HasFlag(ConnectionState.Broken) || c.FullState == ConnectionState.Closed;
 
-    private static string Explain(Database db, Exception e)
+    private static string Explain(Database db, Exception e, PairPhase phase)
     {
         var chain = Chain(e).ToList();
         var seconds = Defaults.DeadLinkTimeout.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture);
-        if (chain.Any(x => x is TimeoutException))
-            return $"Lost the link to {db.Describe()}: no answer within the dead-link bound ({seconds} s, " +
-                   "FERRY_DEAD_LINK_SECONDS); retrying.";
-        if (chain.LastOrDefault(x => x is SocketException or IOException) is { } io)
-            return $"Lost the link to {db.Describe()}: {io.Message.TrimEnd('.')}; retrying.";
-        return PgErrors.Explain(db, e);
+        var doing = phase switch
+        {
+            PairPhase.Connecting => "while connecting",
+            PairPhase.Copying => "while copying a chunk",
+            PairPhase.Applying => "while applying a chunk",
+            _ => "while reading",
+        };
+        var why = chain.FirstOrDefault(x => x is TimeoutException) is not null
+            ? $"no answer within the dead-link bound ({seconds} s, FERRY_DEAD_LINK_SECONDS)"
+            : chain.OfType<PostgresException>().FirstOrDefault() is { } pe && PgErrors.IsLinkFailure(pe)
+                ? pe.SqlState == "22P04"
+                    ? "its connection ended in the middle of a COPY"
+                    : $"the server ended the connection: {pe.MessageText} ({pe.SqlState})"
+                : chain.LastOrDefault(x => x is SocketException or IOException) is { } io
+                    ? io.Message.TrimEnd('.')
+                    : $"the connection closed ({chain[^1].Message.TrimEnd('.')})";
+        return $"Lost the link to {db.Describe()} {doing}: {why}; retrying at once.";
     }
 }

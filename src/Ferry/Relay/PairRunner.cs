@@ -41,6 +41,7 @@ public sealed partial class PairRunner : IAsyncDisposable
     private DateTime _lastAdvance = DateTime.MinValue;
     private DateTime _lastTargetContact = DateTime.UtcNow;
     private ChunkSizer? _fixedSizer;
+    private PairPhase _phase;
 
     private PairRunner(PairSetup setup, NpgsqlConnection source, NpgsqlConnection target, PairReader reader, Applier applier,
         PairTables tables)
@@ -108,7 +109,7 @@ public sealed partial class PairRunner : IAsyncDisposable
         }
         catch (Exception e)
         {
-            var failed = target is null ? null : LinkFailure.Attribute(e, setup, source, target);
+            var failed = target is null ? null : LinkFailure.Attribute(e, setup, source, target, PairPhase.Connecting);
             await source.DisposeAsync();
             if (target is not null) await target.DisposeAsync();
             if (failed is not null) throw failed;
@@ -152,7 +153,7 @@ public sealed partial class PairRunner : IAsyncDisposable
             // A deferred constraint fails at the apply's COMMIT: the retry must not copy straight in again.
             if (PgErrors.IsDataRefusal(e))
                 foreach (var t in _direct) sizer.DirectRefused(t);
-            if (LinkFailure.Attribute(e, _setup, _source, _target) is { } failed) throw failed;
+            if (LinkFailure.Attribute(e, _setup, _source, _target, _phase) is { } failed) throw failed;
             throw;
         }
     }
@@ -176,6 +177,7 @@ public sealed partial class PairRunner : IAsyncDisposable
             try
             {
                 var chunkClock = Stopwatch.StartNew();
+                _phase = PairPhase.Reading;
                 var p = _progress;
                 var plan = await _reader.BeginAsync(p.AppliedThrough ?? PairProgress.BeginningOfTime, p.ChunkTo,
                     p.ChunkTable ?? 0, p.ChunkAfterKey, ct, sizer.InlineRows, sizer.Rows > ChunkSizer.InlineMaxRows, Held);
@@ -231,6 +233,7 @@ public sealed partial class PairRunner : IAsyncDisposable
                 _copiesStarted = 0;
                 string[]? cursorKey;
                 bytes += chunk.Slices.Sum(slice => plan.InlineFor(slice)?.Chars ?? 0);
+                _phase = PairPhase.Copying;
                 try
                 {
                     try
@@ -254,6 +257,7 @@ public sealed partial class PairRunner : IAsyncDisposable
                     // Inside a batch the next chunk's read begins at once: its round trip ends this transaction too. At the
                     // batch's end the read commits while the target applies: two links, one wait.
                     if (!chunk.EndsBatch) _reader.EndWithNextBegin();
+                    _phase = PairPhase.Applying;
                     var applying = _applier.ApplyAsync(plan, chunk, p, ct, inTransaction: transaction is not null, Held);
                     try
                     {
@@ -275,6 +279,10 @@ public sealed partial class PairRunner : IAsyncDisposable
                 }
                 trips += chunk.EndsBatch ? 2 : 1;
                 _lastTargetContact = DateTime.UtcNow;
+                // A batch's last chunk stored its snapshot: that was the advance and the heartbeat. Without this an
+                // empty read under a light steady load advanced again every 5 s, a target round trip that a write
+                // arriving meanwhile waited for (a fifth of a second over a long link).
+                if (chunk.EndsBatch) _lastAdvance = _lastTargetContact;
                 InFlightRows = 0;
                 ChunksCommitted++;
                 rows += chunk.Rows;

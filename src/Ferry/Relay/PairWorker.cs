@@ -35,6 +35,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
         var lastDrain = 0L;
         var sequences = new SequenceSync(setup, status, logger);
         PairRunner? runner = null;
+        var openedAt = 0L;
         try
         {
             while (!stop.IsCancellationRequested)
@@ -50,6 +51,7 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                             await status.DatabaseAsync(setup.Source.Name, true, null, token);
                             await status.DatabaseAsync(setup.Target.Name, true, null, token);
                         });
+                        openedAt = System.Diagnostics.Stopwatch.GetTimestamp();
                         runner.OnChunk = async (c, token) =>
                         {
                             await status.ChunkAsync(setup.Pair, c.Rows, c.BatchLeft, c.OldestSeconds, c.Conflicts, token);
@@ -122,16 +124,24 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
                     var link = e as LinkException;
                     var cause = link?.InnerException ?? e;
                     var message = e is FerryException or LinkException ? e.Message : PgErrors.Explain(Guess(e), e);
-                    var transient = PgErrors.IsTransient(cause);
+                    // A link failure is worth retrying however the driver put it (a COPY cut off at its source comes
+                    // back from the target as 22P04, a data error's class): it needs a new connection, not a person.
+                    var transient = link is not null || PgErrors.IsTransient(cause);
                     if (runner is { InFlightRows: > 0 } r) LogResend(setup.Pair, r.InFlightRows);
-                    // A link that fails now and then but moves chunks in between is worth retrying at once: backing
-                    // off further after each reset would leave it idle most of the time.
-                    if (runner is { ChunksCommitted: > 0 }) backoff.Reset();
+                    // A link that fails now and then but moves chunks in between, or broke after working for a while
+                    // (a killed backend, a reset), is retried at once: backing off further after each failure would
+                    // leave it idle most of the time. One that breaks as soon as it opens still backs off.
+                    var atOnce = runner is { ChunksCommitted: > 0 }
+                                 || (runner is not null && link is not null
+                                     && System.Diagnostics.Stopwatch.GetElapsedTime(openedAt) > TimeSpan.FromSeconds(1));
+                    if (atOnce) backoff.Reset();
                     LogFailed(setup.Pair, message);
                     if (runner is not null) await runner.DisposeAsync();
                     runner = null;
                     await RecordFailureAsync(e, link?.Database, message, transient, ct);
-                    await MeasureLagAsync(link?.Database, ct);
+                    // Counting the lag connects to both ends and counts the source's entries (a second or more for a
+                    // large backlog): a pair that retries at once measures it by draining, sooner than that.
+                    if (!atOnce) await MeasureLagAsync(link?.Database, ct);
                     try
                     {
                         await wakeup.WaitForKickAsync(transient ? backoff.Next() : Defaults.MaxBackoff, stop);
