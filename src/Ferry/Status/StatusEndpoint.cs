@@ -97,7 +97,7 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
         switch (request.Url?.AbsolutePath)
         {
             case "/status":
-                await WriteAsync(response, "application/json", JsonSerializer.Serialize(Snapshot(), JsonOptions), ct);
+                await WriteAsync(response, "application/json", JsonSerializer.Serialize(await SnapshotWithCopiesAsync(ct), JsonOptions), ct);
                 break;
             case "/metrics":
                 response.ContentType = "text/plain; version=0.0.4";
@@ -116,7 +116,7 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
                 await WriteAsync(response, "text/plain", rung > 0 ? $"kicked {rung} pairs\n" : $"no running sync '{sync}'\n", ct);
                 break;
             case "/":
-                await WriteAsync(response, "text/html; charset=utf-8", StatusPage.Render(Snapshot()), ct);
+                await WriteAsync(response, "text/html; charset=utf-8", StatusPage.Render(await SnapshotWithCopiesAsync(ct)), ct);
                 break;
             default:
                 response.StatusCode = 404;
@@ -161,6 +161,10 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
         }).ToList(),
         relay.Status.Holds.OrderBy(h => h.Key.ToString(), StringComparer.Ordinal).SelectMany(h => h.Value.Select(t =>
             new HeldTableSnapshot(h.Key.Sync, h.Key.Source, h.Key.Target, t.Table.ToString(), t.Cause, t.Fix, t.Since))).ToList());
+
+    /// <summary>The snapshot with the copies in progress, which other processes (ferry copy) record in the store.</summary>
+    public async Task<RelaySnapshot> SnapshotWithCopiesAsync(CancellationToken ct) =>
+        Snapshot() with { Copies = await CopySnapshot.ListAsync(relay.Store, CopySnapshot.ProcessAlive, ct) };
 
     private static async Task WriteAsync(HttpListenerResponse response, string type, string body, CancellationToken ct)
     {
@@ -215,4 +219,8 @@ public sealed record HeldTableSnapshot(string Sync, string Source, string Target
 
 /// <param name="Pid">the relay's; null when `ferry status` built the document itself, no relay running</param>
 public sealed record RelaySnapshot(int? Pid, IReadOnlyList<DatabaseSnapshot> Databases, IReadOnlyList<PairSnapshot> Pairs,
-    IReadOnlyList<HeldTableSnapshot> HeldTables);
+    IReadOnlyList<HeldTableSnapshot> HeldTables)
+{
+    /// <summary>Copies into targets that began and have not finished: running, interrupted, failed or killed.</summary>
+    public IReadOnlyList<CopySnapshot> Copies { get; init; } = [];
+}

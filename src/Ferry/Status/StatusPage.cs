@@ -38,6 +38,7 @@ public static class StatusPage
                     .Append(E(h.Fix)).Append("</td></tr>");
             html.Append("</table>");
         }
+        CopiesTable.Render(html, s.Copies);
         return html.Append("</body></html>").ToString();
     }
 
