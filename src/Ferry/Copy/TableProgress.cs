@@ -23,9 +23,13 @@ public sealed record TableProgress(string Work, TableName Table, int TableNumber
     /// <summary>100 once done; below that never more than 99, since an estimate may be short.</summary>
     public int? Percent => Done ? 100 : Estimate is > 0 ? (int)Math.Min(99, Rows * 100 / Estimate.Value) : null;
 
-    /// <summary>Time left at the current rate; null while unknown (no estimate, no rate yet).</summary>
+    /// <summary>
+    /// Time left at the current rate; null while unknown: no estimate, or less than a second measured (the first rows
+    /// of a table come after its setup, and a rate from them promised a day for a minute's copy).
+    /// </summary>
     public TimeSpan? Eta => Done ? TimeSpan.Zero
-        : Estimate is { } e && RowsPerSecond > 0 ? TimeSpan.FromSeconds(Math.Max(0, e - Rows) / RowsPerSecond) : null;
+        : Estimate is { } e && RowsPerSecond > 0 && Elapsed >= TimeSpan.FromSeconds(1)
+            ? TimeSpan.FromSeconds(Math.Max(0, e - Rows) / RowsPerSecond) : null;
 
     /// <summary>One line for people and logs: <c>copy db1 -> db3 public.t: 1200000/2000000 rows (60%), 85000 rows/s, 9.1 MB/s, ETA 9 s</c>.</summary>
     public string Line()
