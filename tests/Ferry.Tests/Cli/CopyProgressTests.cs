@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Ferry.Local;
 using Ferry.Tests.Harness;
+using Npgsql;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -11,7 +12,8 @@ namespace Ferry.Tests.Cli;
 /// <summary>
 /// A long copy is never silent: plain progress lines with rows, percent, rate and ETA while it runs, and 100% at the
 /// table's end; `ferry status --json` shows it running, with rows done. Ctrl-C (SIGINT) ends it cleanly: exit 130,
-/// "interrupted", no PostgreSQL error, and the command that resumes it, which then finishes with the source's rows.
+/// "interrupted", no PostgreSQL error, and the command that resumes it, which then finishes with the source's rows;
+/// a compare interrupted names the tables left and the command that compares them.
 /// </summary>
 [Collection("servers")]
 public sealed partial class CopyProgressTests(ServerFixture servers, ITestOutputHelper output)
@@ -43,11 +45,11 @@ public sealed partial class CopyProgressTests(ServerFixture servers, ITestOutput
     }
 
     [Fact]
-    public async Task status_shows_a_running_copy_and_sigint_ends_it_with_the_command_that_resumes_it()
+    public async Task status_shows_a_running_copy_and_sigint_ends_a_copy_or_a_compare_with_the_command_that_goes_on()
     {
         // The target's link is slow, so the copy runs for a while: status can see it, and the signal meets it part-way.
         await using var targetLink = FaultProxy.Start(servers[1], TimeSpan.FromMinutes(5));
-        await using var t = await Topology.CreateAsync(servers, nameof(status_shows_a_running_copy_and_sigint_ends_it_with_the_command_that_resumes_it),
+        await using var t = await Topology.CreateAsync(servers, nameof(status_shows_a_running_copy_and_sigint_ends_a_copy_or_a_compare_with_the_command_that_goes_on),
             Schema, ["public.bulk"]);
         await t.AddDatabasesAsync(new Dictionary<int, FaultProxy> { [1] = targetLink }, count: 2);
         await t.ExecAsync(0, $"INSERT INTO bulk SELECT g, md5(g::text), g FROM generate_series(1, {Rows}) AS g");
@@ -87,6 +89,26 @@ public sealed partial class CopyProgressTests(ServerFixture servers, ITestOutput
         Assert.Contains("db2: resuming the copy from db1", resumed.Out, StringComparison.Ordinal);
         Assert.Equal(await t.ScalarAsync<string>(0, Content), await t.ScalarAsync<string>(1, Content));
         Assert.Empty(Copies((await t.Cli.OkAsync("status", "--json")).Out));
+
+        // A compare too: interrupted while it waits for db2 (the table locked there), it names the tables left and the
+        // command that compares them.
+        await using var locker = new NpgsqlConnection(servers[1].AdminConnectionString(t.Database));
+        await locker.OpenAsync();
+        await using var locked = await locker.BeginTransactionAsync();
+        await using (var lockTable = new NpgsqlCommand("LOCK TABLE bulk IN ACCESS EXCLUSIVE MODE", locker, locked))
+            await lockTable.ExecuteNonQueryAsync();
+        using var compare = t.Cli.Start("compare", "s");
+        var compareOut = compare.StandardOutput.ReadToEndAsync();
+        var compareErr = compare.StandardError.ReadToEndAsync();
+        await Eventually.UntilAsync(async () => await servers[1].ScalarAsync<bool>(t.Database,
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'ferry compare' AND wait_event_type = 'Lock')", default),
+            TimeSpan.FromSeconds(60), "the compare to wait for db2's table");
+        Assert.Equal(0, Kill(compare.Id, 2));
+        using (var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60))) await compare.WaitForExitAsync(deadline.Token);
+        output.WriteLine($"exit {compare.ExitCode}\n{await compareOut}\n{await compareErr}");
+        Assert.Equal(130, compare.ExitCode);
+        Assert.Contains("ferry: interrupted: compared 0 of 1 tables. To compare the rest: ferry compare s tables=bulk", await compareErr, StringComparison.Ordinal);
+        Assert.DoesNotContain("PostgreSQL", await compareErr, StringComparison.Ordinal);
     }
 
     private static List<JsonElement> Copies(string json)
