@@ -3,9 +3,35 @@ namespace Ferry.Cli;
 /// <summary>Plain, aligned text for people; every verb writes through here.</summary>
 public static class Output
 {
-    public static void Line(string text = "") => Console.Out.WriteLine(text);
+    /// <summary>Whether a live progress line is on the terminal, to be cleared before anything else is written.</summary>
+    private static bool _live;
 
-    public static void Error(string text) => Console.Error.WriteLine("ferry: " + text);
+    public static void Line(string text = "")
+    {
+        ClearLive();
+        Console.Out.WriteLine(text);
+    }
+
+    public static void Error(string text)
+    {
+        ClearLive();
+        Console.Error.WriteLine("ferry: " + text);
+    }
+
+    /// <summary>Rewrites the terminal's current line in place (ProgressDisplay); the next line written replaces it.</summary>
+    public static void Live(string text)
+    {
+        Console.Out.Write("\r" + text + "\u001b[K");
+        Console.Out.Flush();
+        _live = true;
+    }
+
+    private static void ClearLive()
+    {
+        if (!_live) return;
+        _live = false;
+        Console.Out.Write("\r\u001b[K");
+    }
 
     public static void Table(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string?>> rows)
     {

@@ -105,7 +105,13 @@ if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.Help
 }
 // Help and --version write here; the usage line should name the command people type, not the assembly.
 var help = new StringWriter();
-var exit = await parsed.InvokeAsync(new InvocationConfiguration { Output = help });
+var invocation = new InvocationConfiguration { Output = help };
+// Ctrl-C and SIGTERM cancel the verb's token; a copy then rolls its slice in flight back and records itself
+// interrupted, which over a slow link outlasts System.CommandLine's default 2 s before it gives up on the verb and
+// exits without a word. Only for the verbs that copy or compare: the relay's own signal handling (start) has its
+// own timing.
+if (args.Length > 0 && args[0] is "copy" or "compare" or "add") invocation.ProcessTerminationTimeout = TimeSpan.FromSeconds(20);
+var exit = await parsed.InvokeAsync(invocation);
 // The executable's own name (Ferry.Cli, or whatever a copied binary is called) would appear in every usage line.
 var text = help.ToString().Replace("Ferry.Cli", "ferry", StringComparison.Ordinal);
 if (RootCommand.ExecutableName is { Length: > 0 } exe && exe != "ferry")
@@ -159,9 +165,9 @@ static async Task<int> Guard(string verb, Func<Task<int>> run)
         Output.Error(e.Message);
         return 2;
     }
-    catch (OperationCanceledException)
+    catch (OperationCanceledException e)
     {
-        Output.Error("interrupted");
+        Output.Error(e is InterruptedException ? e.Message : "interrupted");
         return 130;
     }
     catch (Npgsql.PostgresException e)

@@ -36,6 +36,15 @@ public static class Defaults
     /// </summary>
     public static int CopyAttempts => Settings.Int("FERRY_COPY_ATTEMPTS", 50, 1, 1_000_000);
 
+    /// <summary>
+    /// How copies and compares show their progress: auto (a live line on a terminal, plain lines otherwise), live,
+    /// plain (a line every <see cref="ProgressInterval"/> and at each table's end), or off.
+    /// </summary>
+    public static string ProgressMode => Settings.Choice("FERRY_PROGRESS", "auto", "auto", "live", "plain", "off");
+
+    /// <summary>Time between plain progress lines of a copy or compare, and between its progress records in the control store.</summary>
+    public static TimeSpan ProgressInterval => Settings.Seconds("FERRY_PROGRESS_SECONDS", 5, 0.05, 3600);
+
     /// <summary>The NOTIFY channel the capture triggers wake the relay on.</summary>
     public const string Channel = "ferry";
 

@@ -25,6 +25,7 @@ public static class AddSyncCommand
         var ruleText = args.Get("conflict_strategy", "conflict");
         var status = (args.Get("status") ?? "active").ToLowerInvariant();
         var onetimecopy = args.Get("onetimecopy");
+        var display = ProgressDisplay.FromArguments(args);
         foreach (var h in Harmless) args.Get(h);
         // A misspelt key (dbz=, heard=) is the likeliest mistake: name it before complaining that dbs= is missing.
         args.RejectUnknown("add sync");
@@ -104,7 +105,7 @@ public static class AddSyncCommand
         var others = await store.ListSyncGroupsAsync(ct);
         var capturing = others.SelectMany(o => o.Group.Sources).Concat(group.Sources).ToHashSet();
         await SyncInstaller.InstallAsync(databases, herd, capturing, ct);
-        if (onetimecopy is "1" or "2") await CopyAsync(store, sync, group, databases, herd, others, replace: onetimecopy == "1", ct);
+        if (onetimecopy is "1" or "2") await CopyAsync(store, sync, group, databases, herd, others, replace: onetimecopy == "1", display, ct);
         if (newHerd) await store.AddToHerdAsync(herd.Name, herd.Tables, ct);
         if (inlineGroup) await store.AddDbGroupAsync(group, ct);
         await store.AddSyncAsync(sync, ct);
@@ -130,7 +131,7 @@ public static class AddSyncCommand
     /// the command can simply be run again.
     /// </summary>
     private static async Task CopyAsync(Store store, Sync sync, DbGroup group, List<Database> databases, Herd herd,
-        List<(Sync Sync, DbGroup Group)> others, bool replace, CancellationToken ct)
+        List<(Sync Sync, DbGroup Group)> others, bool replace, ProgressDisplay display, CancellationToken ct)
     {
         var source = databases.First(d => d.Name == group.Sources.First());
         var plain = PlainTargets.Of([.. others, (sync, group)]);
@@ -143,12 +144,19 @@ public static class AddSyncCommand
         foreach (var name in targets)
         {
             Output.Line($"onetimecopy: filling {name} from {source.Name}...");
-            var lines = await CopyCommand.RecordedAsync(store, sync.Name, source.Name, name, () => Copy.ResumingCopy.RunAsync(source,
-                databases.First(d => d.Name == name), sync.Name, herd.Tables, targetKeepsVersions: !plain.Contains(name), replace,
-                restartFrom: [], Output.Line, ct), ct);
+            // The sync is recorded only after its copies: the same command again resumes them.
+            var lines = await CopyCommand.RecordedAsync(store, sync.Name, source.Name, name, display, SameCommandAgain(),
+                progress => Copy.ResumingCopy.RunAsync(source, databases.First(d => d.Name == name), sync.Name, herd.Tables,
+                    targetKeepsVersions: !plain.Contains(name), replace, restartFrom: [], Output.Line, ct, progress), ct);
             foreach (var line in lines) Output.Line("  " + line);
         }
     }
+
+    /// <summary>This very command line, quoted for a POSIX shell.</summary>
+    private static string SameCommandAgain() =>
+        "ferry " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1).Select(a =>
+            a.Length > 0 && a.All(c => char.IsAsciiLetterOrDigit(c) || "_-.,:=/@+%".Contains(c, StringComparison.Ordinal))
+                ? a : "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
 
     /// <summary>
     /// Several masters drawing keys from their own sequences would hand out the same values; interleaving needs the

@@ -20,6 +20,7 @@ public static class CompareCommand
     {
         var tablesText = args.Get("tables", "table");
         var repairFrom = args.Get("repair");
+        var display = ProgressDisplay.FromArguments(args);
         args.RejectUnknown("compare");
         if (args.Words.Count != 1) throw new UsageException("Which sync? ferry compare SYNC [tables=T,...] [repair=DB]");
         using var store = await Store.OpenAsync(Defaults.StorePath, ct);
@@ -48,19 +49,34 @@ public static class CompareCommand
             foreach (var (name, c) in connections) await RowSecurity.ThrowIfHiddenAsync(c, name, tables, ct);
             var differ = false;
             var repaired = 0;
-            foreach (var table in tables)
+            var compared = 0;
+            try
             {
-                var shape = await TableCatalog.ReadAsync(connections[0].Connection, table, ct)
-                            ?? throw new FerryException($"Table {table} does not exist in database {connections[0].Name} (or ferry cannot see it).");
-                var result = await TableComparer.CompareAsync(connections, shape, ct);
-                Print(result);
-                if (result.Same) continue;
-                differ = true;
-                if (repairFrom is not null)
+                for (; compared < tables.Count; compared++)
                 {
-                    var keys = result.Differences.SelectMany(d => d.Keys).DistinctBy(k => string.Join("\0", k)).ToList();
-                    repaired += await TableComparer.RepairAsync(connections[0].Connection, shape, keys, ct);
+                    var table = tables[compared];
+                    var shape = await TableCatalog.ReadAsync(connections[0].Connection, table, ct)
+                                ?? throw new FerryException($"Table {table} does not exist in database {connections[0].Name} (or ferry cannot see it).");
+                    var result = await TableComparer.CompareAsync(connections, shape, ct, display, $"compare {sync.Name}",
+                        compared + 1, tables.Count);
+                    Print(result);
+                    if (result.Same) continue;
+                    differ = true;
+                    if (repairFrom is not null)
+                    {
+                        var keys = result.Differences.SelectMany(d => d.Keys).DistinctBy(k => string.Join("\0", k)).ToList();
+                        repaired += await TableComparer.RepairAsync(connections[0].Connection, shape, keys, ct);
+                    }
                 }
+            }
+            catch (Exception) when (ct.IsCancellationRequested)
+            {
+                // The signal cancels the query in flight; its error says nothing the user does not know. A compare only
+                // reads (a repair's keys of a table go in one statement), so the tables not compared are all there is to redo.
+                throw new InterruptedException($"interrupted: compared {compared} of {tables.Count} tables" +
+                    (compared == 0 ? "" : differ ? " (some differ, above)" : " (the same)") +
+                    (repaired > 0 ? $", {repaired} keys sent again from {repairFrom}" : "") + ". To compare the rest: ferry compare " +
+                    $"{sync.Name} tables={string.Join(",", tables.Skip(compared).Select(Quoted))}{(repairFrom is null ? "" : " repair=" + repairFrom)}");
             }
             if (repairFrom is not null && repaired > 0)
                 Output.Line($"Repair: {repaired} key{(repaired == 1 ? "" : "s")} sent again from {repairFrom}: the relay carries its rows " +
@@ -71,6 +87,15 @@ public static class CompareCommand
         {
             foreach (var (_, c) in connections) await c.DisposeAsync();
         }
+    }
+
+    /// <summary>A table name as a shell word that tables= parses back to the same table.</summary>
+    private static string Quoted(TableName t)
+    {
+        var text = t.Schema == "public" && IsPlain(t.Name) ? t.Name : IsPlain(t.Schema) && IsPlain(t.Name) ? $"{t.Schema}.{t.Name}" : t.ToString();
+        return text.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or ',') ? text : "'" + text.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+        static bool IsPlain(string part) => part.Length > 0 && part.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '_') && !char.IsAsciiDigit(part[0]);
     }
 
     private static void Print(TableComparison result)

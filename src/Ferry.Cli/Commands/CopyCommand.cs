@@ -1,4 +1,5 @@
 using Ferry.ControlStore;
+using Ferry.Copy;
 
 namespace Ferry.Cli.Commands;
 
@@ -12,13 +13,14 @@ namespace Ferry.Cli.Commands;
 /// </summary>
 public static class CopyCommand
 {
-    private const string Usage = "ferry copy SYNC to=DB[,DB...] [from=SOURCE] [mode=replace|empty]";
+    private const string Usage = "ferry copy SYNC to=DB[,DB...] [from=SOURCE] [mode=replace|empty] [--quiet]";
 
     public static async Task<int> RunAsync(BucardoArguments args, CancellationToken ct)
     {
         var to = args.Get("to", "target", "targets");
         var from = args.Get("from", "source");
         var mode = (args.Get("mode") ?? "replace").ToLowerInvariant();
+        var display = ProgressDisplay.FromArguments(args);
         args.RejectUnknown("copy");
         if (args.Words.Count != 1) throw new UsageException("Which sync? " + Usage);
         if (to is null) throw new UsageException("Which database should be filled? " + Usage);
@@ -38,13 +40,16 @@ public static class CopyCommand
         var source = await store.GetDatabaseAsync(sourceName, ct);
         var plain = PlainTargets.Of(all);
         var others = group.Sources.Where(s => s != sourceName).ToList();
-        foreach (var name in targets)
+        for (var i = 0; i < targets.Count; i++)
         {
+            var name = targets[i];
             Output.Line($"copy: filling {name} from {sourceName}{(mode == "empty" ? " (empty tables only)" : "")}...");
             var target = await store.GetDatabaseAsync(name, ct);
-            var lines = await RecordedAsync(store, sync.Name, sourceName, name, () => Copy.ResumingCopy.RunAsync(source, target,
-                sync.Name, herd.Tables, targetKeepsVersions: !plain.Contains(name), replace: mode == "replace", restartFrom: others,
-                Output.Line, ct), ct);
+            // This target and those after it: the ones before are done.
+            var resume = $"ferry copy {sync.Name} to={string.Join(",", targets.Skip(i))} from={sourceName}{(mode == "empty" ? " mode=empty" : "")}";
+            var lines = await RecordedAsync(store, sync.Name, sourceName, name, display, resume, progress => ResumingCopy.RunAsync(source,
+                target, sync.Name, herd.Tables, targetKeepsVersions: !plain.Contains(name), replace: mode == "replace",
+                restartFrom: others, Output.Line, ct, progress), ct);
             foreach (var line in lines) Output.Line("  " + line);
             Output.Line($"  {name} now replicates from {sourceName} from the copy's snapshot" +
                         (others.Count > 0 ? $", and from {string.Join(", ", others)} from the beginning (what it had from there is decided again)." : "."));
@@ -74,25 +79,40 @@ public static class CopyCommand
     }
 
     /// <summary>
-    /// One copy, mirrored in the control store until it is done, so that `ferry status` shows a copy that was killed or
-    /// gave up, and how to finish it.
+    /// One copy, mirrored in the control store until it is done, with its progress as it goes, so that `ferry status`
+    /// shows a copy running, or one that was killed, interrupted or gave up, and how to finish it. Interrupted (Ctrl-C,
+    /// SIGTERM: <paramref name="ct"/> cancelled), whatever the statement cut short says, it ends with
+    /// <see cref="InterruptedException"/>: what was done and <paramref name="resume"/>, the command that goes on.
     /// </summary>
     internal static async Task<List<string>> RecordedAsync(Store store, string sync, string source, string target,
-        Func<Task<List<string>>> copy, CancellationToken ct)
+        ProgressDisplay display, string resume, Func<IProgress<TableProgress>, Task<List<string>>> copy, CancellationToken ct)
     {
         // Two copies into one target would write each other's slices twice and move one cursor between them.
         if (await store.BeginCopyAsync(sync, source, target, RelayProcess.IsOtherFerry, ct) is { } running)
             throw new FerryException($"A copy for sync {sync} into {target} is already running (pid {running.Pid}, from {running.Source}). " +
                                      "Wait for it to finish (ferry status shows it), or stop that process first: run again, a copy resumes " +
                                      "where the last one stopped.");
+        var recorder = new CopyProgressRecorder(store, sync, target, display);
         try
         {
-            var lines = await copy();
-            await store.EndCopyAsync(sync, target, ct);
+            var lines = await copy(recorder);
+            await recorder.FlushAsync();
+            await store.EndCopyAsync(sync, target, CancellationToken.None);
             return lines;
+        }
+        catch (Exception) when (ct.IsCancellationRequested)
+        {
+            // The signal cancels the statement in flight (PostgreSQL's "canceling statement", a COPY failed, a
+            // connection closed under it): none of that is news to whoever pressed Ctrl-C. The slice in flight rolls
+            // back; the cursor committed with the last slice is where the next run resumes.
+            await recorder.FlushAsync();
+            await store.CopyFailedAsync(sync, target, "interrupted", CancellationToken.None);
+            throw new InterruptedException($"interrupted: the copy into {target} from {source} stopped {display.WhereStopped()}. " +
+                                           "What it committed stays, and the copy resumes after it: " + resume);
         }
         catch (Exception e)
         {
+            await recorder.FlushAsync();
             await store.CopyFailedAsync(sync, target, e is OperationCanceledException ? "interrupted" : e.Message, CancellationToken.None);
             throw;
         }

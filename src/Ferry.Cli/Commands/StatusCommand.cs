@@ -37,7 +37,7 @@ public static class StatusCommand
             syncs = syncs.Where(s => args.Words.Contains(s.Name)).ToList();
         }
         // With no relay, nobody keeps the lag true: it is measured from the databases now (a few seconds at most).
-        var document = await StatusDocument.FromStoreAsync(store, relay?.Pid, relay is null, ct);
+        var document = await StatusDocument.FromStoreAsync(store, relay?.Pid, relay is null, ct, RelayProcess.IsOtherFerry);
         var inv = CultureInfo.InvariantCulture;
         var storedPairs = await store.ListPairStatusAsync(ct);
         foreach (var sync in syncs)
@@ -64,7 +64,7 @@ public static class StatusCommand
             }));
         }
         await PrintHeldTablesAsync(store, syncs, ct);
-        await PrintCopiesAsync(store, all, args.Words.Count > 0 ? args.Words : null, ct);
+        PrintCopies(document.Copies, args.Words.Count > 0 ? args.Words : null);
         var dbs = await store.ListDatabaseStatusAsync(ct);
         if (dbs.Count > 0)
         {
@@ -118,26 +118,33 @@ public static class StatusCommand
     }
 
     /// <summary>
-    /// Copies that began and did not finish (killed, or given up on an error): their targets are part filled, and the
-    /// relay holds those targets' pairs until the copy is run again, which resumes it.
+    /// Copies that began and did not finish: running (where each stands, its rate and ETA), or killed, interrupted or
+    /// given up on an error, with the command that resumes it. Their targets are part filled, and the relay holds those
+    /// targets' pairs until the copy is done.
     /// </summary>
     /// <param name="only">the syncs asked for; null: all</param>
-    private static async Task PrintCopiesAsync(Store store, List<Sync> all, IReadOnlyList<string>? only, CancellationToken ct)
+    private static void PrintCopies(IReadOnlyList<CopySnapshot> all, IReadOnlyList<string>? only)
     {
-        var copies = (await store.ListCopiesAsync(ct)).Where(c => only is null || only.Contains(c.Sync)).ToList();
+        var copies = all.Where(c => only is null || only.Contains(c.Sync)).ToList();
         if (copies.Count == 0) return;
+        var inv = CultureInfo.InvariantCulture;
         Output.Line();
-        Output.Line("Unfinished copies (their targets are part filled; running the copy again resumes it):");
-        Output.Table(["sync", "from", "into", "state", "started", "last error", "to finish"], copies.Select(c =>
+        Output.Line("Unfinished copies, running or stopped (their targets are part filled; running the copy again resumes it):");
+        Output.Table(["sync", "from", "into", "state", "table", "rows", "rate", "ETA", "started", "to resume"], copies.Select(c =>
         {
-            var running = RelayProcess.IsOtherFerry(c.Pid);
+            var running = c.State == "copying";
             return new[]
             {
-                c.Sync, c.Source, c.Target, running ? $"copying (pid {c.Pid})" : "stopped", Output.Ago(c.StartedAt),
-                c.LastError ?? (running ? "" : "the copy's process ended before it finished"),
-                running ? "" : all.Any(s => s.Name == c.Sync)
-                    ? $"ferry copy {c.Sync} to={c.Target} from={c.Source}"
-                    : $"sync {c.Sync} was not added: run the same ferry add sync again",
+                c.Sync, c.Source, c.Target,
+                (running ? $"copying (pid {c.Pid})" : c.State) + (c.LastError is null ? "" : ": " + c.LastError)
+                    + (c.State == "stopped" ? ": the copy's process ended before it finished" : ""),
+                c.Table is null ? "" : $"{c.Table} ({c.TableNumber}/{c.Tables})",
+                c.RowsDone is not { } rows ? "" : rows.ToString(inv) + (c.RowsEstimate is { } e ? $"/{e.ToString(inv)}" : "")
+                    + (c.Percent is { } p ? $" ({p.ToString(inv)}%)" : ""),
+                running && c.RowsPerSecond is { } rate ? $"{rate.ToString("F0", inv)} rows/s" : "",
+                running && c.EtaSeconds is { } eta ? Ferry.Copy.TableProgress.Duration(TimeSpan.FromSeconds(eta)) : "",
+                Output.Ago(c.StartedAt.ToString("O", inv)),
+                running ? "" : c.Resume,
             };
         }));
     }

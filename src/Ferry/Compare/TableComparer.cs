@@ -1,4 +1,5 @@
 using Ferry.Capture;
+using Ferry.Copy;
 using Ferry.Install;
 using Ferry.Postgres;
 using Npgsql;
@@ -31,8 +32,13 @@ public static class TableComparer
 {
     public const int Buckets = 64;
 
+    /// <param name="progress">told the rows summed so far over all databases, after each database's pass (one
+    /// aggregate query each, which says nothing while it runs), against the planner's estimate: compare only reads, so
+    /// counting first would double its work</param>
+    /// <param name="work">how the progress names this compare</param>
     public static async Task<TableComparison> CompareAsync(IReadOnlyList<(string Name, NpgsqlConnection Connection)> databases,
-        TableShape shape, CancellationToken ct)
+        TableShape shape, CancellationToken ct, IProgress<TableProgress>? progress = null, string work = "compare",
+        int tableNumber = 1, int tables = 1)
     {
         var table = Quote.Qualified(shape.Name);
         var keyText = $"ROW({Quote.List(shape.Key, "t")})::text";
@@ -42,8 +48,22 @@ public static class TableComparer
         var keys = $"ARRAY[{string.Join(", ", shape.Key.Select(k => $"t.{Quote.Ident(k)}::text"))}]";
         var rowsSql = $"SELECT {keys}, hashtextextended({rowText}, 0), {bucket} FROM {table} AS t WHERE {bucket} = ANY ($1)";
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long? estimate = progress is null ? null : 0;
+        foreach (var (_, c) in databases)
+            if (estimate is not null)
+                estimate = await CopyMeter.EstimateAsync(c, shape.Name, ct, count: false) is { } e ? estimate + e : null;
+        long summed = 0;
+        void Tell(bool done) =>
+            progress?.Report(new TableProgress(work, shape.Name, tableNumber, tables, summed, done ? summed : estimate, 0, summed, clock.Elapsed, done));
+        Tell(false);
         var summaries = new List<Dictionary<long, (long Rows, decimal Sum)>>();
-        foreach (var (_, c) in databases) summaries.Add(await SummaryAsync(c, summarySql, ct));
+        foreach (var (_, c) in databases)
+        {
+            summaries.Add(await SummaryAsync(c, summarySql, ct));
+            summed += summaries[^1].Values.Sum(v => v.Rows);
+            Tell(false);
+        }
         var reference = summaries[0];
         var differing = summaries.Select(s => reference.Keys.Union(s.Keys)
             .Where(b => !reference.TryGetValue(b, out var r) || !s.TryGetValue(b, out var o) || r != o).ToHashSet()).ToList();
@@ -69,6 +89,7 @@ public static class TableComparer
             var extra = other.Where(o => !referenceRows.ContainsKey(o.Key)).Select(o => o.Value.Key).ToList();
             differences.Add(new TableDifference(databases[i].Name, missing, extra, different));
         }
+        Tell(true);
         return new TableComparison(shape.Name, databases[0].Name, reference.Values.Sum(v => v.Rows), differences);
     }
 

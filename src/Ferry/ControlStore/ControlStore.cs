@@ -67,6 +67,7 @@ public sealed partial class Store : IDisposable
         await ExecuteAsync(SqlResources.Read("control_003_copies.sql"), ct);
         await ExecuteAsync(SqlResources.Read("control_004_holds.sql"), ct);
         await ExecuteAsync(SqlResources.Read("control_005_lag.sql"), ct);
+        await ExecuteAsync(SqlResources.Read("control_006_copy_progress.sql"), ct);
     }
 
     private static async Task<Store> OpenExistingAsync(string path, CancellationToken ct)

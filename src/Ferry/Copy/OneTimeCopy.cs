@@ -41,9 +41,11 @@ public static class OneTimeCopy
     /// filled, the others kept as they are (onetimecopy=2)</param>
     /// <param name="restartFrom">the sync's other sources: their pairs into the target start again from the
     /// beginning, with the copy's last slice</param>
+    /// <param name="progress">told how each table's copy goes (<see cref="CopyMeter"/>)</param>
     /// <returns>one line per table: what was copied or kept</returns>
     public static async Task<List<string>> CopyAsync(Database source, Database target, string sync, IReadOnlyList<TableName> tables,
-        bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, CancellationToken ct)
+        bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, CancellationToken ct,
+        IProgress<TableProgress>? progress = null)
     {
         var report = new List<string>();
         await using var src = await Connect.OpenAsync(source, ct, "ferry copy");
@@ -92,11 +94,14 @@ public static class OneTimeCopy
             // A resumed attempt may meet children of parents it has not copied yet (see above).
             var parents = resumed ? await ParentsInHerdAsync(tgt, table, ordered, ct) : [];
             var sliceRows = await SlicedAsync(src, tgt, table, ct) ? Defaults.CopySliceRows : (int?)null;
+            var meter = progress is null ? null : new CopyMeter($"copy {source.Name} -> {target.Name}", table, cursor.Table + 1,
+                cursor.Fill.Count, cursor.Copied[cursor.Table], await CopyMeter.EstimateAsync(src, table, ct), progress);
             long waiting = 0;
             while (true)
             {
                 var (copied, held, upto) = await CopySliceAsync(src, tgt, source.Name, slices, shapes[table], parents,
-                    targetKeepsVersions, cursor.After, sliceRows, ct);
+                    targetKeepsVersions, cursor.After, sliceRows, meter, ct);
+                meter?.SliceDone(copied + held);
                 waiting += held;
                 var last = upto is null;
                 cursor.Copied[cursor.Table] += copied;
@@ -105,6 +110,7 @@ public static class OneTimeCopy
                 await ExecAsync(tgt, "COMMIT", ct);
                 if (last) break;
             }
+            meter?.Done(cursor.Copied[cursor.Table - 1]);
             if (waiting > 0)
                 report.Add($"{target.Name}: {waiting} rows of {table} name parents copied before they were written: the pair brings them.");
         }
@@ -174,7 +180,7 @@ public static class OneTimeCopy
     /// <returns>rows written, rows held back for their parents, and the slice's last key (null: the table is done)</returns>
     private static async Task<(long Copied, long Held, string[]? Upto)> CopySliceAsync(NpgsqlConnection src, NpgsqlConnection tgt,
         string sourceName, CopySlices slices, TableShape shape, IReadOnlyList<ForeignKey> parents, bool versions,
-        string[]? after, int? sliceRows, CancellationToken ct)
+        string[]? after, int? sliceRows, CopyMeter? meter, CancellationToken ct)
     {
         string[]? upto = null;
         await ExecAsync(src, CopySlices.SetBounds, ct, (object?)after ?? DBNull.Value, DBNull.Value);
@@ -193,13 +199,13 @@ public static class OneTimeCopy
         long copied, held = 0;
         if (parents.Count == 0)
         {
-            copied = await PumpAsync(src, tgt, copyOut, $"COPY {Quote.Qualified(shape.Name)} ({slices.Columns}) FROM STDIN {slices.Format}", ct);
+            copied = await PumpAsync(src, tgt, copyOut, $"COPY {Quote.Qualified(shape.Name)} ({slices.Columns}) FROM STDIN {slices.Format}", ct, meter);
         }
         else
         {
             var temp = Quote.Qualified("pg_temp", "ferry_copy_rows");
             await ExecAsync(tgt, $"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {slices.Columns} FROM {Quote.Qualified(shape.Name)} WITH NO DATA", ct);
-            var all = await PumpAsync(src, tgt, copyOut, $"COPY {temp} FROM STDIN {slices.Format}", ct);
+            var all = await PumpAsync(src, tgt, copyOut, $"COPY {temp} FROM STDIN {slices.Format}", ct, meter);
             var present = string.Join(" AND ", parents.Select(fk =>
                 $"({string.Join(" OR ", fk.ChildColumns.Select(c => $"i.{Quote.Ident(c)} IS NULL"))} OR EXISTS (SELECT 1 FROM {Quote.Qualified(fk.Parent)} AS p " +
                 $"WHERE {string.Join(" AND ", fk.ChildColumns.Zip(fk.ParentColumns, (c, p) => $"p.{Quote.Ident(p)} = i.{Quote.Ident(c)}"))}))"));
@@ -270,19 +276,20 @@ public static class OneTimeCopy
     }
 
     /// <summary>Streams one COPY into the other (Read/CopyPump); returns the rows that went.</summary>
-    private static async Task<long> PumpAsync(NpgsqlConnection src, NpgsqlConnection tgt, string copyOut, string copyIn, CancellationToken ct)
+    private static async Task<long> PumpAsync(NpgsqlConnection src, NpgsqlConnection tgt, string copyOut, string copyIn, CancellationToken ct,
+        CopyMeter? meter = null)
     {
         if (copyOut.EndsWith("(FORMAT binary)", StringComparison.Ordinal))
         {
             var tuples = new CopyTupleCounter();
             await using var output = await src.BeginRawBinaryCopyAsync(copyOut, ct);
             await using var input = await tgt.BeginRawBinaryCopyAsync(copyIn, ct);
-            await CopyPump.BinaryAsync(output, input, tuples, ct);
+            await CopyPump.BinaryAsync(output, input, tuples, ct, meter is null ? null : meter.Moved);
             return tuples.Rows;
         }
         using var reader = await src.BeginTextExportAsync(copyOut, ct);
         await using var writer = await tgt.BeginTextImportAsync(copyIn, ct);
-        return (await CopyPump.TextAsync(reader, writer, ct)).Rows;
+        return (await CopyPump.TextAsync(reader, writer, ct, meter is null ? null : meter.Moved)).Rows;
     }
 
     // Deleting or copying a large table takes as long as it takes: no command timeout. A dead link still breaks the

@@ -16,14 +16,15 @@ public static class ResumingCopy
     /// <paramref name="interrupted"/>. Any other error (a right missing, a row the target refuses) ends it at once.
     /// </summary>
     public static async Task<List<string>> RunAsync(Database source, Database target, string sync, IReadOnlyList<TableName> tables,
-        bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, Action<string> interrupted, CancellationToken ct)
+        bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, Action<string> interrupted, CancellationToken ct,
+        IProgress<TableProgress>? progress = null)
     {
         var backoff = new Backoff(TimeSpan.FromSeconds(1), Defaults.MaxBackoff);
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await OneTimeCopy.CopyAsync(source, target, sync, tables, targetKeepsVersions, replace, restartFrom, ct);
+                return await OneTimeCopy.CopyAsync(source, target, sync, tables, targetKeepsVersions, replace, restartFrom, ct, progress);
             }
             catch (Exception e) when (attempt < Defaults.CopyAttempts && IsLinkFailure(e) && !ct.IsCancellationRequested)
             {

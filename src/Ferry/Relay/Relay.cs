@@ -87,6 +87,9 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
         }
     }
 
+    /// <summary>The control store: the status endpoint shows the copies that other processes record there.</summary>
+    public Store Store => store;
+
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Relay started: {Pairs} pairs, {Sources} source listeners")]
     private partial void LogStarted(int pairs, int sources);
 }

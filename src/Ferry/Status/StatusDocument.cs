@@ -13,7 +13,9 @@ namespace Ferry.Status;
 /// </summary>
 public static class StatusDocument
 {
-    public static async Task<RelaySnapshot> FromStoreAsync(Store store, int? pid, bool measure, CancellationToken ct)
+    /// <param name="copyRunning">whether a copy's process still runs (default: whether the process exists)</param>
+    public static async Task<RelaySnapshot> FromStoreAsync(Store store, int? pid, bool measure, CancellationToken ct,
+        Func<int, bool>? copyRunning = null)
     {
         var states = (await store.ListPairStatusAsync(ct)).ToDictionary(p => new Pair(p.Sync, p.Source, p.Target));
         var known = await store.ListLagAsync(ct);
@@ -62,7 +64,10 @@ public static class StatusDocument
             .Select(d => new DatabaseSnapshot(d.Name, d.Reachable, d.Reachable ? null : d.LastError, Time(d.Since)!.Value)).ToList();
         var held = (await store.ListHeldTablesAsync(ct))
             .Select(h => new HeldTableSnapshot(h.Sync, h.Source, h.Target, h.Table.ToString(), h.Cause, h.Fix, Time(h.Since)!.Value)).ToList();
-        return new RelaySnapshot(pid, dbs, snapshots, held);
+        return new RelaySnapshot(pid, dbs, snapshots, held)
+        {
+            Copies = await CopySnapshot.ListAsync(store, copyRunning ?? CopySnapshot.ProcessAlive, ct),
+        };
     }
 
     private static DateTimeOffset? Time(string? t) =>

@@ -98,7 +98,7 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
         switch (request.Url?.AbsolutePath)
         {
             case "/status":
-                await WriteAsync(response, "application/json", JsonSerializer.Serialize(Snapshot(), JsonOptions), ct);
+                await WriteAsync(response, "application/json", JsonSerializer.Serialize(await SnapshotWithCopiesAsync(ct), JsonOptions), ct);
                 break;
             case "/metrics":
                 response.ContentType = "text/plain; version=0.0.4";
@@ -126,7 +126,7 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
                 await WriteAsync(response, "text/plain", rung > 0 ? $"kicked {rung} pairs\n" : $"no running sync '{sync}'\n", ct);
                 break;
             case "/":
-                await WriteAsync(response, "text/html; charset=utf-8", StatusPage.Render(Snapshot()), ct);
+                await WriteAsync(response, "text/html; charset=utf-8", StatusPage.Render(await SnapshotWithCopiesAsync(ct)), ct);
                 break;
             default:
                 response.StatusCode = 404;
@@ -196,6 +196,10 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
         RecentConflicts = relay.Status.RecentConflicts,
         RecentErrors = relay.Status.RecentErrors,
     };
+
+    /// <summary>The snapshot with the copies in progress, which other processes (ferry copy) record in the store.</summary>
+    public async Task<RelaySnapshot> SnapshotWithCopiesAsync(CancellationToken ct) =>
+        Snapshot() with { Copies = await CopySnapshot.ListAsync(relay.Store, CopySnapshot.ProcessAlive, ct) };
 
     private static async Task WriteAsync(HttpListenerResponse response, string type, string body, CancellationToken ct)
     {
@@ -267,4 +271,7 @@ public sealed record RelaySnapshot(int? Pid, IReadOnlyList<DatabaseSnapshot> Dat
     /// <summary>The last errors the relay's pairs met, the latest first (absent when no relay keeps them).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<Relay.RecentError>? RecentErrors { get; init; }
+
+    /// <summary>Copies into targets that began and have not finished: running, interrupted, failed or killed.</summary>
+    public IReadOnlyList<CopySnapshot> Copies { get; init; } = [];
 }

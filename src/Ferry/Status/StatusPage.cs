@@ -49,6 +49,7 @@ public static class StatusPage
                     .Append(E(h.Fix)).Append("</td></tr>");
             html.Append("</table>");
         }
+        CopiesTable.Render(html, s.Copies);
         Conflicts(html, s.RecentConflicts ?? []);
         Errors(html, s);
         return html.Append("</body></html>").ToString();
