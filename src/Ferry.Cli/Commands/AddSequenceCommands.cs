@@ -67,7 +67,7 @@ public static class AddSequenceCommands
             var databases = new List<Database>();
             foreach (var m in group.Members) databases.Add(await store.GetDatabaseAsync(m.Database, ct));
             var targets = Sync.PairsOf(sync, group).Select(p => p.Target).ToHashSet();
-            var problems = await SyncInstaller.CheckAsync(databases, new Herd(herd, []) { Sequences = sequences }, targets, ct);
+            var problems = await SyncInstaller.CheckAsync(databases, new Herd(herd, []) { Sequences = sequences }, targets, Output.Retry(), ct);
             if (problems.Count > 0)
                 throw new FerryException($"No sequence was added to herd {herd}: sync {sync.Name} replicates it, and cannot carry " +
                                          "them on all its databases:" + Environment.NewLine + "  " +

@@ -18,7 +18,9 @@ public static class ResumingCopy
     public static async Task<List<string>> RunAsync(Database source, Database target, string sync, IReadOnlyList<TableName> tables,
         bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, Action<string> interrupted, CancellationToken ct)
     {
-        var backoff = new Backoff(TimeSpan.FromSeconds(1), Defaults.MaxBackoff);
+        // A first wait of a quarter second: an attempt costs a few seconds of round trips before its first slice commits
+        // on a long link, and a link that resets every few seconds leaves windows barely longer than that.
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(250), Defaults.MaxBackoff);
         for (var attempt = 1; ; attempt++)
         {
             try
