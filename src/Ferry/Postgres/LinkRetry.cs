@@ -58,9 +58,15 @@ public sealed class LinkRetry(Action<string> report, TimeSpan budget)
             {
                 var where = e is LinkException link ? link.Database : db;
                 if (failing is null || _progressed) failing = Stopwatch.StartNew();
-                if (budget <= TimeSpan.Zero || (!_reached.Contains(where.Name) && IsWrongAddress(e))) throw;
+                if (budget <= TimeSpan.Zero || (!_reached.Contains(where.Name) && NeverAnswered(e)))
+                {
+                    // A LinkException is the relay's type, which the command line does not expect: say it in ferry's.
+                    if (e is LinkException) throw new FerryException(e.InnerException is FerryException ? e.Message
+                        : $"Lost the link to {where.Describe()}: {e.Message.TrimEnd('.')}. Run the command again.", e.InnerException ?? e);
+                    throw;
+                }
                 // A failure mid-conversation proves the address right: a refusal after it is the server restarting.
-                if (Innermost(e) is not SocketException { SocketErrorCode: SocketError.ConnectionRefused }) _reached.Add(where.Name);
+                if (!NeverAnswered(e)) _reached.Add(where.Name);
                 var left = budget - failing.Elapsed;
                 if (left <= TimeSpan.Zero) throw GaveUp(where, e, failing.Elapsed, attempt);
                 var wait = backoff.Next();
@@ -75,10 +81,11 @@ public sealed class LinkRetry(Action<string> report, TimeSpan budget)
     private static bool IsLinkFailure(Exception e) => e is LinkException || PgErrors.IsTransient(e);
 
     /// <summary>
-    /// Refused, or no such host, before this command ever reached the database: a typo in host= or port= far more
-    /// often than a link, and waiting minutes to say so would only hide it.
+    /// Refused, no such host, or no answer within the connect timeout, before this command ever reached the database:
+    /// a wrong address or a closed firewall far more often than a flaky link, and waiting minutes to say so would hide
+    /// it. Once the database has answered, the same failures are the link's, and retried.
     /// </summary>
-    private static bool IsWrongAddress(Exception e) => Innermost(e) is SocketException
+    private static bool NeverAnswered(Exception e) => Innermost(e) is TimeoutException or SocketException
     {
         SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostNotFound or SocketError.TryAgain or SocketError.NoData,
     };
