@@ -84,10 +84,10 @@ public sealed class RelayHarness : IAsyncDisposable
         await store.AddDbGroupAsync(new DbGroup("g", [new DbGroupMember("src", Role.Source), new DbGroupMember("tgt", Role.Target)]), ct);
         await store.AddToHerdAsync("h", tables.Select(t => TableName.Parse(t)), ct);
         var herd = await store.GetHerdAsync("h", ct);
-        var problems = await SyncInstaller.CheckAsync([src, tgtDirect], herd, ct);
+        var problems = await SyncInstaller.CheckAsync([src, tgtDirect], herd, Ferry.Postgres.LinkRetry.None, ct);
         if (problems.Count > 0)
             throw new InvalidOperationException("Ferry's checks failed:\n  " + string.Join("\n  ", problems));
-        await SyncInstaller.InstallAsync([src, tgtDirect], herd, new HashSet<string> { src.Name }, ct);
+        await SyncInstaller.InstallAsync([src, tgtDirect], herd, new HashSet<string> { src.Name }, Ferry.Postgres.LinkRetry.None, ct);
         await store.AddSyncAsync(new Sync("s", "h", "g", Resolve.ConflictRule.Latest, Active: true), ct);
     }
 

@@ -33,6 +33,9 @@ public static class Output
         Console.Out.Write("\r\u001b[K");
     }
 
+    /// <summary>A command's retries of its database steps through a failing link, each said on stderr.</summary>
+    public static Ferry.Postgres.LinkRetry Retry() => Ferry.Postgres.LinkRetry.ForSetup(Error);
+
     public static void Table(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string?>> rows)
     {
         var all = rows.Select(r => r.Select(c => c ?? "").ToList()).ToList();

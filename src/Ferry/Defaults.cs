@@ -45,6 +45,13 @@ public static class Defaults
     /// <summary>Time between plain progress lines of a copy or compare, and between its progress records in the control store.</summary>
     public static TimeSpan ProgressInterval => Settings.Seconds("FERRY_PROGRESS_SECONDS", 5, 0.05, 3600);
 
+    /// <summary>
+    /// How long a setup command (add database, add sync, upgrade, compare, ...) keeps retrying a step whose link keeps
+    /// failing (a reset, a timeout, a server restarting), counted from the step's first failure and started again
+    /// whenever it gets something done. 0: no retry, fail at the first link failure.
+    /// </summary>
+    public static TimeSpan SetupRetry => Settings.Seconds("FERRY_SETUP_RETRY_SECONDS", 120, 0, 86_400);
+
     /// <summary>The NOTIFY channel the capture triggers wake the relay on.</summary>
     public const string Channel = "ferry";
 

@@ -47,8 +47,12 @@ public static class AddCommands
         if (await store.FindDatabaseAsync(name, ct) is not null)
             throw new FerryException($"Database '{name}' already exists. Remove it first: ferry remove database {name}");
 
-        await using (var c = await Connect.OpenAsync(db, ct, "ferry add database"))
-            await RefuseMissingGrantsAsync(c, db, "added", ct);
+        // Read only, so a failing link just runs it again; the store is written once it passed.
+        await Output.Retry().RunAsync(db, async token =>
+        {
+            await using var c = await Connect.OpenAsync(db, token, "ferry add database");
+            await RefuseMissingGrantsAsync(c, db, "added", token);
+        }, ct);
         await store.AddDatabaseAsync(db, ct);
         Output.Line($"Added database {db.Describe()}.");
         return 0;
@@ -150,14 +154,17 @@ public static class AddCommands
         }
         var tables = args.Words.SelectMany(w => w.Split(',', StringSplitOptions.RemoveEmptyEntries)).Select(Parse).ToList();
         var db = await ReferenceDatabaseAsync(store, dbName, ct);
-        await using var c = await Connect.OpenAsync(db, ct, "ferry add table");
-        foreach (var t in tables)
+        await Output.Retry().RunAsync(db, async token =>
         {
-            var shape = await TableCatalog.ReadAsync(c, t, ct)
-                        ?? throw new FerryException($"Table {t} does not exist in database {db.Name} (or {db.User} cannot see it).");
-            if (ShapeCheck.KeyProblem(db.Name, shape) is { } problem) throw new FerryException(problem);
-            if ((await TableKind.ReadAsync(c, t, ct))?.Problem(db.Name) is { } kind) throw new FerryException(kind);
-        }
+            await using var c = await Connect.OpenAsync(db, token, "ferry add table");
+            foreach (var t in tables)
+            {
+                var shape = await TableCatalog.ReadAsync(c, t, token)
+                            ?? throw new FerryException($"Table {t} does not exist in database {db.Name} (or {db.User} cannot see it).");
+                if (ShapeCheck.KeyProblem(db.Name, shape) is { } problem) throw new FerryException(problem);
+                if ((await TableKind.ReadAsync(c, t, token))?.Problem(db.Name) is { } kind) throw new FerryException(kind);
+            }
+        }, ct);
         var added = await store.AddToHerdAsync(herd, tables, ct);
         Output.Line($"Added {added} table{(added == 1 ? "" : "s")} to herd {herd}: {string.Join(", ", tables)}.");
         // Adding a table that is already there with conflict_strategy= sets that table's own rule.
@@ -192,11 +199,14 @@ public static class AddCommands
     private static async Task<int> AddAllTablesAsync(Store store, BucardoArguments args, CancellationToken ct)
     {
         var (herd, db, schema) = await AddAllArgumentsAsync(store, args, "tables", ct);
-        await using var c = await Connect.OpenAsync(db, ct, "ferry add all tables");
-        var all = await TableCatalog.ListAsync(c, schema, ct);
-        // Partitions are not listed (their partitioned table is); tables in an inheritance tree are skipped, each
-        // named, so that one of them does not stop the rest of the herd.
-        var kinds = await TableKind.ReadAsync(c, all.Select(t => t.Table).ToList(), ct);
+        var (all, kinds) = await Output.Retry().RunAsync(db, async token =>
+        {
+            await using var c = await Connect.OpenAsync(db, token, "ferry add all tables");
+            var listed = await TableCatalog.ListAsync(c, schema, token);
+            // Partitions are not listed (their partitioned table is); tables in an inheritance tree are skipped, each
+            // named, so that one of them does not stop the rest of the herd.
+            return (listed, await TableKind.ReadAsync(c, listed.Select(t => t.Table).ToList(), token));
+        }, ct);
         var refused = all.Select(t => kinds.GetValueOrDefault(t.Table)?.Problem(db.Name)).ToList();
         var keyed = all.Where((t, i) => t.HasKey && refused[i] is null).Select(t => t.Table).ToList();
         foreach (var (t, _) in all.Where((t, i) => !t.HasKey && refused[i] is null))

@@ -21,27 +21,30 @@ public static class AddSequenceCommands
         if (args.Words.Count == 0) throw new UsageException("Which sequences? ferry add sequence SEQUENCE ... herd=NAME");
         var sequences = args.Words.SelectMany(w => w.Split(',', StringSplitOptions.RemoveEmptyEntries)).Select(Parse).Distinct().ToList();
         var db = await AddCommands.ReferenceDatabaseAsync(store, dbName, ct);
-        await using (var c = await Connect.OpenAsync(db, ct, "ferry add sequence"))
+        await Output.Retry().RunAsync(db, async token =>
         {
+            await using var c = await Connect.OpenAsync(db, token, "ferry add sequence");
             foreach (var s in sequences)
             {
-                var lookup = await SequenceCatalog.ReadAsync(c, s, ct);
+                var lookup = await SequenceCatalog.ReadAsync(c, s, token);
                 if (lookup.OtherKind is { } kind)
                     throw new FerryException($"{s} is {kind} in database {db.Name}, not a sequence. Name a sequence " +
                                              "(see them with \\ds in psql), or add a table with: ferry add table");
                 if (lookup.Missing)
                     throw new FerryException($"Sequence {s} does not exist in database {db.Name} (or {db.User} cannot see it).");
             }
-        }
+        }, ct);
         return await AddCheckedAsync(store, herd, sequences, $"to herd {herd}", ct);
     }
 
     public static async Task<int> AddAllAsync(Store store, BucardoArguments args, CancellationToken ct)
     {
         var (herd, db, schema) = await AddCommands.AddAllArgumentsAsync(store, args, "sequences", ct);
-        List<(TableName Sequence, bool Readable)> all;
-        await using (var c = await Connect.OpenAsync(db, ct, "ferry add all sequences"))
-            all = await SequenceCatalog.ListAsync(c, schema, ct);
+        var all = await Output.Retry().RunAsync(db, async token =>
+        {
+            await using var c = await Connect.OpenAsync(db, token, "ferry add all sequences");
+            return await SequenceCatalog.ListAsync(c, schema, token);
+        }, ct);
         // Named, not silently left out: a sequence ferry cannot read is most likely a grant not given yet.
         foreach (var (s, _) in all.Where(s => !s.Readable))
             Output.Line($"Skipped {s}: {db.User} may not read it (GRANT SELECT, UPDATE ON SEQUENCE {s} TO {Quote.Ident(db.User)}; " +
@@ -67,7 +70,7 @@ public static class AddSequenceCommands
             var databases = new List<Database>();
             foreach (var m in group.Members) databases.Add(await store.GetDatabaseAsync(m.Database, ct));
             var targets = Sync.PairsOf(sync, group).Select(p => p.Target).ToHashSet();
-            var problems = await SyncInstaller.CheckAsync(databases, new Herd(herd, []) { Sequences = sequences }, targets, ct);
+            var problems = await SyncInstaller.CheckAsync(databases, new Herd(herd, []) { Sequences = sequences }, targets, Output.Retry(), ct);
             if (problems.Count > 0)
                 throw new FerryException($"No sequence was added to herd {herd}: sync {sync.Name} replicates it, and cannot carry " +
                                          "them on all its databases:" + Environment.NewLine + "  " +

@@ -96,7 +96,10 @@ public static class AddSyncCommand
                     (herd.Sequences.Count == 0 ? "" : $", {herd.Sequences.Count} sequence{(herd.Sequences.Count == 1 ? "" : "s")}") + ")...");
         // Every database some pair writes to has its sequences moved forward (UPDATE); a lone source is only read.
         var sequenceTargets = Sync.PairsOf(sync, group).Select(p => p.Target).ToHashSet();
-        var problems = await SyncInstaller.CheckAsync(databases, herd, sequenceTargets, Sync.PairsOf(sync, group), ct);
+        // Every database step below retries a failing link (Postgres/LinkRetry); the sync is recorded last, so a command
+        // that gives up leaves it unadded, and running it again installs (idempotently) and copies (resuming) the rest.
+        var retry = Output.Retry();
+        var problems = await SyncInstaller.CheckAsync(databases, herd, sequenceTargets, Sync.PairsOf(sync, group), retry, ct);
         if (problems.Count > 0)
             throw new FerryException($"Sync {name} was not added; nothing was changed:" + Environment.NewLine + "  " +
                                      string.Join(Environment.NewLine + "  ", problems));
@@ -104,7 +107,7 @@ public static class AddSyncCommand
         // records nothing anyone reads, and its triggers would tax every row ferry writes there.
         var others = await store.ListSyncGroupsAsync(ct);
         var capturing = others.SelectMany(o => o.Group.Sources).Concat(group.Sources).ToHashSet();
-        await SyncInstaller.InstallAsync(databases, herd, capturing, ct);
+        await SyncInstaller.InstallAsync(databases, herd, capturing, retry, ct);
         if (onetimecopy is "1" or "2") await CopyAsync(store, sync, group, databases, herd, others, replace: onetimecopy == "1", display, ct);
         if (newHerd) await store.AddToHerdAsync(herd.Name, herd.Tables, ct);
         if (inlineGroup) await store.AddDbGroupAsync(group, ct);
@@ -115,7 +118,7 @@ public static class AddSyncCommand
         if (herd.Sequences.Count > 0)
             Output.Line($"Sequences {string.Join(", ", herd.Sequences)} are carried forward from each source to the other " +
                         "databases: never back, each keeping its own INCREMENT and interleave.");
-        await PrintSequenceAdviceAsync(group, databases, herd, ct);
+        await PrintSequenceAdviceAsync(group, databases, herd, retry, ct);
         var plainAfter = PlainTargets.Of([.. others, (sync, group)]);
         foreach (var db in PlainTargets.Of(others).Where(d => !plainAfter.Contains(d)).Order())
             Output.Line($"{db} was a replica of one master, and kept no row versions for what it received. From now on it " +
@@ -162,10 +165,11 @@ public static class AddSyncCommand
     /// Several masters drawing keys from their own sequences would hand out the same values; interleaving needs the
     /// sequences' owner, so ferry prints the statements rather than running them.
     /// </summary>
-    private static async Task PrintSequenceAdviceAsync(DbGroup group, List<Database> databases, Herd herd, CancellationToken ct)
+    private static async Task PrintSequenceAdviceAsync(DbGroup group, List<Database> databases, Herd herd, Postgres.LinkRetry retry,
+        CancellationToken ct)
     {
         var sources = group.Sources.Select(n => databases.First(d => d.Name == n)).ToList();
-        var advice = await SequenceAdvice.AdviseAsync(sources, herd, ct);
+        var advice = await SequenceAdvice.AdviseAsync(sources, herd, retry, ct);
         if (advice.Count == 0) return;
         Output.Line($"This sync has {sources.Count} sources and sequences that do not interleave (keys drawn from sequences, or " +
                     "sequences of the herd): each source must hand out its own values, or every insert becomes a conflict. " +

@@ -2,7 +2,6 @@ using Ferry.Compare;
 using Ferry.ControlStore;
 using Ferry.Install;
 using Ferry.Postgres;
-using Npgsql;
 
 namespace Ferry.Cli.Commands;
 
@@ -39,54 +38,56 @@ public static class CompareCommand
                                      $"(its changes are what the relay sends): one of {string.Join(", ", group.Sources)}.");
 
         // The repairing source first: it is the reference every other database is compared with.
-        var members = group.Members.Select(m => m.Database).OrderBy(d => d == repairFrom ? 0 : 1).ToList();
-        var connections = new List<(string Name, NpgsqlConnection Connection)>();
+        var members = new List<Database>();
+        foreach (var name in group.Members.Select(m => m.Database).OrderBy(d => d == repairFrom ? 0 : 1))
+            members.Add(await store.GetDatabaseAsync(name, ct));
+        // Each step reads only, or (repair) re-sends keys through the change log, which sent twice sends the same rows:
+        // through a failing link it runs again on fresh connections.
+        await using var connections = new ConnectionSet(members, "ferry compare", Output.Retry());
+        var differ = false;
+        var repaired = 0;
+        var compared = 0;
         try
         {
-            foreach (var name in members)
-                connections.Add((name, await Connect.OpenAsync(await store.GetDatabaseAsync(name, ct), ct, "ferry compare")));
             // Rows hidden by row-level security would be compared as absent everywhere: "the same" over rows never seen.
-            foreach (var (name, c) in connections) await RowSecurity.ThrowIfHiddenAsync(c, name, tables, ct);
-            var differ = false;
-            var repaired = 0;
-            var compared = 0;
-            try
+            await connections.RunAsync(async (live, token) =>
             {
-                for (; compared < tables.Count; compared++)
+                foreach (var (name, c) in live) await RowSecurity.ThrowIfHiddenAsync(c, name, tables, token);
+                return true;
+            }, ct);
+            for (; compared < tables.Count; compared++)
+            {
+                var table = tables[compared];
+                var (shape, result) = await connections.RunAsync(async (live, token) =>
                 {
-                    var table = tables[compared];
-                    var shape = await TableCatalog.ReadAsync(connections[0].Connection, table, ct)
-                                ?? throw new FerryException($"Table {table} does not exist in database {connections[0].Name} (or ferry cannot see it).");
-                    var result = await TableComparer.CompareAsync(connections, shape, ct, display, $"compare {sync.Name}",
-                        compared + 1, tables.Count);
-                    Print(result);
-                    if (result.Same) continue;
-                    differ = true;
-                    if (repairFrom is not null)
-                    {
-                        var keys = result.Differences.SelectMany(d => d.Keys).DistinctBy(k => string.Join("\0", k)).ToList();
-                        repaired += await TableComparer.RepairAsync(connections[0].Connection, shape, keys, ct);
-                    }
+                    var shape = await TableCatalog.ReadAsync(live[0].Connection, table, token)
+                                ?? throw new FerryException($"Table {table} does not exist in database {live[0].Name} (or ferry cannot see it).");
+                    return (shape, await TableComparer.CompareAsync(live, shape, token, display, $"compare {sync.Name}",
+                        compared + 1, tables.Count));
+                }, ct);
+                Print(result);
+                if (result.Same) continue;
+                differ = true;
+                if (repairFrom is not null)
+                {
+                    var keys = result.Differences.SelectMany(d => d.Keys).DistinctBy(k => string.Join("\0", k)).ToList();
+                    repaired += await connections.RunAsync((live, token) => TableComparer.RepairAsync(live[0].Connection, shape, keys, token), ct);
                 }
             }
-            catch (Exception) when (ct.IsCancellationRequested)
-            {
-                // The signal cancels the query in flight; its error says nothing the user does not know. A compare only
-                // reads (a repair's keys of a table go in one statement), so the tables not compared are all there is to redo.
-                throw new InterruptedException($"interrupted: compared {compared} of {tables.Count} tables" +
-                    (compared == 0 ? "" : differ ? " (some differ, above)" : " (the same)") +
-                    (repaired > 0 ? $", {repaired} keys sent again from {repairFrom}" : "") + ". To compare the rest: ferry compare " +
-                    $"{sync.Name} tables={string.Join(",", tables.Skip(compared).Select(Quoted))}{(repairFrom is null ? "" : " repair=" + repairFrom)}");
-            }
-            if (repairFrom is not null && repaired > 0)
-                Output.Line($"Repair: {repaired} key{(repaired == 1 ? "" : "s")} sent again from {repairFrom}: the relay carries its rows " +
-                            $"(or their absence) to the other databases. When ferry status shows no lag, compare again: ferry compare {sync.Name}");
-            return differ ? 1 : 0;
         }
-        finally
+        catch (Exception) when (ct.IsCancellationRequested)
         {
-            foreach (var (_, c) in connections) await c.DisposeAsync();
+            // The signal cancels the query in flight; its error says nothing the user does not know. A compare only
+            // reads (a repair's keys of a table go in one statement), so the tables not compared are all there is to redo.
+            throw new InterruptedException($"interrupted: compared {compared} of {tables.Count} tables" +
+                (compared == 0 ? "" : differ ? " (some differ, above)" : " (the same)") +
+                (repaired > 0 ? $", {repaired} keys sent again from {repairFrom}" : "") + ". To compare the rest: ferry compare " +
+                $"{sync.Name} tables={string.Join(",", tables.Skip(compared).Select(Quoted))}{(repairFrom is null ? "" : " repair=" + repairFrom)}");
         }
+        if (repairFrom is not null && repaired > 0)
+            Output.Line($"Repair: {repaired} key{(repaired == 1 ? "" : "s")} sent again from {repairFrom}: the relay carries its rows " +
+                        $"(or their absence) to the other databases. When ferry status shows no lag, compare again: ferry compare {sync.Name}");
+        return differ ? 1 : 0;
     }
 
     /// <summary>A table name as a shell word that tables= parses back to the same table.</summary>

@@ -34,6 +34,7 @@ public static class ConflictsCommand
         if (args.Words.Count > 0) syncs = syncs.Where(s => args.Words.Contains(s.Name)).ToList();
         var rows = new List<ConflictRow>();
         var seen = new HashSet<string>();
+        var retry = Output.Retry();
         foreach (var sync in syncs)
         {
             var group = await store.GetDbGroupAsync(sync.DbGroup, ct);
@@ -42,8 +43,11 @@ public static class ConflictsCommand
                 var db = await store.GetDatabaseAsync(m.Database, ct);
                 try
                 {
-                    await using var c = await Connect.OpenAsync(db, ct, "ferry conflicts");
-                    rows.AddRange(await ReadAsync(c, db.Name, sync.Name, since, ct));
+                    rows.AddRange(await retry.RunAsync(db, async token =>
+                    {
+                        await using var c = await Connect.OpenAsync(db, token, "ferry conflicts");
+                        return await ReadAsync(c, db.Name, sync.Name, since, token);
+                    }, ct));
                 }
                 catch (FerryException e)
                 {

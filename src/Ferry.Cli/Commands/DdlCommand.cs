@@ -46,6 +46,7 @@ public static partial class DdlCommand
         Output.Line($"Order: {string.Join(", ", order)} ({(dropping ? "masters first: a replica may keep a column its masters dropped" : "replicas first: a replica may have a column its masters do not have yet")}).");
 
         var done = new List<string>();
+        var retry = Output.Retry();
         foreach (var name in order)
         {
             var db = await store.GetDatabaseAsync(name, ct);
@@ -53,10 +54,24 @@ public static partial class DdlCommand
                 db = db with { Settings = new Dictionary<string, string>(db.Settings) { ["user"] = user }, Password = null };
             try
             {
-                await using var c = await Connect.OpenAsync(db, ct, "ferry ddl", userSession: true);
-                await using var tx = await c.BeginTransactionAsync(ct);
-                await using (var cmd = new NpgsqlCommand(sql, c, tx)) await cmd.ExecuteNonQueryAsync(ct);
-                await tx.CommitAsync(ct);
+                // Until COMMIT is sent, a link failure rolls the statement back and it runs again; a failure during
+                // COMMIT leaves unknown whether it took effect, and the user's statement need not be repeatable: say so.
+                await retry.RunAsync(db, async token =>
+                {
+                    await using var c = await Connect.OpenAsync(db, token, "ferry ddl", userSession: true);
+                    await using var tx = await c.BeginTransactionAsync(token);
+                    await using (var cmd = new NpgsqlCommand(sql, c, tx)) await cmd.ExecuteNonQueryAsync(token);
+                    try
+                    {
+                        await tx.CommitAsync(token);
+                    }
+                    catch (Exception e) when (PgErrors.IsTransient(e))
+                    {
+                        throw new FerryException($"The link to {db.Describe()} broke while the statement committed there, so whether " +
+                                                 $"it took effect is unknown ({e.Message.TrimEnd('.')}). Look there (\\d TABLE in psql) " +
+                                                 "before running it again.");
+                    }
+                }, ct);
             }
             catch (Exception e) when (e is PostgresException or NpgsqlException or FerryException)
             {

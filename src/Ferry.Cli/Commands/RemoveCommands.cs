@@ -86,6 +86,6 @@ public static class RemoveCommands
         var work = new List<(Database, IReadOnlyList<TableName>)>();
         foreach (var m in group.Members)
             work.Add((await store.GetDatabaseAsync(m.Database, ct), herd.Tables.Where(t => !stillNeeded.Contains((m.Database, t))).ToList()));
-        foreach (var warning in await SyncInstaller.RemoveCaptureAsync(name, work, ct)) Output.Error(warning);
+        foreach (var warning in await SyncInstaller.RemoveCaptureAsync(name, work, Output.Retry(), ct)) Output.Error(warning);
     }
 }

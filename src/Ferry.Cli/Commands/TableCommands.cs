@@ -33,15 +33,20 @@ public static class TableCommands
             if ((await store.GetHerdAsync(s.Herd, ct)).Tables.Contains(table))
                 foreach (var m in (await store.GetDbGroupAsync(s.DbGroup, ct)).Members.Where(m => m.Role == Role.Source))
                     stillCaptured.Add(m.Database);
+        // Each database's drops are IF EXISTS and forgetting chunk cursors again is harmless: a link failure runs them again.
+        var retry = Output.Retry();
         foreach (var db in await DatabasesAsync(store, affected, ct))
         {
             try
             {
-                await using var c = await Connect.OpenAsync(db, ct, "ferry remove table");
-                // A dropped table took its triggers with it; its functions (and the row versions, kept as for remove
-                // sync) are ferry's own.
-                if (!stillCaptured.Contains(db.Name)) await NodeInstaller.RemoveCaptureAsync(c, table, ct);
-                await TableRename.ForgetChunksAsync(c, affected.Select(s => s.Name).ToList(), ct);
+                await retry.RunAsync(db, async token =>
+                {
+                    await using var c = await Connect.OpenAsync(db, token, "ferry remove table");
+                    // A dropped table took its triggers with it; its functions (and the row versions, kept as for remove
+                    // sync) are ferry's own.
+                    if (!stillCaptured.Contains(db.Name)) await NodeInstaller.RemoveCaptureAsync(c, table, token);
+                    await TableRename.ForgetChunksAsync(c, affected.Select(s => s.Name).ToList(), token);
+                }, ct);
             }
             catch (Exception e) when (e is FerryException or Npgsql.PostgresException)
             {
@@ -81,12 +86,19 @@ public static class TableCommands
 
         // Every database first, changing nothing: a rename made on some databases only cannot be followed yet.
         var problems = new List<string>();
+        // The checks read only, and each database's rename is one transaction that, run again, finds it done: a link
+        // failure runs either again.
+        var retry = Output.Retry();
         foreach (var db in databases)
         {
             try
             {
-                await using var c = await Connect.OpenAsync(db, ct, "ferry rename table");
-                if (await TableRename.ProblemAsync(c, db.Name, from, to, ct) is { } problem) problems.Add(problem);
+                if (await retry.RunAsync(db, async token =>
+                    {
+                        await using var c = await Connect.OpenAsync(db, token, "ferry rename table");
+                        return await TableRename.ProblemAsync(c, db.Name, from, to, token);
+                    }, ct) is { } problem)
+                    problems.Add(problem);
             }
             catch (FerryException e)
             {
@@ -98,10 +110,11 @@ public static class TableCommands
                                      string.Join(Environment.NewLine + "  ", problems));
         var syncNames = affected.Select(s => s.Name).ToList();
         foreach (var db in databases)
-        {
-            await using var c = await Connect.OpenAsync(db, ct, "ferry rename table");
-            await TableRename.RenameAsync(c, from, to, syncNames, ct);
-        }
+            await retry.RunAsync(db, async token =>
+            {
+                await using var c = await Connect.OpenAsync(db, token, "ferry rename table");
+                await TableRename.RenameAsync(c, from, to, syncNames, token);
+            }, ct);
         await store.RenameInHerdsAsync(from, to, ct);
         Output.Line($"Renamed table {from} to {to} in herd{(holding.Count == 1 ? "" : "s")} {string.Join(", ", holding)}" +
                     (databases.Count > 0 ? $", and ferry's row versions and change log for it on {string.Join(", ", databases.Select(d => d.Name))}." : "."));

@@ -38,9 +38,13 @@ public static class UpdateDatabaseCommand
         string? nodeId;
         try
         {
-            await using var c = await Connect.OpenAsync(db, ct, "ferry update database");
-            await AddCommands.RefuseMissingGrantsAsync(c, db, "updated", ct);
-            nodeId = await NodeIdAsync(c, ct);
+            // Read only: a link failure reads again. The old address is probed once, briefly (below): it is often gone.
+            nodeId = await Output.Retry().RunAsync(db, async token =>
+            {
+                await using var c = await Connect.OpenAsync(db, token, "ferry update database");
+                await AddCommands.RefuseMissingGrantsAsync(c, db, "updated", token);
+                return await NodeIdAsync(c, token);
+            }, ct);
         }
         catch (NpgsqlException e)
         {

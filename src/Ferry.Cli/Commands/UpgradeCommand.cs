@@ -25,20 +25,21 @@ public static class UpgradeCommand
         // Capture goes where some pair reads, in any sync: the same rule as ferry add sync.
         var capturing = syncs.SelectMany(s => s.Group.Sources).ToHashSet();
         var failed = new List<string>();
+        var retry = Output.Retry();
         foreach (var (sync, group) in syncs)
         {
             var herd = await store.GetHerdAsync(sync.Herd, ct);
             var databases = new List<Database>();
             foreach (var m in group.Members) databases.Add(await store.GetDatabaseAsync(m.Database, ct));
             var sequenceTargets = Sync.PairsOf(sync, group).Select(p => p.Target).ToHashSet();
-            var problems = await SyncInstaller.CheckAsync(databases, herd, sequenceTargets, Sync.PairsOf(sync, group), ct);
+            var problems = await SyncInstaller.CheckAsync(databases, herd, sequenceTargets, Sync.PairsOf(sync, group), retry, ct);
             if (problems.Count > 0)
             {
                 failed.Add($"Sync {sync.Name} was not upgraded; nothing of it was changed:" + Environment.NewLine + "    " +
                            string.Join(Environment.NewLine + "    ", problems));
                 continue;
             }
-            await SyncInstaller.InstallAsync(databases, herd, capturing, ct);
+            await SyncInstaller.InstallAsync(databases, herd, capturing, retry, ct);
             Output.Line($"Upgraded sync {sync.Name} to ferry schema version {NodeInstaller.SchemaVersion} on " +
                         $"{string.Join(", ", databases.Select(d => d.Name))}.");
         }

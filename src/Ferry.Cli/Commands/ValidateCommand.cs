@@ -32,15 +32,16 @@ public static class ValidateCommand
         // Capture belongs where some pair reads, in any sync: the rule add sync and upgrade install by.
         var capturing = all.SelectMany(s => s.Group.Sources).ToHashSet();
         var failed = 0;
+        var retry = Output.Retry();
         foreach (var (sync, group) in chosen)
         {
             var herd = await store.GetHerdAsync(sync.Herd, ct);
             var databases = new List<Database>();
             foreach (var m in group.Members) databases.Add(await store.GetDatabaseAsync(m.Database, ct));
             var pairs = Sync.PairsOf(sync, group);
-            var problems = await SyncInstaller.CheckAsync(databases, herd, pairs.Select(p => p.Target).ToHashSet(), pairs, ct);
+            var problems = await SyncInstaller.CheckAsync(databases, herd, pairs.Select(p => p.Target).ToHashSet(), pairs, retry, ct);
             foreach (var db in databases)
-                problems.AddRange(await InstallState.ProblemsAsync(db, herd.Tables, capturing.Contains(db.Name), ct));
+                problems.AddRange(await InstallState.ProblemsAsync(db, herd.Tables, capturing.Contains(db.Name), retry, ct));
             var what = $"{databases.Count} databases, {herd.Tables.Count} table{(herd.Tables.Count == 1 ? "" : "s")}" +
                        (herd.Sequences.Count == 0 ? "" : $", {herd.Sequences.Count} sequence{(herd.Sequences.Count == 1 ? "" : "s")}") +
                        (sync.Active ? "" : "; paused");

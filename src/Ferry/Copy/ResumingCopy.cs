@@ -19,7 +19,9 @@ public static class ResumingCopy
         bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, Action<string> interrupted, CancellationToken ct,
         IProgress<TableProgress>? progress = null)
     {
-        var backoff = new Backoff(TimeSpan.FromSeconds(1), Defaults.MaxBackoff);
+        // A first wait of a quarter second: an attempt costs a few seconds of round trips before its first slice commits
+        // on a long link, and a link that resets every few seconds leaves windows barely longer than that.
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(250), Defaults.MaxBackoff);
         for (var attempt = 1; ; attempt++)
         {
             try

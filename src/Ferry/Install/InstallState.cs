@@ -16,18 +16,23 @@ public static class InstallState
 
     /// <returns>each problem naming the database, the table and the fix; none if the database cannot be reached (the
     /// grant check says that)</returns>
-    public static async Task<List<string>> ProblemsAsync(Database db, IReadOnlyList<TableName> tables, bool capturing, CancellationToken ct)
+    public static async Task<List<string>> ProblemsAsync(Database db, IReadOnlyList<TableName> tables, bool capturing, LinkRetry retry,
+        CancellationToken ct)
     {
-        var problems = new List<string>();
-        NpgsqlConnection c;
         try
         {
-            c = await Connect.OpenAsync(db, ct, "ferry validate");
+            return await retry.RunAsync(db, token => ReadAsync(db, tables, capturing, token), ct);
         }
         catch (FerryException)
         {
-            return problems;
+            return [];
         }
+    }
+
+    private static async Task<List<string>> ReadAsync(Database db, IReadOnlyList<TableName> tables, bool capturing, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        var c = await Connect.OpenAsync(db, ct, "ferry validate");
         await using (c)
         {
             try

@@ -59,7 +59,9 @@ public static class SequenceAdvice
     /// Advice for a sync with several sources: per source database, the statements to run as the sequences' owner;
     /// empty when there is one source or every key sequence already steps by at least the number of sources.
     /// </summary>
-    public static async Task<List<(string Database, string Sql)>> AdviseAsync(IReadOnlyList<Database> sources, Herd herd, CancellationToken ct)
+    /// <param name="retry">each source is read alone, read only: a link failure reads it again</param>
+    public static async Task<List<(string Database, string Sql)>> AdviseAsync(IReadOnlyList<Database> sources, Herd herd, LinkRetry retry,
+        CancellationToken ct)
     {
         var advice = new List<(string, string)>();
         if (sources.Count < 2) return advice;
@@ -67,19 +69,19 @@ public static class SequenceAdvice
         var highest = new Dictionary<(TableName, string), long>();
         foreach (var db in sources)
         {
-            await using var c = await Connect.OpenAsync(db, ct, "ferry advice");
-            var seqs = new List<KeySequence>();
-            foreach (var t in herd.Tables)
+            var seqs = await retry.RunAsync(db, async token =>
             {
-                if (await TableCatalog.ReadAsync(c, t, ct) is not { } shape) continue;
-                foreach (var s in await FindAsync(c, shape, ct))
+                await using var c = await Connect.OpenAsync(db, token, "ferry advice");
+                var found = new List<(KeySequence Seq, long Highest)>();
+                foreach (var t in herd.Tables)
                 {
-                    seqs.Add(s);
-                    var h = await HighestAsync(c, s, ct);
-                    highest[(s.Table, s.Column)] = Math.Max(highest.GetValueOrDefault((s.Table, s.Column)), h);
+                    if (await TableCatalog.ReadAsync(c, t, token) is not { } shape) continue;
+                    foreach (var s in await FindAsync(c, shape, token)) found.Add((s, await HighestAsync(c, s, token)));
                 }
-            }
-            perDb.Add((db, seqs));
+                return found;
+            }, ct);
+            foreach (var (s, h) in seqs) highest[(s.Table, s.Column)] = Math.Max(highest.GetValueOrDefault((s.Table, s.Column)), h);
+            perDb.Add((db, seqs.Select(x => x.Seq).ToList()));
         }
         if (!perDb.All(p => p.Seqs.All(s => s.Increment >= sources.Count)))
             for (var k = 0; k < perDb.Count; k++)
@@ -87,7 +89,7 @@ public static class SequenceAdvice
                     advice.Add((perDb[k].Db.Name, Statement(s, k + 1, sources.Count, highest[(s.Table, s.Column)])));
         // The herd's own sequences, unless judged above as a key's: format('%I.%I') parses back to the same name.
         var keyed = perDb.SelectMany(p => p.Seqs).Select(s => TableName.Parse(s.Sequence)).ToHashSet();
-        advice.AddRange(await HerdAdviceAsync(sources, herd.Sequences.Where(s => !keyed.Contains(s)).ToList(), ct));
+        advice.AddRange(await HerdAdviceAsync(sources, herd.Sequences.Where(s => !keyed.Contains(s)).ToList(), retry, ct));
         return advice;
     }
 
@@ -99,31 +101,19 @@ public static class SequenceAdvice
     /// sequences get no advice (they are rare; interleave them the same way, counting down).
     /// </summary>
     private static async Task<List<(string Database, string Sql)>> HerdAdviceAsync(IReadOnlyList<Database> sources,
-        IReadOnlyList<TableName> sequences, CancellationToken ct)
+        IReadOnlyList<TableName> sequences, LinkRetry retry, CancellationToken ct)
     {
         var advice = new List<(string, string)>();
         if (sequences.Count == 0) return advice;
         var next = new Dictionary<TableName, List<(System.Numerics.BigInteger Next, long Increment)>>();
         foreach (var db in sources)
         {
-            await using var c = await Connect.OpenAsync(db, ct, "ferry advice");
-            foreach (var s in sequences)
+            var states = await retry.RunAsync(db, token => ReadSequencesAsync(db, sequences, token), ct);
+            foreach (var (s, state) in states)
             {
-                await using var cmd = new NpgsqlCommand(
-                    $"SELECT t.last_value, t.is_called, p.seqincrement FROM {Quote.Qualified(s)} AS t " +
-                    "JOIN pg_catalog.pg_sequence AS p ON p.seqrelid = t.tableoid", c);
-                try
-                {
-                    await using var r = await cmd.ExecuteReaderAsync(ct);
-                    await r.ReadAsync(ct);
-                    var (last, called, increment) = (r.GetInt64(0), r.GetBoolean(1), r.GetInt64(2));
-                    if (!next.TryGetValue(s, out var list)) next[s] = list = [];
-                    list.Add((called ? (System.Numerics.BigInteger)last + increment : last, increment));
-                }
-                catch (PostgresException)
-                {
-                    next[s] = []; // checked by add sync already; advice is a courtesy, never a failure
-                }
+                if (!next.TryGetValue(s, out var list)) next[s] = list = [];
+                if (state is { } x) list.Add(x);
+                else list.Clear(); // checked by add sync already; advice is a courtesy, never a failure
             }
         }
         foreach (var (s, states) in next)
@@ -138,6 +128,32 @@ public static class SequenceAdvice
             }
         }
         return advice;
+    }
+
+    /// <returns>each sequence's next value and increment on one database; null where it cannot be read</returns>
+    private static async Task<List<(TableName Sequence, (System.Numerics.BigInteger Next, long Increment)? State)>> ReadSequencesAsync(
+        Database db, IReadOnlyList<TableName> sequences, CancellationToken ct)
+    {
+        var states = new List<(TableName, (System.Numerics.BigInteger, long)?)>();
+        await using var c = await Connect.OpenAsync(db, ct, "ferry advice");
+        foreach (var s in sequences)
+        {
+            await using var cmd = new NpgsqlCommand(
+                $"SELECT t.last_value, t.is_called, p.seqincrement FROM {Quote.Qualified(s)} AS t " +
+                "JOIN pg_catalog.pg_sequence AS p ON p.seqrelid = t.tableoid", c);
+            try
+            {
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                await r.ReadAsync(ct);
+                var (last, called, increment) = (r.GetInt64(0), r.GetBoolean(1), r.GetInt64(2));
+                states.Add((s, (called ? (System.Numerics.BigInteger)last + increment : last, increment)));
+            }
+            catch (PostgresException e) when (!PgErrors.IsTransient(e))
+            {
+                states.Add((s, null));
+            }
+        }
+        return states;
     }
 
     private static bool MayMeet(List<(System.Numerics.BigInteger Next, long Increment)> states)

@@ -10,52 +10,41 @@ namespace Ferry.Install;
 public static class SyncInstaller
 {
     /// <summary>Every problem on every database, each naming the database, table and column, with the fix.</summary>
-    public static Task<List<string>> CheckAsync(IReadOnlyList<Database> databases, Herd herd, CancellationToken ct) =>
-        CheckAsync(databases, herd, databases.Select(d => d.Name).ToHashSet(), ct);
+    public static Task<List<string>> CheckAsync(IReadOnlyList<Database> databases, Herd herd, LinkRetry retry, CancellationToken ct) =>
+        CheckAsync(databases, herd, databases.Select(d => d.Name).ToHashSet(), retry, ct);
 
     /// <param name="sequenceTargets">the databases whose sequences the relay moves (targets of some pair): they need
     /// UPDATE on the herd's sequences, the others only SELECT</param>
     public static Task<List<string>> CheckAsync(IReadOnlyList<Database> databases, Herd herd,
-        IReadOnlySet<string> sequenceTargets, CancellationToken ct) =>
+        IReadOnlySet<string> sequenceTargets, LinkRetry retry, CancellationToken ct) =>
         CheckAsync(databases, herd, sequenceTargets,
-            databases.SelectMany(a => databases.Where(b => b != a).Select(b => new Pair("", a.Name, b.Name))).ToList(), ct);
+            databases.SelectMany(a => databases.Where(b => b != a).Select(b => new Pair("", a.Name, b.Name))).ToList(), retry, ct);
 
     /// <param name="pairs">the directions rows go: each target must have every column its sources send (and may have
     /// more)</param>
+    /// <param name="retry">each database's checks are read only: a link failure runs them again from the start</param>
     public static async Task<List<string>> CheckAsync(IReadOnlyList<Database> databases, Herd herd,
-        IReadOnlySet<string> sequenceTargets, IReadOnlyList<Pair> pairs, CancellationToken ct)
+        IReadOnlySet<string> sequenceTargets, IReadOnlyList<Pair> pairs, LinkRetry retry, CancellationToken ct)
     {
         var problems = new List<string>();
         var shapes = new Dictionary<string, Dictionary<TableName, TableShape?>>();
         var sequences = new Dictionary<string, Dictionary<TableName, SequenceShape>>();
         foreach (var db in databases)
         {
-            NpgsqlConnection c;
+            DatabaseCheck check;
             try
             {
-                c = await Connect.OpenAsync(db, ct, "ferry check");
+                check = await retry.RunAsync(db, token => CheckOneAsync(db, herd, sequenceTargets.Contains(db.Name), token), ct);
             }
             catch (FerryException e)
             {
+                // Could not connect (or gave up on the link): the other databases are still checked and reported.
                 problems.Add(e.Message);
                 continue;
             }
-            await using (c)
-            {
-                problems.AddRange((await GrantCheck.DatabaseProblemsAsync(c, ct))
-                    .Select(p => $"Database {db.Name}: as its owner or a superuser, run in {db.DbName}: {p}"));
-                var found = new Dictionary<TableName, TableShape?>();
-                foreach (var t in herd.Tables) found[t] = await TableCatalog.ReadAsync(c, t, ct);
-                shapes[db.Name] = found;
-                var present = found.Where(f => f.Value is not null).Select(f => f.Key).ToList();
-                problems.AddRange((await GrantCheck.TableProblemsAsync(c, present, ct))
-                    .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
-                problems.AddRange(await TableKind.ProblemsAsync(c, db.Name, present, ct));
-                problems.AddRange((await TableKind.PartitionGrantProblemsAsync(c, present, ct))
-                    .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
-                problems.AddRange(await RowSecurity.ProblemsAsync(c, db.Name, present, ct));
-                sequences[db.Name] = await CheckSequencesAsync(c, db, herd, sequenceTargets.Contains(db.Name), problems, ct);
-            }
+            problems.AddRange(check.Problems);
+            shapes[db.Name] = check.Shapes;
+            sequences[db.Name] = check.Sequences;
         }
         problems.AddRange(SequenceDirectionProblems(databases, herd, sequences));
         if (shapes.Count == 0) return problems;
@@ -85,6 +74,28 @@ public static class SyncInstaller
                 problems.AddRange(ShapeCheck.ColumnProblems(pair.Source, shapes[pair.Source][t]!, pair.Target, shapes[pair.Target][t]!));
         }
         return problems.Distinct().ToList();
+    }
+
+    private sealed record DatabaseCheck(List<string> Problems, Dictionary<TableName, TableShape?> Shapes,
+        Dictionary<TableName, SequenceShape> Sequences);
+
+    private static async Task<DatabaseCheck> CheckOneAsync(Database db, Herd herd, bool sequencesMoved, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        await using var c = await Connect.OpenAsync(db, ct, "ferry check");
+        problems.AddRange((await GrantCheck.DatabaseProblemsAsync(c, ct))
+            .Select(p => $"Database {db.Name}: as its owner or a superuser, run in {db.DbName}: {p}"));
+        var found = new Dictionary<TableName, TableShape?>();
+        foreach (var t in herd.Tables) found[t] = await TableCatalog.ReadAsync(c, t, ct);
+        var present = found.Where(f => f.Value is not null).Select(f => f.Key).ToList();
+        problems.AddRange((await GrantCheck.TableProblemsAsync(c, present, ct))
+            .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
+        problems.AddRange(await TableKind.ProblemsAsync(c, db.Name, present, ct));
+        problems.AddRange((await TableKind.PartitionGrantProblemsAsync(c, present, ct))
+            .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
+        problems.AddRange(await RowSecurity.ProblemsAsync(c, db.Name, present, ct));
+        var sequences = await CheckSequencesAsync(c, db, herd, sequencesMoved, problems, ct);
+        return new DatabaseCheck(problems, found, sequences);
     }
 
     /// <summary>
@@ -132,41 +143,63 @@ public static class SyncInstaller
     }
 
     /// <summary>Installs with capture triggers on every database (all of them are read from).</summary>
-    public static Task InstallAsync(IReadOnlyList<Database> databases, Herd herd, CancellationToken ct) =>
-        InstallAsync(databases, herd, databases.Select(d => d.Name).ToHashSet(), ct);
+    public static Task InstallAsync(IReadOnlyList<Database> databases, Herd herd, LinkRetry retry, CancellationToken ct) =>
+        InstallAsync(databases, herd, databases.Select(d => d.Name).ToHashSet(), retry, ct);
 
     /// <param name="capturing">the databases some pair reads from, in this sync or another: only they get triggers</param>
-    public static async Task InstallAsync(IReadOnlyList<Database> databases, Herd herd, IReadOnlySet<string> capturing, CancellationToken ct)
+    /// <param name="retry">
+    /// The schema, then each table's capture, is one transaction of idempotent SQL; after a link failure the install
+    /// reconnects and goes on with the first that did not commit (one whose COMMIT was lost on the way back is simply
+    /// installed again, which changes nothing).
+    /// </param>
+    public static async Task InstallAsync(IReadOnlyList<Database> databases, Herd herd, IReadOnlySet<string> capturing, LinkRetry retry,
+        CancellationToken ct)
     {
         foreach (var db in databases)
         {
-            await using var c = await Connect.OpenAsync(db, ct, "ferry install");
-            await NodeInstaller.InstallSchemaAsync(c, ct);
-            foreach (var t in herd.Tables)
+            var schemaDone = false;
+            var tablesDone = 0;
+            await retry.RunAsync(db, async token =>
             {
-                var shape = await TableCatalog.ReadAsync(c, t, ct)
-                            ?? throw new FerryException($"Table {t} disappeared from {db.Name} while installing.");
-                await NodeInstaller.InstallCaptureAsync(c, shape, ct, triggers: capturing.Contains(db.Name));
-            }
+                await using var c = await Connect.OpenAsync(db, token, "ferry install");
+                if (!schemaDone)
+                {
+                    await NodeInstaller.InstallSchemaAsync(c, token);
+                    schemaDone = true;
+                    retry.Progressed();
+                }
+                for (; tablesDone < herd.Tables.Count; tablesDone++)
+                {
+                    var t = herd.Tables[tablesDone];
+                    var shape = await TableCatalog.ReadAsync(c, t, token)
+                                ?? throw new FerryException($"Table {t} disappeared from {db.Name} while installing.");
+                    await NodeInstaller.InstallCaptureAsync(c, shape, token, triggers: capturing.Contains(db.Name));
+                    retry.Progressed();
+                }
+            }, ct);
         }
     }
 
     /// <summary>
     /// Drops capture triggers of the given tables where no remaining sync needs them, and the sync's unfinished copies.
-    /// A database that cannot be reached is reported, not fatal: its triggers only keep recording row versions.
+    /// A database that cannot be reached is reported, not fatal: its triggers only keep recording row versions. Every
+    /// drop is IF EXISTS, so a link failure runs the database's drops again.
     /// </summary>
     public static async Task<List<string>> RemoveCaptureAsync(string sync, IEnumerable<(Database Db, IReadOnlyList<TableName> Tables)> work,
-        CancellationToken ct)
+        LinkRetry retry, CancellationToken ct)
     {
         var warnings = new List<string>();
         foreach (var (db, tables) in work)
         {
             try
             {
-                await using var c = await Connect.OpenAsync(db, ct, "ferry remove");
-                foreach (var t in tables) await NodeInstaller.RemoveCaptureAsync(c, t, ct);
-                // An unfinished copy of the sync goes with it: a sync added again under the name starts its own.
-                await Copy.CopyCursor.ClearAllAsync(c, sync, ct);
+                await retry.RunAsync(db, async token =>
+                {
+                    await using var c = await Connect.OpenAsync(db, token, "ferry remove");
+                    foreach (var t in tables) await NodeInstaller.RemoveCaptureAsync(c, t, token);
+                    // An unfinished copy of the sync goes with it: a sync added again under the name starts its own.
+                    await Copy.CopyCursor.ClearAllAsync(c, sync, token);
+                }, ct);
             }
             catch (Exception e) when (e is FerryException or PostgresException)
             {

@@ -41,7 +41,7 @@ public sealed class Discontinuity(ServerFixture servers, ITestOutputHelper outpu
         await s.ExecuteAsync(t.Database, $"SET ROLE {RestrictedRole.Owner}; {Schema}; RESET ROLE;", default);
         await RestrictedRole.GrantTablesAsync(s, t.Database, ["public.items"], default);
         using (var store = await Store.OpenAsync(Path.Combine(t.Cli.Home, "ferry.db"), default))
-            await SyncInstaller.InstallAsync([await store.GetDatabaseAsync("db1", default)], await store.GetHerdAsync("h", default), default);
+            await SyncInstaller.InstallAsync([await store.GetDatabaseAsync("db1", default)], await store.GetHerdAsync("h", default), Ferry.Postgres.LinkRetry.None, default);
         await t.ExecAsync(0, "INSERT INTO items SELECT g, 'replacement ' || g FROM generate_series(50, 150) g");
         await t.Cli.OkAsync("kick", "s");
 

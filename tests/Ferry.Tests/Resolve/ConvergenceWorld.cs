@@ -37,7 +37,7 @@ public sealed class ConvergenceWorld
             await RestrictedRole.GrantTablesAsync(s, db, ["public.kv"], default);
         }
         var world = new ConvergenceWorld(servers, db);
-        await SyncInstaller.InstallAsync(world._dbs, new Herd("h", [new TableName("public", "kv")]), default);
+        await SyncInstaller.InstallAsync(world._dbs, new Herd("h", [new TableName("public", "kv")]), Ferry.Postgres.LinkRetry.None, default);
         return world;
     }
 
