@@ -6,15 +6,16 @@ namespace Ferry.Benchmarks;
 public sealed record BenchOptions(string OutPath, string? Only, TimeSpan PhaseDuration, int BulkRuns, int CaptureRounds)
 {
     public static readonly string[] ScenarioNames = ["bulk_100k", "latency_10ps", "capture_overhead", "capture_overhead_fsync_off", "round_trips", "onetimecopy_100k",
-        "link_drain_100k", "link_latency_100ms", "blackhole_detection", "kill_recovery"];
+        "link_drain_100k", "link_latency_100ms", "blackhole_detection", "kill_recovery", "bulk_statements", "apply_updates"];
 
     public const string Usage = """
         Usage: dotnet run -c Release --project bench/Ferry.Benchmarks -- [options]
           --out PATH          where to write the JSON results (default bench/results/latest.json)
           --only NAME[,NAME]  run these scenarios only: bulk_100k, latency_10ps, capture_overhead, capture_overhead_fsync_off, round_trips,
-                              onetimecopy_100k, link_drain_100k, link_latency_100ms, blackhole_detection, kill_recovery
+                              onetimecopy_100k, link_drain_100k, link_latency_100ms, blackhole_detection, kill_recovery,
+                              bulk_statements, apply_updates
           --duration SECONDS  length of each capture_overhead phase (default 20)
-          --runs N            bulk_100k runs of each method, the median is reported (default 3)
+          --runs N            bulk_100k, bulk_statements, apply_updates runs of each method, the median is reported (default 3)
           --rounds N          capture_overhead rounds of (without, with) phases, medians reported (default 2)
         """;
 

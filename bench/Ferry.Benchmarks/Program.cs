@@ -47,6 +47,9 @@ var scenarios = new (string Name, Func<Task<ScenarioResult>> Run)[]
     (LinkLatencyScenario.Name, () => new LinkLatencyScenario(cluster, Log).RunAsync(ct)),
     (BlackholeScenario.Name, () => new BlackholeScenario(cluster, Log).RunAsync(ct)),
     (KillRecoveryScenario.Name, () => new KillRecoveryScenario(cluster, Log).RunAsync(ct)),
+    // Issue 17, performance: the application's bulk statements under capture, and the apply of updates and deletes.
+    (BulkStatementsScenario.Name, () => new BulkStatementsScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
+    (ApplyUpdatesScenario.Name, () => new ApplyUpdatesScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
 };
 var failed = 0;
 foreach (var (name, run) in scenarios.Where(s => options.Runs(s.Name)))

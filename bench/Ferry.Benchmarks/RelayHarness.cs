@@ -38,13 +38,21 @@ public sealed class RelayHarness : IAsyncDisposable
         IReadOnlyList<string> tables, CancellationToken ct) =>
         CreateAsync(source, target, database, null, tables, ct);
 
+    /// <summary>
+    /// As <see cref="CreateAsync(LocalServer, LocalServer, string, IReadOnlyList{string}, CancellationToken)"/>, with the
+    /// target a second master (<see cref="Role.Source"/>: it keeps row versions and is captured too) or a replica.
+    /// </summary>
+    public static Task<RelayHarness> CreateAsync(LocalServer source, LocalServer target, string database,
+        IReadOnlyList<string> tables, Role targetRole, CancellationToken ct) =>
+        CreateAsync(source, target, database, null, tables, ct, targetRole);
+
     /// <summary>As <see cref="CreateAsync(LocalServer, LocalServer, string, IReadOnlyList{string}, CancellationToken)"/>, with the relay reaching the target through <paramref name="targetLink"/>.</summary>
     public static Task<RelayHarness> ThroughLinkAsync(BenchCluster cluster, string database, FaultProxy targetLink,
         IReadOnlyList<string> tables, CancellationToken ct) =>
         CreateAsync(cluster.Source, cluster.Target, database, targetLink, tables, ct);
 
     private static async Task<RelayHarness> CreateAsync(LocalServer source, LocalServer target, string database,
-        FaultProxy? targetLink, IReadOnlyList<string> tables, CancellationToken ct)
+        FaultProxy? targetLink, IReadOnlyList<string> tables, CancellationToken ct, Role targetRole = Role.Target)
     {
         var home = Path.Combine(Path.GetTempPath(), $"ferry-bench-{database}-{Guid.NewGuid().ToString("N")[..8]}");
         var store = await Store.CreateAsync(Path.Combine(home, "ferry.db"), ct);
@@ -62,7 +70,7 @@ public sealed class RelayHarness : IAsyncDisposable
             {
                 Settings = new Dictionary<string, string>(direct.Settings) { ["port"] = targetLink.Port.ToString(CultureInfo.InvariantCulture) },
             };
-            await ConfigureAsync(store, src, tgt, direct, tables, ct);
+            await ConfigureAsync(store, src, tgt, direct, tables, targetRole, ct);
             return harness;
         }
         catch
@@ -77,17 +85,18 @@ public sealed class RelayHarness : IAsyncDisposable
     /// <paramref name="tgtDirect"/> is how ferry's installer reaches the target when the relay goes through a proxy.
     /// </summary>
     private static async Task ConfigureAsync(Store store, Database src, Database tgt, Database tgtDirect,
-        IEnumerable<string> tables, CancellationToken ct)
+        IEnumerable<string> tables, Role targetRole, CancellationToken ct)
     {
         await store.AddDatabaseAsync(src, ct);
         await store.AddDatabaseAsync(tgt, ct);
-        await store.AddDbGroupAsync(new DbGroup("g", [new DbGroupMember("src", Role.Source), new DbGroupMember("tgt", Role.Target)]), ct);
+        await store.AddDbGroupAsync(new DbGroup("g", [new DbGroupMember("src", Role.Source), new DbGroupMember("tgt", targetRole)]), ct);
         await store.AddToHerdAsync("h", tables.Select(t => TableName.Parse(t)), ct);
         var herd = await store.GetHerdAsync("h", ct);
         var problems = await SyncInstaller.CheckAsync([src, tgtDirect], herd, Ferry.Postgres.LinkRetry.None, ct);
         if (problems.Count > 0)
             throw new InvalidOperationException("Ferry's checks failed:\n  " + string.Join("\n  ", problems));
-        await SyncInstaller.InstallAsync([src, tgtDirect], herd, new HashSet<string> { src.Name }, Ferry.Postgres.LinkRetry.None, ct);
+        var capturing = targetRole == Role.Source ? new HashSet<string> { src.Name, tgt.Name } : new HashSet<string> { src.Name };
+        await SyncInstaller.InstallAsync([src, tgtDirect], herd, capturing, Ferry.Postgres.LinkRetry.None, ct);
         await store.AddSyncAsync(new Sync("s", "h", "g", Resolve.ConflictRule.Latest, Active: true), ct);
     }
 

@@ -121,8 +121,8 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             owner = i;
             if (keepVersions)
             {
-                Add(t.Local, pair.Target);
-                Add(t.Decide, dbgroupOrder, t.Shape.Name.Schema, t.Shape.Name.Name);
+                Add(t.Decide, dbgroupOrder, t.Shape.Name.Schema, t.Shape.Name.Name, pair.Target);
+                Add(t.Unborn, t.Shape.Name.Schema, t.Shape.Name.Name);
                 Add(t.RecordConflicts, t.Shape.Name.Schema, t.Shape.Name.Name, pair.Sync, t.Shape.Key.ToArray(), t.Rule.Name());
                 recorders.Add(batch.BatchCommands[^1]);
                 if (t.AbortOnConflict is { } abort) Add(abort, t.Shape.Name.Schema, t.Shape.Name.Name);

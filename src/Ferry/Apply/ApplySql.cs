@@ -48,37 +48,37 @@ public sealed class ApplySql
                        $"FROM unnest({string.Join(", ", Enumerable.Range(1, n + 4).Select(i => $"${i}::text[]"))}) " +
                        $"AS u({string.Join(", ", Enumerable.Range(0, n + 4).Select(i => $"c{i}"))})";
 
-        // $1: this database's name, what a local entry's NULL origin means.
-        Local = $"""
-            UPDATE {Temp} AS i SET {f.LocalVersion} = r.ferry_version, {f.LocalOrigin} = coalesce(r.ferry_origin, $1)
-            FROM {rv} AS r WHERE {Match("r", "i")}
-            """;
-
         // A conflict: the target's entry came from elsewhere and is not the version the incoming change was made
         // on top of. A follow-up edit (made after its author received the target's version) is not a conflict.
-        var conflict = $"(i.{f.LocalVersion} IS NOT NULL AND i.{f.LocalOrigin} <> i.{f.Origin} " +
-                       $"AND i.{f.LocalVersion} IS DISTINCT FROM i.{f.BasedOn} AND i.{f.LocalVersion} <> i.{f.Version})";
-        const string rank = "coalesce(array_position($1::text[], {0}), 2147483647)";
-        var newer = $"(i.{f.LocalVersion} IS NULL OR i.{f.Version} > i.{f.LocalVersion} OR (i.{f.Version} = i.{f.LocalVersion} AND " +
-                    $"{string.Format(rank, $"i.{f.Origin}")} < {string.Format(rank, $"i.{f.LocalOrigin}")}))";
-        var decide = rule switch
+        // Written over the target's entry (lv, lo), so that the lookup and the decision are one pass over the
+        // temporary table: each UPDATE of it rewrites every row, a tenth of a 100k-row chunk's apply.
+        string Conflict(string lv, string lo) =>
+            $"({lv} IS NOT NULL AND {lo} <> i.{f.Origin} AND {lv} IS DISTINCT FROM i.{f.BasedOn} AND {lv} <> i.{f.Version})";
+        string Rank(string origin) => $"coalesce(array_position($1::text[], {origin}), 2147483647)";
+        string Newer(string lv, string lo) =>
+            $"({lv} IS NULL OR i.{f.Version} > {lv} OR (i.{f.Version} = {lv} AND {Rank($"i.{f.Origin}")} < {Rank(lo)}))";
+        string RuleWins(string lv, string lo) => rule switch
         {
-            ConflictRule.Latest => newer,
-            ConflictRule.Source => $"({string.Format(rank, $"i.{f.Origin}")} < {string.Format(rank, $"i.{f.LocalOrigin}")})",
+            ConflictRule.Latest => Newer(lv, lo),
+            ConflictRule.Source => $"({Rank($"i.{f.Origin}")} < {Rank(lo)})",
             _ => "false",
         };
         // Rows older than the table's last truncate are dead everywhere, whichever arrives first.
-        var truncatedBefore = "coalesce((SELECT tr.version FROM ferry.truncates AS tr " +
-                              "WHERE tr.schema_name = $2 AND tr.table_name = $3), '-infinity')";
-        // $1 the dbgroup order (text[]), $2 schema, $3 table. An entry the target has never seen is no conflict and
-        // wins unless a truncate killed it: what the temporary table's defaults say already, so such entries (all of
-        // a bulk load) are not rewritten.
+        string TruncatedBefore(string schema, string name) => "coalesce((SELECT tr.version FROM ferry.truncates AS tr " +
+                                                             $"WHERE tr.schema_name = {schema} AND tr.table_name = {name}), '-infinity')";
+        const string lv = "r.ferry_version", lo = "coalesce(r.ferry_origin, $4)";
+        var wins = $"CASE WHEN {Conflict(lv, lo)} THEN {RuleWins(lv, lo)} ELSE {Newer(lv, lo)} END";
+        // $1 the dbgroup order (text[]), $2 schema, $3 table, $4 this database's name (what a local entry's NULL
+        // origin means). Only the entries the target has an entry for: one it has never seen is no conflict and wins
+        // unless a truncate killed it, what the temporary table's defaults say already, so such entries (all of a
+        // bulk load) are not rewritten, except by Unborn.
         Decide = $"""
-            UPDATE {Temp} AS i SET {f.Conflict} = {conflict},
-                {f.RuleWin} = CASE WHEN {conflict} THEN {decide} ELSE {newer} END,
-                {f.Win} = (CASE WHEN {conflict} THEN {decide} ELSE {newer} END) AND i.{f.Version} > {truncatedBefore}
-            WHERE i.{f.LocalVersion} IS NOT NULL OR i.{f.Version} <= {truncatedBefore}
+            UPDATE {Temp} AS i SET {f.LocalVersion} = {lv}, {f.LocalOrigin} = {lo}, {f.Conflict} = {Conflict(lv, lo)},
+                {f.RuleWin} = {wins}, {f.Win} = {wins} AND i.{f.Version} > {TruncatedBefore("$2", "$3")}
+            FROM {rv} AS r WHERE {Match("r", "i")}
             """;
+        // $1 schema, $2 table: the entries new here that a truncate made after them killed.
+        Unborn = $"UPDATE {Temp} AS i SET {f.Win} = false WHERE i.{f.LocalVersion} IS NULL AND i.{f.Version} <= {TruncatedBefore("$1", "$2")}";
 
         // $1 schema, $2 table, $3 sync, $4 key column names, $5 rule. The winner recorded is the rule's verdict, which
         // every database reaches alike; a later truncate may still remove both versions. Row images by column name,
@@ -227,9 +227,11 @@ public sealed class ApplySql
 
     public string InsertInline { get; }
 
-    public string Local { get; }
-
+    /// <summary>Looks up the target's entry of each incoming one and decides it (the entries the target has one for).</summary>
     public string Decide { get; }
+
+    /// <summary>Decides the entries the target has none for: only a truncate can make them lose.</summary>
+    public string Unborn { get; }
 
     public string RecordConflicts { get; }
 

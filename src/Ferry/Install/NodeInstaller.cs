@@ -20,9 +20,11 @@ public static class NodeInstaller
     /// own sessions (a version-2 database lets any session switch its capture off), and ferry's key columns take
     /// widened types (<see cref="Column.VersionType"/>): a version-2 capture rejects the application's writes once a
     /// key's owner widens it. Also tables held per pair (ferry.held_tables) and the column fingerprints both
-    /// ends of a pair compare (ferry.shapes).
+    /// ends of a pair compare (ferry.shapes). 4: an application's UPDATE and DELETE append to the change log whatever
+    /// their size (a version-3 capture upserts the row versions of a large one in the application's statement, at
+    /// 3x its cost).
     /// </summary>
-    public const int SchemaVersion = 3;
+    public const int SchemaVersion = 4;
 
     public static async Task InstallSchemaAsync(NpgsqlConnection c, CancellationToken ct)
     {

@@ -21,7 +21,7 @@ public sealed class ChangeLogFolds(ServerFixture servers)
         await t.OneSourceTwoTargetsAsync();
         var log = new CaptureNames(new TableName("public", "items")).Log;
 
-        // Each statement is small, so each appends to the log: 30 inserts, 5 updates, 5 deletes.
+        // Each statement appends to the log, one entry per key: 30 inserts, 5 updates, 5 deletes.
         await t.ExecAsync(0, Statements(1, 30));
         Assert.Equal(40L, await servers[0].ScalarAsync<long>(t.Database, $"SELECT count(*) FROM {log}", default));
         await t.Cli.OkAsync("debug", "run-once", "s", "db1", "db2");
