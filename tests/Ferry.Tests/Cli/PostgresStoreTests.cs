@@ -30,6 +30,11 @@ public sealed class PostgresStoreTests(ServerFixture servers)
         Assert.False(File.Exists(Path.Combine(t.Cli.Home, "ferry.db")));
 
         await t.AddDatabasesAsync(2); // install again (up to date), then add database … pass=…
+
+        // A newer ferry's table, met by three commands at once: the advisory lock lets one create it, and all go on.
+        await s.ExecuteAsync(t.Database, "DROP TABLE ferry_control.pair_lag; DELETE FROM ferry_control.meta WHERE key = 'control_sql'", default);
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => t.Cli.OkAsync("list", "syncs")));
+        Assert.Equal("0", await s.ScalarAsync<string>(t.Database, "SELECT count(*)::text FROM ferry_control.pair_lag", default));
         await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:source");
         await t.Cli.OkAsync("add", "all", "tables", "herd=h");
         // The store's own tables sit in db1 too, and are no application's.
