@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Ferry.Local;
 using Ferry.Tests.Harness;
 using Npgsql;
 using Xunit;
@@ -116,5 +117,20 @@ public sealed class PostgresStoreTests(ServerFixture servers)
         Assert.DoesNotContain("hunter2", r.All, StringComparison.Ordinal);
         cli.Environment["FERRY_STORE"] = "host=db.example.com user=ferry_ctl";
         Refusal.AssertRefused(await cli.RunAsync("status"), Refusal.Usage, "a FERRY_STORE without a database", "FERRY_STORE", "dbname=");
+    }
+
+    [Fact]
+    public async Task a_store_whose_link_resets_every_connection_for_a_while_is_retried_and_the_command_succeeds()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(a_store_whose_link_resets_every_connection_for_a_while_is_retried_and_the_command_succeeds),
+            "SELECT 1", []);
+        await using var proxy = FaultProxy.Start(servers[1]);
+        t.Cli.Environment["PGPASSWORD"] = RestrictedRole.Password;
+        await t.Cli.OkAsync("install", $"dbname={t.Database}", $"host={proxy.Host}", $"port={proxy.Port}", $"user={RestrictedRole.User}");
+        await t.Cli.OkAsync("add", "herd", "h");
+        // Longer than the CLI takes to start, shorter than the store's retries (about 6 to 10 s in all).
+        proxy.RefuseFor(TimeSpan.FromSeconds(4));
+        Assert.Matches(@"(?m)^h\s", (await t.Cli.OkAsync("list", "herds")).Out);
+        Assert.True(proxy.ConnectionsRefused > 0, "the store's link refused no connection: the retry was not exercised");
     }
 }
