@@ -1,3 +1,5 @@
+using Ferry.Postgres;
+
 namespace Ferry.Cli;
 
 /// <summary>

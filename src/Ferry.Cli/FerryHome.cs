@@ -18,11 +18,15 @@ public static class FerryHome
 {
     public static string LockPath => Path.Combine(Defaults.Home, "relay.lock");
 
-    /// <summary>Every file ferry writes in the home: the store and SQLite's files beside it, the relay's state, its log, its lock.</summary>
+    /// <summary>
+    /// Every file ferry writes in the home: the store and SQLite's files beside it, the relay's state, its log, its lock,
+    /// the pointer to a PostgreSQL store (which may hold a password, so it is kept like the store).
+    /// </summary>
     public static IEnumerable<string> Files =>
     [
         Defaults.StorePath, Defaults.StorePath + "-wal", Defaults.StorePath + "-shm", Defaults.StorePath + "-journal",
         Defaults.RelayStatePath, Defaults.RelayStatePath + ".tmp", Defaults.LogPath, LockPath,
+        Defaults.StorePointerPath, Defaults.StorePointerPath + ".tmp",
     ];
 
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
@@ -74,7 +78,7 @@ public static class FerryHome
         if (st.Uid != me)
             throw new FerryException($"{path} belongs to uid {st.Uid}, not to you (uid {me}). Run: chown {me} {path}");
         // Like libpq with ~/.pgpass: the store holds passwords, so any access by others is refused, not just writing.
-        var store = path.StartsWith(Defaults.StorePath, StringComparison.Ordinal);
+        var store = path.StartsWith(Defaults.StorePath, StringComparison.Ordinal) || path.StartsWith(Defaults.StorePointerPath, StringComparison.Ordinal);
         if ((st.Mode & (store ? GroupOrOthersAny : GroupOrOthersWrite)) != 0)
             throw new FerryException($"{path} is {(store ? "open to" : "writable by")} other users (mode {Octal(st.Mode)})" +
                                      $"{(store ? ", and it holds passwords" : "")}. Run: chmod 600 {path}");

@@ -6,7 +6,10 @@ using Ferry.Cli.Commands;
 // The command tree. Verbs take Bucardo's free-form words and key=value pairs; each verb family lives in Commands/.
 var root = new RootCommand("ferry: PostgreSQL multi-master replication from a relay, with plain grants (no superuser).");
 
-root.Subcommands.Add(Verb("install", "Create the control store under $FERRY_HOME (default ~/.ferry).", InstallCommand.RunAsync));
+root.Subcommands.Add(Verb("install", "Create the control store: SQLite under $FERRY_HOME (default ~/.ferry), or in PostgreSQL: " +
+    "ferry install dbname=... host=... port=... user=... [schema=NAME].", InstallCommand.RunAsync));
+root.Subcommands.Add(Verb("store", "Move this home's SQLite control store into PostgreSQL, to share it between relay hosts: " +
+    "ferry store move dbname=... host=... port=... user=... [schema=NAME].", StoreCommand.RunAsync));
 root.Subcommands.Add(Verb("add", "Add a database, dbgroup, herd, table, all tables, sequence, all sequences or sync: " +
     "ferry add database NAME dbname=... host=...", AddCommands.RunAsync));
 root.Subcommands.Add(Verb("list", "List databases, dbgroups, herds, tables, sequences, syncs or all.", ListCommands.RunAsync));
@@ -182,7 +185,7 @@ static async Task<int> Guard(string verb, Func<Task<int>> run)
                      "ferry's setup steps are safe to repeat.");
         return 1;
     }
-    catch (Microsoft.Data.Sqlite.SqliteException e) when (StoreProblem(e) is { } sentence)
+    catch (Exception e) when (Ferry.ControlStore.StoreErrors.Explain(e) is { } sentence)
     {
         Output.Error(sentence);
         return 1;
@@ -192,26 +195,6 @@ static async Task<int> Guard(string verb, Func<Task<int>> run)
         Output.Error($"internal error: {Flat(e.Message)} ({Logged(verb, e)})");
         return 70;
     }
-}
-
-// What SQLite says about the store file, as what to do about it; null for a failure that is no fault of the file.
-static string? StoreProblem(Microsoft.Data.Sqlite.SqliteException e)
-{
-    var store = Defaults.StorePath;
-    // Microsoft.Data.Sqlite words it "SQLite Error 8: 'attempt to write a readonly database'.": keep SQLite's own words.
-    var (open, close) = (e.Message.IndexOf('\'', StringComparison.Ordinal), e.Message.LastIndexOf('\''));
-    var sqlite = "SQLite: " + (close > open + 1 ? e.Message[(open + 1)..close] : Flat(e.Message));
-    return e.SqliteErrorCode switch
-    {
-        26 or 11 => $"The control store {store} is damaged or is not a ferry store ({sqlite}). Restore it from a backup, or " +
-                    "move it away, run ferry install and add the configuration again (replication state is kept in the databases).",
-        8 => $"ferry cannot write its control store {store} ({sqlite}). Make it writable by you (chmod 600 {store}, and " +
-             $"chmod 700 {Defaults.Home}), or check that its disk is not mounted read-only.",
-        14 => $"ferry cannot open its control store {store} ({sqlite}). Check that {Defaults.Home} is a folder you can write.",
-        13 => $"The disk of {store} is full ({sqlite}). Free some space and run the command again.",
-        5 or 6 => $"The control store {store} stayed busy: another ferry command held it ({sqlite}). Run the command again.",
-        _ => null,
-    };
 }
 
 static string Flat(string message) => string.Join(' ', message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));

@@ -32,7 +32,10 @@ public static class VerbHelp
 
     private static readonly Dictionary<string, Entry> Verbs = new(StringComparer.OrdinalIgnoreCase)
     {
-        ["install"] = new(["ferry install"], []),
+        ["install"] = new(["ferry install", "ferry install dbname=D host=H port=P user=U [passfile=F | pass=-] [schema=S]"],
+            [.. DatabaseKeys, ("schema=S", "the PostgreSQL control store's schema; default ferry_control")]),
+        ["store"] = new(["ferry store move dbname=D host=H port=P user=U [passfile=F | pass=-] [schema=S]"],
+            [.. DatabaseKeys, ("schema=S", "the PostgreSQL control store's schema; default ferry_control")]),
         ["add"] = new(
             ["ferry add database NAME dbname=D host=H port=P user=U pass=- | ferry add database NAME postgresql://…",
              "ferry add dbgroup G db1:source db2:source db3:target",

@@ -9,7 +9,18 @@ public static class Defaults
             ? home
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".ferry");
 
+    /// <summary>The SQLite store's file, and the key every command opens the home's store by, whichever kind it is.</summary>
     public static string StorePath => Path.Combine(Home, "ferry.db");
+
+    /// <summary>Written by <c>ferry install dbname=…</c>: the PostgreSQL control store this home uses instead.</summary>
+    public static string StorePointerPath => Path.Combine(Home, ControlStore.StoreAddress.PointerName);
+
+    /// <summary>
+    /// A PostgreSQL control store named in the environment (a libpq URI or key=value words), over the home's pointer
+    /// file and ferry.db: how a second relay host reaches the store the first one installed.
+    /// </summary>
+    public static ControlStore.StoreAddress? StoreSetting =>
+        Settings.Connection("FERRY_STORE", text => ControlStore.StoreAddress.Parse(text, "FERRY_STORE"));
 
     public static string RelayStatePath => Path.Combine(Home, "relay.json");
 

@@ -69,6 +69,25 @@ public static class Settings
                                   "or 0.0.0.0 (every IPv4 address; :: means the same); IPv6 is not supported");
     }
 
+    /// <summary>
+    /// Connection keys (a libpq URI or key=value words), read by <paramref name="parse"/>, which says what is wrong
+    /// with a <see cref="FormatException"/>. The value itself is never repeated: it may hold a password.
+    /// </summary>
+    public static T? Connection<T>(string variable, Func<string, T> parse) where T : class
+    {
+        if (Raw(variable) is not { } raw) return null;
+        try
+        {
+            return parse(raw);
+        }
+        catch (FormatException e)
+        {
+            throw new SettingException($"{variable} is not a valid setting: {e.Message.TrimEnd('.')}. It must be a libpq URI " +
+                                       "(postgresql://user@host:5432/dbname?schema=ferry_control) or key=value words " +
+                                       "(host=... port=... dbname=... user=...). Correct it or unset it.");
+        }
+    }
+
     private static SettingException Bad(string variable, string value, string allowed) =>
         Environment.GetEnvironmentVariable(variable) is not { Length: > 0 } && ConfigFile.Find(variable) is { } entry
             ? new($"{variable}={value} in {ConfigFile.Path} line {entry.Line} is not a valid setting: it must be {allowed}. " +

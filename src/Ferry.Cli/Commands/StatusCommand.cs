@@ -25,6 +25,7 @@ public static class StatusCommand
             Output.Line(await JsonAsync(store, relay, ct));
             return 0;
         }
+        Output.Line($"Store: {store.Address.Describe()}");
         Output.Line(relay is null
             ? "Relay: not running; changes wait in the databases until it runs. Start it with: ferry start"
             : relay.Starting ? $"Relay: starting, pid {relay.Pid}"

@@ -1,151 +1,141 @@
+using System.Data.Common;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Ferry.Resolve;
-using Microsoft.Data.Sqlite;
 
 namespace Ferry.ControlStore;
 
 /// <summary>
-/// The relay's embedded SQLite file: databases, dbgroups, herds, syncs, and what the relay last saw. No
-/// replication state lives here (DESIGN invariant 7). The file is created mode 0600 because it may hold passwords.
+/// The relay's store: databases, dbgroups, herds, syncs, and what the relay last saw. No replication state lives here
+/// (DESIGN invariant 7). An embedded SQLite file by default (mode 0600: it may hold passwords), or a schema in a
+/// PostgreSQL database that several relay hosts share (<see cref="StoreAddress"/>). Both speak ADO.NET's base types;
+/// what differs (connections, DDL types, retries) is the backend's. SQL here is written for both: named parameters,
+/// <c>ON CONFLICT</c>, TEXT timestamps.
 /// </summary>
 public sealed partial class Store : IDisposable
 {
-    private readonly SqliteConnection _connection;
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly StoreBackend _backend;
 
-    private Store(SqliteConnection connection, string path)
+    private Store(StoreBackend backend, StoreAddress address)
     {
-        _connection = connection;
-        Path = path;
+        _backend = backend;
+        Address = address;
     }
 
-    public string Path { get; }
+    public StoreAddress Address { get; }
+
+    /// <summary>Where the store is, for messages.</summary>
+    public string Path => Address.Describe();
 
     public static bool Exists(string path) => File.Exists(path);
 
-    /// <summary>Creates the store (mode 0600, in a folder of mode 0700) or opens the existing one.</summary>
-    public static async Task<Store> CreateAsync(string path, CancellationToken ct)
+    /// <summary>Creates the home's store (or the one at <paramref name="path"/>), or opens the existing one.</summary>
+    public static Task<Store> CreateAsync(string path, CancellationToken ct) => CreateAsync(StoreAddress.For(path), ct);
+
+    /// <summary>Creates the store (a SQLite file mode 0600; a PostgreSQL schema only its role may use) or opens it.</summary>
+    public static async Task<Store> CreateAsync(StoreAddress address, CancellationToken ct)
     {
-        var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
-        if (!Directory.Exists(folder))
+        StoreBackend backend = address.IsPostgres
+            ? await PostgresBackend.CreateAsync(address, ct)
+            : await SqliteBackend.CreateAsync(address.File!, ct);
+        var store = new Store(backend, address);
+        try
         {
-            if (OperatingSystem.IsWindows()) Directory.CreateDirectory(folder);
-            else Directory.CreateDirectory(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            await backend.MigrateAsync(Migrations(), AddedColumns, create: true, ct);
+            await store.ExecuteAsync("INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT DO NOTHING", ct);
+            return store;
         }
-        if (!File.Exists(path))
+        catch
         {
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            await using (new FileStream(path, options)) { }
+            store.Dispose();
+            throw;
         }
-        var store = await OpenExistingAsync(path, ct);
-        await store.MigrateAsync(ct);
-        await store.ExecuteAsync("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1')", ct);
-        return store;
     }
 
-    /// <summary>Opens an existing store; says how to create one when there is none.</summary>
-    public static async Task<Store> OpenAsync(string path, CancellationToken ct)
+    /// <summary>Opens the home's store (whichever kind <see cref="StoreAddress.For"/> finds); says how to create one when there is none.</summary>
+    public static Task<Store> OpenAsync(string path, CancellationToken ct) => OpenAsync(StoreAddress.For(path), ct);
+
+    public static async Task<Store> OpenAsync(StoreAddress address, CancellationToken ct)
     {
-        if (!File.Exists(path))
-            throw new FerryException($"No ferry control store at {path}. Run 'ferry install' first " +
-                                     "(set FERRY_HOME to use another folder).");
-        var store = await OpenExistingAsync(path, ct);
-        await store.MigrateAsync(ct);
-        return store;
+        StoreBackend backend = address.IsPostgres
+            ? await PostgresBackend.OpenAsync(address, ct)
+            : await SqliteBackend.OpenAsync(address.File!, ct);
+        var store = new Store(backend, address);
+        try
+        {
+            await backend.MigrateAsync(Migrations(), AddedColumns, create: false, ct);
+            return store;
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
-    /// Brings a store made by any earlier ferry up to this one's tables, on every open: each step is idempotent
-    /// (CREATE TABLE IF NOT EXISTS, a column added only when missing), so there is no version to compare.
+    /// Every <c>Sql/control_NNN_*.sql</c>, in order: run on every open, each idempotent (CREATE TABLE IF NOT EXISTS), so a
+    /// store made by any earlier ferry gains the new tables and there is no version to compare. A new file runs by
+    /// itself; it must be valid in both SQLite and PostgreSQL with the types TEXT, INTEGER and REAL (INTEGER PRIMARY KEY
+    /// for a row id), which the PostgreSQL backend widens (bigint, double precision, identity).
     /// </summary>
-    private async Task MigrateAsync(CancellationToken ct)
-    {
-        await ExecuteAsync(SqlResources.Read("control_001.sql"), ct);
-        await UpgradeStatusAsync(ct);
-        await ExecuteAsync(SqlResources.Read("control_002_sequences.sql"), ct);
-        await ExecuteAsync(SqlResources.Read("control_003_copies.sql"), ct);
-        await ExecuteAsync(SqlResources.Read("control_004_holds.sql"), ct);
-        await ExecuteAsync(SqlResources.Read("control_005_lag.sql"), ct);
-        await ExecuteAsync(SqlResources.Read("control_006_copy_progress.sql"), ct);
-    }
+    private static List<(string Name, string Sql)> Migrations() =>
+        typeof(Store).Assembly.GetManifestResourceNames()
+            .Select(n => n["Ferry.Sql.".Length..])
+            .Where(n => MigrationName().IsMatch(n))
+            .Order(StringComparer.Ordinal)
+            .Select(n => (n, SqlResources.Read(n)))
+            .ToList();
 
-    private static async Task<Store> OpenExistingAsync(string path, CancellationToken ct)
-    {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = path,
-            Mode = SqliteOpenMode.ReadWrite,
-            Pooling = false,
-            DefaultTimeout = 30,
-        }.ToString());
-        await connection.OpenAsync(ct);
-        var store = new Store(connection, path);
-        // WAL lets `ferry status` read while the relay writes; busy_timeout waits out the other writer. NORMAL
-        // syncs at checkpoints only: a power cut may lose the last status lines, never replication state (there is none).
-        await store.ExecuteAsync("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;", ct);
-        return store;
-    }
+    /// <summary>Columns added to a table after its file was first shipped: (table, column, SQLite type).</summary>
+    private static readonly (string Table, string Column, string Type)[] AddedColumns =
+    [
+        ("run_history", "round_trips_per_chunk", "REAL"),
+    ];
 
-    public void Dispose()
-    {
-        _connection.Dispose();
-        _gate.Dispose();
-    }
+    public void Dispose() => _backend.Dispose();
 
-    internal async Task ExecuteAsync(string sql, CancellationToken ct, params (string Name, object? Value)[] args)
-    {
-        await _gate.WaitAsync(ct);
-        try
+    internal Task ExecuteAsync(string sql, CancellationToken ct, params (string Name, object? Value)[] args) =>
+        _backend.WithConnectionAsync(async c =>
         {
-            await using var command = Command(sql, args);
-            await command.ExecuteNonQueryAsync(ct);
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+            await using var command = Command(c, null, sql, args);
+            return await command.ExecuteNonQueryAsync(ct);
+        }, ct);
 
-    internal async Task<List<T>> QueryAsync<T>(string sql, Func<SqliteDataReader, T> map, CancellationToken ct,
-        params (string Name, object? Value)[] args)
-    {
-        await _gate.WaitAsync(ct);
-        try
+    internal Task<List<T>> QueryAsync<T>(string sql, Func<DbDataReader, T> map, CancellationToken ct,
+        params (string Name, object? Value)[] args) =>
+        _backend.WithConnectionAsync(async c =>
         {
-            await using var command = Command(sql, args);
+            await using var command = Command(c, null, sql, args);
             await using var reader = await command.ExecuteReaderAsync(ct);
             var rows = new List<T>();
             while (await reader.ReadAsync(ct)) rows.Add(map(reader));
             return rows;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        }, ct);
 
-    /// <summary>Runs several statements as one SQLite transaction: a configuration change lands whole or not at all.</summary>
-    internal async Task InTransactionAsync(Func<SqliteTransaction, Task> work, CancellationToken ct)
-    {
-        await _gate.WaitAsync(ct);
-        try
-        {
-            await using var tx = (SqliteTransaction)await _connection.BeginTransactionAsync(ct);
-            await work(tx);
-            await tx.CommitAsync(ct);
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    /// <summary>
+    /// Runs several statements as one transaction: a configuration change lands whole or not at all. On PostgreSQL the
+    /// transaction is SERIALIZABLE, as SQLite's one writer at a time is, and runs again from the start when another
+    /// relay's commit conflicts with it (or the link drops): <paramref name="work"/> must set, not add to, what it
+    /// tells its caller.
+    /// </summary>
+    internal Task InTransactionAsync(Func<DbTransaction, Task> work, CancellationToken ct) => _backend.InTransactionAsync(work, ct);
 
-    internal SqliteCommand Command(string sql, params (string Name, object? Value)[] args)
+    internal DbCommand Command(DbTransaction tx, string sql, params (string Name, object? Value)[] args) =>
+        Command(tx.Connection!, tx, sql, args);
+
+    private DbCommand Command(DbConnection connection, DbTransaction? tx, string sql, (string Name, object? Value)[] args)
     {
-        var command = _connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in args) command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        var command = connection.CreateCommand();
+        command.Transaction = tx;
+        command.CommandText = _backend.Sql(sql);
+        foreach (var (name, value) in args)
+        {
+            var p = command.CreateParameter();
+            p.ParameterName = _backend.ParameterName(name);
+            p.Value = value ?? DBNull.Value;
+            command.Parameters.Add(p);
+        }
         return command;
     }
 
@@ -157,4 +147,7 @@ public sealed partial class Store : IDisposable
         JsonSerializer.Deserialize<Dictionary<string, string>>(json) ?? [];
 
     internal static ConflictRule Rule(string text) => ConflictRules.Parse(text);
+
+    [GeneratedRegex(@"^control_\d{3}(_[^.]*)?\.sql$")]
+    private static partial Regex MigrationName();
 }

@@ -1,5 +1,5 @@
 using Ferry.Resolve;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
 namespace Ferry.ControlStore;
 
@@ -78,11 +78,12 @@ public sealed partial class Store
         var added = 0;
         await InTransactionAsync(async tx =>
         {
-            await Run(tx, "INSERT OR IGNORE INTO herds (name) VALUES ($n)", ("$n", herd));
+            added = 0;
+            await Run(tx, "INSERT INTO herds (name) VALUES ($n) ON CONFLICT DO NOTHING", ("$n", herd));
             foreach (var t in tables)
                 added += await Run(tx,
-                    "INSERT OR IGNORE INTO herd_tables (herd, schema_name, table_name, position) " +
-                    "VALUES ($h, $s, $t, (SELECT coalesce(max(position), 0) + 1 FROM herd_tables WHERE herd = $h))",
+                    "INSERT INTO herd_tables (herd, schema_name, table_name, position) " +
+                    "VALUES ($h, $s, $t, (SELECT coalesce(max(position), 0) + 1 FROM herd_tables WHERE herd = $h)) ON CONFLICT DO NOTHING",
                     ("$h", herd), ("$s", t.Schema), ("$t", t.Name));
         }, ct);
         return added;
@@ -94,11 +95,12 @@ public sealed partial class Store
         var added = 0;
         await InTransactionAsync(async tx =>
         {
-            await Run(tx, "INSERT OR IGNORE INTO herds (name) VALUES ($n)", ("$n", herd));
+            added = 0;
+            await Run(tx, "INSERT INTO herds (name) VALUES ($n) ON CONFLICT DO NOTHING", ("$n", herd));
             foreach (var s in sequences)
                 added += await Run(tx,
-                    "INSERT OR IGNORE INTO herd_sequences (herd, schema_name, sequence_name, position) " +
-                    "VALUES ($h, $s, $q, (SELECT coalesce(max(position), 0) + 1 FROM herd_sequences WHERE herd = $h))",
+                    "INSERT INTO herd_sequences (herd, schema_name, sequence_name, position) " +
+                    "VALUES ($h, $s, $q, (SELECT coalesce(max(position), 0) + 1 FROM herd_sequences WHERE herd = $h)) ON CONFLICT DO NOTHING",
                     ("$h", herd), ("$s", s.Schema), ("$q", s.Name));
         }, ct);
         return added;
@@ -175,7 +177,7 @@ public sealed partial class Store
     public Task<List<Sync>> ListSyncsAsync(CancellationToken ct) =>
         QueryAsync("SELECT name, herd, dbgroup, conflict_rule, active FROM syncs ORDER BY name", MapSync, ct);
 
-    private static Sync MapSync(SqliteDataReader r) =>
+    private static Sync MapSync(DbDataReader r) =>
         new(r.GetString(0), r.GetString(1), r.GetString(2), Rule(r.GetString(3)), r.GetInt64(4) != 0);
 
     /// <summary>Removes one configuration object; refuses while something still uses it, and names what.</summary>
@@ -218,10 +220,9 @@ public sealed partial class Store
                 $"'{name}' is still used by {user} {string.Join(", ", users)}. Remove that first: ferry remove {user} {users[0]}");
     }
 
-    private async Task<int> Run(SqliteTransaction tx, string sql, params (string Name, object? Value)[] args)
+    private async Task<int> Run(DbTransaction tx, string sql, params (string Name, object? Value)[] args)
     {
-        await using var command = Command(sql, args);
-        command.Transaction = tx;
+        await using var command = Command(tx, sql, args);
         return await command.ExecuteNonQueryAsync();
     }
 }

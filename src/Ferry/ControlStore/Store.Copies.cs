@@ -26,13 +26,13 @@ public sealed partial class Store
         CopyStatus? running = null;
         await InTransactionAsync(async tx =>
         {
-            await using (var query = Command(
+            running = null;
+            await using (var query = Command(tx,
                 "SELECT sync, source, target, pid, started_at, updated_at, last_error FROM copies WHERE sync = $s AND target = $tgt",
                 ("$s", sync), ("$tgt", target)))
             {
-                query.Transaction = tx;
                 await using var r = await query.ExecuteReaderAsync(ct);
-                if (await r.ReadAsync(ct) && isRunning(r.GetInt32(3))) running = MapCopy(r);
+                if (await r.ReadAsync(ct) && isRunning((int)r.GetInt64(3))) running = MapCopy(r);
             }
             if (running is not null) return;
             await Run(tx, """
@@ -79,10 +79,10 @@ public sealed partial class Store
             ORDER BY c.sync, c.target
             """, MapCopy, ct);
 
-    private static CopyStatus MapCopy(Microsoft.Data.Sqlite.SqliteDataReader r) =>
-        new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetString(4), r.GetString(5),
+    private static CopyStatus MapCopy(System.Data.Common.DbDataReader r) =>
+        new(r.GetString(0), r.GetString(1), r.GetString(2), (int)r.GetInt64(3), r.GetString(4), r.GetString(5),
             r.IsDBNull(6) ? null : r.GetString(6),
-            r.FieldCount <= 7 || r.IsDBNull(7) ? null : new CopyProgressRecord(r.GetString(7), r.GetInt32(8), r.GetInt32(9),
+            r.FieldCount <= 7 || r.IsDBNull(7) ? null : new CopyProgressRecord(r.GetString(7), (int)r.GetInt64(8), (int)r.GetInt64(9),
                 r.GetInt64(10), r.IsDBNull(11) ? null : r.GetInt64(11), r.GetDouble(12), r.GetDouble(13),
                 r.IsDBNull(14) ? null : r.GetDouble(14), r.GetString(15)));
 }

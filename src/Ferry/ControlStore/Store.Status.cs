@@ -31,7 +31,7 @@ public sealed partial class Store
         ExecuteAsync("""
             INSERT INTO pair_status (sync, source, target, state, lag_rows, lag_seconds, rows_moved, batches,
                                      last_batch_at, last_good_at, last_error, error_since, updated_at)
-            VALUES ($s, $src, $tgt, $state, $lr, $ls, $rows, $b, $t, CASE WHEN $good THEN $t END, $e,
+            VALUES ($s, $src, $tgt, $state, $lr, $ls, $rows, $b, $t, CASE WHEN $good = 1 THEN $t END, $e,
                     CASE WHEN $e IS NOT NULL THEN $t END, $t)
             ON CONFLICT (sync, source, target) DO UPDATE SET
                 state = excluded.state,
@@ -42,7 +42,7 @@ public sealed partial class Store
                 last_batch_at = CASE WHEN $b > pair_status.batches THEN excluded.last_batch_at ELSE pair_status.last_batch_at END,
                 last_good_at = coalesce(excluded.last_good_at, pair_status.last_good_at),
                 last_error = excluded.last_error,
-                error_since = CASE WHEN $good AND $e IS NULL THEN NULL
+                error_since = CASE WHEN $good = 1 AND $e IS NULL THEN NULL
                                    WHEN pair_status.error_since IS NOT NULL THEN pair_status.error_since
                                    ELSE excluded.error_since END,
                 updated_at = excluded.updated_at
@@ -56,21 +56,6 @@ public sealed partial class Store
             VALUES ($s, $src, $tgt, $t, $rows, $c, $m, $e, $rt)
             """, ct, ("$s", pair.Sync), ("$src", pair.Source), ("$tgt", pair.Target), ("$t", Now()), ("$rows", rows),
             ("$c", chunks), ("$m", millis), ("$e", error), ("$rt", roundTripsPerChunk));
-
-    /// <summary>Columns added since control_001.sql: a store made by an older ferry gains them when opened.</summary>
-    internal async Task UpgradeStatusAsync(CancellationToken ct)
-    {
-        var columns = await QueryAsync("SELECT name FROM pragma_table_info('run_history')", r => r.GetString(0), ct);
-        if (columns.Contains("round_trips_per_chunk")) return;
-        try
-        {
-            await ExecuteAsync("ALTER TABLE run_history ADD COLUMN round_trips_per_chunk REAL", ct);
-        }
-        catch (Microsoft.Data.Sqlite.SqliteException e) when (e.Message.Contains("duplicate column", StringComparison.Ordinal))
-        {
-            // Another process (the relay, `ferry status`) added it at the same moment.
-        }
-    }
 
     /// <summary>History is for people, not for replication: keep a bounded amount.</summary>
     public Task PruneHistoryAsync(TimeSpan keep, CancellationToken ct) =>

@@ -9,6 +9,7 @@ public sealed partial class Store
         var removed = 0;
         await InTransactionAsync(async tx =>
         {
+            removed = 0;
             foreach (var h in herds)
                 removed += await Run(tx, "DELETE FROM herd_tables WHERE herd = $h AND schema_name = $s AND table_name = $t",
                     ("$h", h), ("$s", table.Schema), ("$t", table.Name));

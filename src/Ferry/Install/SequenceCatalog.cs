@@ -53,6 +53,7 @@ public static class SequenceCatalog
             FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace
             WHERE cl.relkind = 'S'
               AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') AND n.nspname NOT LIKE 'pg\_%'
+              AND obj_description(n.oid, 'pg_namespace') IS DISTINCT FROM 'ferry control store'
               AND ($1::text IS NULL OR n.nspname = $1)
             ORDER BY 1, 2
             """, c);

@@ -88,6 +88,7 @@ public static class TableCatalog
             FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace
             WHERE cl.relkind IN ('r', 'p') AND NOT cl.relispartition
               AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') AND n.nspname NOT LIKE 'pg\_%'
+              AND obj_description(n.oid, 'pg_namespace') IS DISTINCT FROM 'ferry control store'
               AND ($1::text IS NULL OR n.nspname = $1)
               AND has_table_privilege(cl.oid, 'SELECT')
             ORDER BY 1, 2

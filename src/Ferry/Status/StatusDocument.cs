@@ -51,7 +51,7 @@ public static class StatusDocument
                 {
                     await store.RecordLagAsync(pair, lag, ct);
                 }
-                catch (Microsoft.Data.Sqlite.SqliteException)
+                catch (System.Data.Common.DbException)
                 {
                     // Only a help for the next reader (a store busy or read-only now): the figure shown is right anyway.
                 }

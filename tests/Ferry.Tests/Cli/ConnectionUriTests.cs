@@ -1,4 +1,4 @@
-using Ferry.Cli;
+using Ferry.Postgres;
 using Ferry.Tests.Harness;
 using Xunit;
 

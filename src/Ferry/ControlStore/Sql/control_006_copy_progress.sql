@@ -8,11 +8,11 @@ CREATE TABLE IF NOT EXISTS copy_progress (
     table_name       TEXT NOT NULL,
     table_number     INTEGER NOT NULL,
     tables           INTEGER NOT NULL,
-    rows_done        BIGINT NOT NULL,
-    rows_estimate    BIGINT,
-    rows_per_second  DOUBLE PRECISION NOT NULL,
-    bytes_per_second DOUBLE PRECISION NOT NULL,
-    eta_seconds      DOUBLE PRECISION,
+    rows_done        INTEGER NOT NULL,
+    rows_estimate    INTEGER,
+    rows_per_second  REAL NOT NULL,
+    bytes_per_second REAL NOT NULL,
+    eta_seconds      REAL,
     updated_at       TEXT NOT NULL,
     PRIMARY KEY (sync, target)
 );

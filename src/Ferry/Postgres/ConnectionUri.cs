@@ -1,9 +1,10 @@
-namespace Ferry.Cli;
+namespace Ferry.Postgres;
 
 /// <summary>
 /// A libpq connection URI, <c>postgresql://user:password@host:port/dbname?key=value&amp;…</c>, as libpq reads it
 /// (percent-encoding, [IPv6] hosts, query keys being connection keys), into the keys `add database` takes. Npgsql
-/// takes no URIs, and ferry stores keys, so the URI is read here, once.
+/// takes no URIs, and ferry stores keys, so the URI is read here, once (for `add database`, and for the control store's
+/// FERRY_STORE). A URI it cannot read is a <see cref="FormatException"/>: a usage error, exit 2.
 /// </summary>
 public static class ConnectionUri
 {
@@ -72,7 +73,7 @@ public static class ConnectionUri
     }
 
     // The URI may carry a password: never echo it.
-    private static UsageException Bad(string uri, string why) =>
+    private static FormatException Bad(string uri, string why) =>
         new($"The connection URI {Redact(uri)} cannot be read: {why}. Form: postgresql://user@host:port/dbname?sslmode=require");
 
     public static string Redact(string uri)
