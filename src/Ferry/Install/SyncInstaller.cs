@@ -54,6 +54,8 @@ public static class SyncInstaller
                 problems.AddRange((await TableKind.PartitionGrantProblemsAsync(c, present, ct))
                     .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
                 problems.AddRange(await RowSecurity.ProblemsAsync(c, db.Name, present, ct));
+                if (db.CapturesWal && pairs.Any(p => p.Source == db.Name))
+                    problems.AddRange(await Capture.Wal.WalPublication.ProblemsAsync(c, db, present, ct));
                 sequences[db.Name] = await CheckSequencesAsync(c, db, herd, sequenceTargets.Contains(db.Name), problems, ct);
             }
         }
@@ -146,8 +148,11 @@ public static class SyncInstaller
             {
                 var shape = await TableCatalog.ReadAsync(c, t, ct)
                             ?? throw new FerryException($"Table {t} disappeared from {db.Name} while installing.");
-                await NodeInstaller.InstallCaptureAsync(c, shape, ct, triggers: capturing.Contains(db.Name));
+                // capture=wal: the relay reads the slot instead, and the triggers an earlier capture=trigger left go.
+                await NodeInstaller.InstallCaptureAsync(c, shape, ct, triggers: capturing.Contains(db.Name) && !db.CapturesWal);
             }
+            // Before any copy takes its snapshot: every transaction that the copy does not see is then in the slot.
+            if (db.CapturesWal && capturing.Contains(db.Name)) await Capture.Wal.WalSlot.EnsureAsync(c, db.Name, ct);
         }
     }
 

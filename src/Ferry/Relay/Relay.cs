@@ -76,6 +76,8 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
         await Status.SeedAsync(_workers.Select(w => w.Pair).ToList(), stoppingToken);
         foreach (var (name, wakeups) in wakeupsBySource)
             tasks.Add(Task.Run(() => new SourceListener(databases[name], wakeups, loggers.CreateLogger("ferry.listen")).RunAsync(stoppingToken), stoppingToken));
+        foreach (var (name, wakeups) in wakeupsBySource.Where(s => databases[s.Key].CapturesWal))
+            tasks.Add(CaptureWalAsync(databases[name], wakeups, stoppingToken));
         foreach (var w in _workers)
             tasks.Add(Task.Run(() => w.RunAsync(stoppingToken), stoppingToken));
         LogStarted(_workers.Count, wakeupsBySource.Count);

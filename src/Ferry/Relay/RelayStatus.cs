@@ -9,7 +9,7 @@ namespace Ferry.Relay;
 /// The relay's view of its databases and pairs: kept in memory for the HTTP endpoint and metrics, and written to
 /// the control store so `ferry status` can show it whether or not the relay still runs.
 /// </summary>
-public sealed class RelayStatus(Store store)
+public sealed partial class RelayStatus(Store store)
 {
     private static readonly Counter RowsApplied = Metrics.CreateCounter("ferry_rows_applied_total",
         "Rows applied to targets.", "sync", "source", "target");
