@@ -51,8 +51,10 @@ public static class SyncInstaller
                 problems.AddRange((await GrantCheck.TableProblemsAsync(c, present, ct))
                     .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
                 problems.AddRange(await TableKind.ProblemsAsync(c, db.Name, present, ct));
-                problems.AddRange((await TableKind.PartitionGrantProblemsAsync(c, present, ct))
-                    .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
+                // The row triggers cloned onto partitions need TRIGGER on each; WAL capture installs none.
+                if (!db.CapturesWal)
+                    problems.AddRange((await TableKind.PartitionGrantProblemsAsync(c, present, ct))
+                        .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
                 problems.AddRange(await RowSecurity.ProblemsAsync(c, db.Name, present, ct));
                 if (db.CapturesWal && pairs.Any(p => p.Source == db.Name))
                     problems.AddRange(await Capture.Wal.WalPublication.ProblemsAsync(c, db, present, ct));

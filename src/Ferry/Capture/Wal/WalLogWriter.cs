@@ -48,8 +48,12 @@ public sealed class WalLogWriter
             w._sql[shape.Name] = (log, "SELECT " + ChangeLog.Folds([shape.Name], limited: false).Single(), truncate);
         }
         await using (var cmd = new NpgsqlCommand(
-            "INSERT INTO ferry.wal_position (slot_name, commit_lsn) VALUES ($1, '0/0') ON CONFLICT (slot_name) DO NOTHING; " +
-            "SELECT commit_lsn FROM ferry.wal_position WHERE slot_name = $1", c))
+            "INSERT INTO ferry.wal_position (slot_name, commit_lsn) VALUES ($1, '0/0') ON CONFLICT (slot_name) DO NOTHING", c))
+        {
+            cmd.Parameters.AddWithValue(slot);
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        await using (var cmd = new NpgsqlCommand("SELECT commit_lsn FROM ferry.wal_position WHERE slot_name = $1", c))
         {
             cmd.Parameters.AddWithValue(slot);
             w.Written = (NpgsqlLogSequenceNumber)(await cmd.ExecuteScalarAsync(ct))!;
