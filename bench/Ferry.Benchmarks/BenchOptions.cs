@@ -11,7 +11,7 @@ public sealed record BenchOptions(string OutPath, string? Only, TimeSpan PhaseDu
     public const string Usage = """
         Usage: dotnet run -c Release --project bench/Ferry.Benchmarks -- [options]
           --out PATH          where to write the JSON results (default bench/results/latest.json)
-          --only NAME         run one scenario: bulk_100k, latency_10ps, capture_overhead, capture_overhead_fsync_off, round_trips, onetimecopy_100k,
+          --only NAME         run one scenario: bulk_100k, latency_10ps, capture_overhead, capture_overhead_fsync_off, capture_overhead_wal, round_trips, onetimecopy_100k,
                               link_drain_100k, link_latency_100ms, blackhole_detection
           --duration SECONDS  length of each capture_overhead phase (default 20)
           --runs N            bulk_100k runs of each method, the median is reported (default 3)

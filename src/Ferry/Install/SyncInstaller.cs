@@ -146,6 +146,10 @@ public static class SyncInstaller
         {
             await using var c = await Connect.OpenAsync(db, ct, "ferry install");
             await NodeInstaller.InstallSchemaAsync(c, ct);
+            // The slot before the triggers go (switching from trigger capture): in between, both capture, which the
+            // fold makes harmless; the other way round, changes there would be captured by neither. And before any
+            // copy takes its snapshot: every transaction the copy does not see is then in the slot.
+            if (db.CapturesWal && capturing.Contains(db.Name)) await Capture.Wal.WalSlot.EnsureAsync(c, db.Name, ct);
             foreach (var t in herd.Tables)
             {
                 var shape = await TableCatalog.ReadAsync(c, t, ct)
@@ -153,8 +157,6 @@ public static class SyncInstaller
                 // capture=wal: the relay reads the slot instead, and the triggers an earlier capture=trigger left go.
                 await NodeInstaller.InstallCaptureAsync(c, shape, ct, triggers: capturing.Contains(db.Name) && !db.CapturesWal);
             }
-            // Before any copy takes its snapshot: every transaction that the copy does not see is then in the slot.
-            if (db.CapturesWal && capturing.Contains(db.Name)) await Capture.Wal.WalSlot.EnsureAsync(c, db.Name, ct);
         }
     }
 

@@ -162,6 +162,23 @@ public sealed class WalCapture(ServerFixture servers)
             await ConvergedAsync(t, "customers");
             Assert.Equal(0L, await t.ScalarAsync<long>(1, "SELECT count(*) FROM customers"));
             Assert.Equal(1L, await t.ScalarAsync<long>(2, "SELECT count(*) FROM events_2025 WHERE id = 1"));
+
+            // Back to triggers and to WAL again, the relay running and db1 writing throughout: nothing falls between.
+            const string triggers = "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ferry%' AND tgrelid = 'public.customers'::regclass";
+            var writing = Task.Run(async () =>
+            {
+                for (var i = 0; i < 60; i++) await t.ExecAsync(0, $"INSERT INTO customers VALUES ({50_000 + i}, 'switch', 'office')");
+            });
+            await t.Cli.OkAsync("update", "database", "db1", "capture=trigger");
+            Assert.True(await servers[0].ScalarAsync<long>(t.Database, triggers, default) > 0);
+            Assert.Equal(0L, await servers[0].ScalarAsync<long>(t.Database,
+                $"SELECT count(*) FROM pg_replication_slots WHERE database = '{t.Database}'", default));
+            await t.Cli.OkAsync("update", "database", "db1", "capture=wal");
+            await writing;
+            Assert.Equal(0L, await servers[0].ScalarAsync<long>(t.Database, triggers, default));
+            await t.ExecAsync(0, "INSERT INTO customers VALUES (60000, 'after', 'office')");
+            await ConvergedAsync(t, "customers");
+            Assert.Equal(61L, await t.ScalarAsync<long>(2, "SELECT count(*) FROM customers"));
         }
         finally
         {
