@@ -3,7 +3,6 @@ using Ferry.ControlStore;
 using Ferry.Install;
 using Ferry.Postgres;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Ferry.Cli.Commands;
 
@@ -49,9 +48,9 @@ public static class CaptureSwitch
         // Back to triggers: everything committed before they existed must be logged from the slot before it goes.
         await using var c = await Connect.OpenAsync(db, ct, "ferry update database");
         var slot = await WalSlot.NameAsync(c, ct);
-        var lsn = await ScalarAsync<NpgsqlLogSequenceNumber>(c, "SELECT pg_current_wal_lsn()", ct);
+        var lsn = await ScalarAsync<string>(c, "SELECT pg_current_wal_lsn()::text", ct);
         var deadline = DateTime.UtcNow + DrainWait;
-        while (await ScalarAsync<bool>(c, "SELECT coalesce((SELECT confirmed_flush_lsn < $1 FROM pg_replication_slots WHERE slot_name = $2), false)",
+        while (await ScalarAsync<bool>(c, "SELECT coalesce((SELECT confirmed_flush_lsn < $1::pg_lsn FROM pg_replication_slots WHERE slot_name = $2), false)",
                    ct, lsn, slot))
         {
             if (DateTime.UtcNow > deadline)

@@ -169,6 +169,11 @@ public sealed class WalCapture(ServerFixture servers)
             {
                 for (var i = 0; i < 60; i++) await t.ExecAsync(0, $"INSERT INTO customers VALUES ({50_000 + i}, 'switch', 'office')");
             });
+            // Triggers on a partitioned table are cloned onto its partitions: the switch names the grant first.
+            var refused = await t.Cli.RunAsync("update", "database", "db1", "capture=trigger");
+            Assert.True(refused.Err.Contains($"GRANT TRIGGER ON public.events_2024, public.events_2025 TO \"{RestrictedRole.WalUser}\";",
+                StringComparison.Ordinal), refused.ToString());
+            await servers[0].ExecuteAsync(t.Database, $"GRANT TRIGGER ON events_2024, events_2025 TO {RestrictedRole.WalUser}", default);
             await t.Cli.OkAsync("update", "database", "db1", "capture=trigger");
             Assert.True(await servers[0].ScalarAsync<long>(t.Database, triggers, default) > 0);
             Assert.Equal(0L, await servers[0].ScalarAsync<long>(t.Database,
