@@ -5,7 +5,7 @@ namespace Ferry.Benchmarks;
 /// <summary>Command line: <c>[--out PATH] [--only NAME] [--duration SECONDS] [--runs N] [--rounds N]</c>.</summary>
 public sealed record BenchOptions(string OutPath, string? Only, TimeSpan PhaseDuration, int BulkRuns, int CaptureRounds)
 {
-    public static readonly string[] ScenarioNames = ["bulk_100k", "latency_10ps", "capture_overhead", "capture_overhead_fsync_off", "round_trips", "onetimecopy_100k",
+    public static readonly string[] ScenarioNames = ["bulk_100k", "latency_10ps", "capture_overhead", "capture_overhead_fsync_off", "capture_overhead_wal", "round_trips", "onetimecopy_100k",
         "link_drain_100k", "link_latency_100ms", "blackhole_detection"];
 
     public const string Usage = """
