@@ -48,7 +48,9 @@ public static class CaptureSwitch
         // Back to triggers: everything committed before they existed must be logged from the slot before it goes.
         await using var c = await Connect.OpenAsync(db, ct, "ferry update database");
         var slot = await WalSlot.NameAsync(c, ct);
-        var lsn = await ScalarAsync<string>(c, "SELECT pg_current_wal_lsn()::text", ct);
+        // A transaction of its own that the relay logs nothing for: the slot passes it once every transaction that
+        // committed before it is logged (WalCapture lets a slot pass only transactions it has seen, never idle WAL).
+        var lsn = await ScalarAsync<string>(c, "SELECT pg_logical_emit_message(true, 'ferry-drain', '')::text", ct);
         var deadline = DateTime.UtcNow + DrainWait;
         while (await ScalarAsync<bool>(c, "SELECT coalesce((SELECT confirmed_flush_lsn < $1::pg_lsn FROM pg_replication_slots WHERE slot_name = $2), false)",
                    ct, lsn, slot))

@@ -28,9 +28,11 @@ public sealed partial class WalCapture(Database source, IReadOnlyList<TableName>
     /// <summary>The last error, null while capturing; shown as the database's.</summary>
     public string? LastError { get; private set; }
 
-    // Transactions begun in the stream and not yet logged (or dropped): the slot may move past the stream's position
-    // only while this is zero, read after that position (see IdleConfirm).
+    // Transactions begun in the stream and not yet logged (or dropped): the slot may move past a skipped transaction
+    // only while this is zero (see IdleConfirm).
     private int _unlogged;
+
+    private long _skippedEnd;
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -102,7 +104,12 @@ public sealed partial class WalCapture(Database source, IReadOnlyList<TableName>
                 if (message is Npgsql.Replication.PgOutput.Messages.BeginMessage) Interlocked.Increment(ref _unlogged);
                 var tx = await decoder.HandleAsync(message, stop.Token);
                 if (message is not Npgsql.Replication.PgOutput.Messages.CommitMessage) continue;
-                if (tx is null) Interlocked.Decrement(ref _unlogged);
+                if (tx is null)
+                {
+                    // Ferry's own, or none of the herds' tables: nothing to log, the slot may pass it once all before it are logged.
+                    Interlocked.Exchange(ref _skippedEnd, (long)(ulong)((Npgsql.Replication.PgOutput.Messages.CommitMessage)message).TransactionEndLsn);
+                    Interlocked.Decrement(ref _unlogged);
+                }
                 else await committed.Writer.WriteAsync(tx, stop.Token);
                 LastError = null;
                 backoff.Reset();
@@ -124,8 +131,8 @@ public sealed partial class WalCapture(Database source, IReadOnlyList<TableName>
 
     /// <summary>
     /// Logs what the stream committed, as many transactions a round as are waiting, and after each round lets the slot
-    /// forget them. When nothing is waiting, lets it move up to where the stream has been (idle WAL, ferry's own
-    /// transactions), so that the slot does not hold WAL nobody needs.
+    /// forget them. When nothing is waiting, lets it pass the transactions that needed no logging (ferry's own, other
+    /// tables'), so that the slot does not hold WAL nobody needs.
     /// </summary>
     private async Task LogAsync(NpgsqlConnection c, string slot, LogicalReplicationConnection stream, WalLogWriter writer,
         ChannelReader<WalTransaction> committed, CancellationToken ct)
@@ -160,13 +167,14 @@ public sealed partial class WalCapture(Database source, IReadOnlyList<TableName>
     }
 
     /// <summary>
-    /// The stream's position is read first: a transaction whose commit it covers was begun before, so it counts in
-    /// <see cref="_unlogged"/> until logged. Nothing unlogged, the slot may move to it.
+    /// Nothing begun is unlogged: the slot may pass the last transaction that needed no logging. Not the stream's
+    /// received position: a message's WAL end is the server's, past commits not yet sent, which a relay killed then
+    /// would never be sent again.
     /// </summary>
     private void IdleConfirm(LogicalReplicationConnection stream)
     {
-        var received = stream.LastReceivedLsn;
-        if (Volatile.Read(ref _unlogged) == 0 && received > stream.LastFlushedLsn) stream.SetReplicationStatus(received);
+        var skipped = new NpgsqlLogSequenceNumber((ulong)Interlocked.Read(ref _skippedEnd));
+        if (Volatile.Read(ref _unlogged) == 0 && skipped > stream.LastFlushedLsn) stream.SetReplicationStatus(skipped);
     }
 
     [LoggerMessage(EventId = 900, Level = LogLevel.Warning, Message = "WAL capture of {Database} failed, retrying: {Message}")]
