@@ -5,13 +5,14 @@ namespace Ferry.Benchmarks;
 /// <summary>Command line: <c>[--out PATH] [--only NAME] [--duration SECONDS] [--runs N] [--rounds N]</c>.</summary>
 public sealed record BenchOptions(string OutPath, string? Only, TimeSpan PhaseDuration, int BulkRuns, int CaptureRounds)
 {
-    public static readonly string[] ScenarioNames = ["bulk_100k", "latency_10ps", "capture_overhead", "capture_overhead_fsync_off", "round_trips", "onetimecopy_100k",
+    public static readonly string[] ScenarioNames = ["bulk_100k", "latency_10ps", "capture_overhead", "capture_overhead_fsync_off", "capture_overhead_wal", "round_trips", "onetimecopy_100k",
         "link_drain_100k", "link_latency_100ms", "blackhole_detection", "kill_recovery", "bulk_statements", "apply_updates"];
 
     public const string Usage = """
         Usage: dotnet run -c Release --project bench/Ferry.Benchmarks -- [options]
           --out PATH          where to write the JSON results (default bench/results/latest.json)
-          --only NAME[,NAME]  run these scenarios only: bulk_100k, latency_10ps, capture_overhead, capture_overhead_fsync_off, round_trips,
+          --only NAME[,NAME]  run these scenarios only: bulk_100k, latency_10ps, capture_overhead, capture_overhead_fsync_off, capture_overhead_wal,
+                              round_trips,
                               onetimecopy_100k, link_drain_100k, link_latency_100ms, blackhole_detection, kill_recovery,
                               bulk_statements, apply_updates
           --duration SECONDS  length of each capture_overhead phase (default 20)

@@ -40,6 +40,7 @@ var scenarios = new (string Name, Func<Task<ScenarioResult>> Run)[]
     (LatencyScenario.Name, () => new LatencyScenario(cluster, Log).RunAsync(ct)),
     (CaptureOverheadScenario.Name, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log, durable: true).RunAsync(ct)),
     (CaptureOverheadScenario.NameNotDurable, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log, durable: false).RunAsync(ct)),
+    (CaptureOverheadScenario.NameWal, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log, durable: true, wal: true).RunAsync(ct)),
     (RoundTripScenario.Name, () => new RoundTripScenario(cluster, Log).RunAsync(ct)),
     (OneTimeCopyScenario.Name, () => new OneTimeCopyScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
     // Issue 4, links that fail: through a FaultProxy between the relay and the target.

@@ -34,9 +34,11 @@ public sealed class RelayHarness : IAsyncDisposable
     public RelayService Relay => _relay ?? throw new InvalidOperationException("The relay is not started.");
 
     /// <summary>Configures and installs a one-way sync source → target of <paramref name="tables"/>; does not start the relay.</summary>
+    /// <param name="walCapture">the source captures by WAL (capture=wal): ferry's role gets REPLICATION and the tables'
+    /// owner creates the publication, as the README says an operator does</param>
     public static Task<RelayHarness> CreateAsync(LocalServer source, LocalServer target, string database,
-        IReadOnlyList<string> tables, CancellationToken ct) =>
-        CreateAsync(source, target, database, null, tables, ct);
+        IReadOnlyList<string> tables, CancellationToken ct, bool walCapture = false) =>
+        CreateAsync(source, target, database, null, tables, ct, Role.Target, walCapture);
 
     /// <summary>
     /// As <see cref="CreateAsync(LocalServer, LocalServer, string, IReadOnlyList{string}, CancellationToken)"/>, with the
@@ -52,7 +54,7 @@ public sealed class RelayHarness : IAsyncDisposable
         CreateAsync(cluster.Source, cluster.Target, database, targetLink, tables, ct);
 
     private static async Task<RelayHarness> CreateAsync(LocalServer source, LocalServer target, string database,
-        FaultProxy? targetLink, IReadOnlyList<string> tables, CancellationToken ct, Role targetRole = Role.Target)
+        FaultProxy? targetLink, IReadOnlyList<string> tables, CancellationToken ct, Role targetRole = Role.Target, bool walCapture = false)
     {
         var home = Path.Combine(Path.GetTempPath(), $"ferry-bench-{database}-{Guid.NewGuid().ToString("N")[..8]}");
         var store = await Store.CreateAsync(Path.Combine(home, "ferry.db"), ct);
@@ -65,6 +67,13 @@ public sealed class RelayHarness : IAsyncDisposable
         try
         {
             var src = BenchRoles.FerryDatabase("src", source, database);
+            if (walCapture)
+            {
+                src = src with { Settings = new Dictionary<string, string>(src.Settings) { ["capture"] = "wal" } };
+                await source.ExecuteAsync("postgres", $"ALTER ROLE {BenchRoles.Ferry} REPLICATION", ct);
+                await source.ExecuteAsync(database, $"SET ROLE {BenchRoles.Owner}; CREATE PUBLICATION ferry FOR TABLE " +
+                                                    $"{string.Join(", ", tables)} WITH (publish_via_partition_root = true); RESET ROLE", ct);
+            }
             var direct = BenchRoles.FerryDatabase("tgt", target, database);
             var tgt = targetLink is null ? direct : direct with
             {

@@ -12,6 +12,7 @@ public static class ConnectionSettings
     {
         ["sslmode"] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
         ["channel_binding"] = ["disable", "prefer", "require"],
+        ["capture"] = ["trigger", "wal"],
         ["target_session_attrs"] = ["any", "read-write", "read-only", "primary", "standby", "prefer-primary", "prefer-standby"],
     };
 

@@ -75,6 +75,8 @@ public static class StatusCommand
                 d.Name, d.Reachable ? "reachable" : "unreachable", Output.Ago(d.Since), d.Reachable ? "" : d.LastError,
             }));
         }
+        foreach (var db in (await store.ListDatabasesAsync(ct)).Where(d => d.CapturesWal))
+            Output.Line(await Capture.Wal.WalSlot.DescribeAsync(db, ct));
         return 0;
     }
 

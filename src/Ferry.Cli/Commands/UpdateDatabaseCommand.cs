@@ -58,6 +58,7 @@ public static class UpdateDatabaseCommand
                 $"{nodeId ?? "missing: ferry was never installed there"}, not {known}). If it was restored from a backup or replaced " +
                 $"on purpose, run this command again with replaced=yes, then re-copy it from a source for each of its syncs: " +
                 $"ferry copy SYNC to={name} from=SOURCE");
+        await CaptureSwitch.RunAsync(store, old, db, ct);
         await store.UpdateDatabaseAsync(db, ct);
         // A database that is only a target is known by no other: with its old address gone there is nothing to compare.
         if (replaced is null && known is null && nodeId is not null)
@@ -68,6 +69,7 @@ public static class UpdateDatabaseCommand
         if (replaced is not null)
             Output.Line($"Before its pairs run again, re-copy it for each of its syncs: ferry copy SYNC to={name} from=SOURCE");
         await RelayCommands.ReloadIfRunningAsync(ct);
+        await CaptureSwitch.DropSlotAsync(old, db, ct);
         return 0;
     }
 

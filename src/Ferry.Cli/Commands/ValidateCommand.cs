@@ -41,7 +41,7 @@ public static class ValidateCommand
             var pairs = Sync.PairsOf(sync, group);
             var problems = await SyncInstaller.CheckAsync(databases, herd, pairs.Select(p => p.Target).ToHashSet(), pairs, retry, ct);
             foreach (var db in databases)
-                problems.AddRange(await InstallState.ProblemsAsync(db, herd.Tables, capturing.Contains(db.Name), retry, ct));
+                problems.AddRange(await InstallState.ProblemsAsync(db, herd.Tables, capturing.Contains(db.Name) && !db.CapturesWal, retry, ct));
             var what = $"{databases.Count} databases, {herd.Tables.Count} table{(herd.Tables.Count == 1 ? "" : "s")}" +
                        (herd.Sequences.Count == 0 ? "" : $", {herd.Sequences.Count} sequence{(herd.Sequences.Count == 1 ? "" : "s")}") +
                        (sync.Active ? "" : "; paused");

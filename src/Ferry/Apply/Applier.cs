@@ -86,9 +86,10 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
                     Enumerable.Range(0, rows.Rows[0].Length).Select(c => (object?)rows.Column(c, slice.Limit)).ToArray());
             }
         owner = null;
-        // ferry.origin marks these writes as ferry's: the capture triggers leave them alone (no echo).
+        // ferry.origin marks these writes as ferry's: the capture triggers leave them alone (no echo); WAL capture
+        // skips the transactions that carry ferry's marker.
         Add("SELECT set_config('ferry.origin', $1, true), set_config('lock_timeout', $2, true), " +
-            "set_config('statement_timeout', $3, true)",
+            "set_config('statement_timeout', $3, true), " + Capture.Wal.WalMarker.Emit,
             pair.Source, Defaults.Millis(Defaults.LockTimeout),
             // No longer than the relay waits for an answer (the dead-link bound): a statement it gave up on must not
             // run on, holding the apply lock against the retry.

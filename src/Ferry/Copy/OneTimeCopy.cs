@@ -147,7 +147,7 @@ public static class OneTimeCopy
         // The relay may be running: an apply of this sync in flight finishes before the tables are emptied, and every
         // later one finds the cursor and waits (PairProgress.GuardSql).
         await ExecAsync(tgt, Applier.LockSql, ct);
-        await ExecAsync(tgt, "SELECT set_config('ferry.origin', $1, true)", ct, source.Name);
+        await ExecAsync(tgt, "SELECT set_config('ferry.origin', $1, true), " + Capture.Wal.WalMarker.Emit, ct, source.Name);
         await ExecAsync(tgt, "SET CONSTRAINTS ALL DEFERRED", ct);
         var fill = new List<TableName>();
         foreach (var t in Enumerable.Reverse(ordered))
@@ -192,7 +192,7 @@ public static class OneTimeCopy
         }
         await ExecAsync(src, CopySlices.SetBounds, ct, (object?)after ?? DBNull.Value, (object?)upto ?? DBNull.Value);
         await ExecAsync(tgt, "BEGIN", ct);
-        await ExecAsync(tgt, "SELECT set_config('ferry.origin', $1, true)", ct, sourceName);
+        await ExecAsync(tgt, "SELECT set_config('ferry.origin', $1, true), " + Capture.Wal.WalMarker.Emit, ct, sourceName);
         await ExecAsync(tgt, "SET CONSTRAINTS ALL DEFERRED", ct);
         await ExecAsync(tgt, CopySlices.SetBounds, ct, (object?)after ?? DBNull.Value, (object?)upto ?? DBNull.Value);
         var copyOut = slices.CopyOut(after is not null, upto is not null);

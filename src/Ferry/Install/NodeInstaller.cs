@@ -12,7 +12,7 @@ public static class NodeInstaller
 {
     private static readonly string[] NodeScripts =
         ["node_001_schema.sql", "node_010_progress.sql", "node_020_truncates.sql", "node_030_conflicts.sql", "node_040_origin.sql",
-         "node_050_holds.sql"];
+         "node_050_holds.sql", "node_060_wal.sql"];
 
     /// <summary>
     /// The version of ferry's schema and capture that this build installs. 2: capture appends to change logs that

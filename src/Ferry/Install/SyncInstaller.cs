@@ -34,7 +34,7 @@ public static class SyncInstaller
             DatabaseCheck check;
             try
             {
-                check = await retry.RunAsync(db, token => CheckOneAsync(db, herd, sequenceTargets.Contains(db.Name), token), ct);
+                check = await retry.RunAsync(db, token => CheckOneAsync(db, herd, sequenceTargets.Contains(db.Name), pairs.Any(p => p.Source == db.Name), token), ct);
             }
             catch (FerryException e)
             {
@@ -79,7 +79,7 @@ public static class SyncInstaller
     private sealed record DatabaseCheck(List<string> Problems, Dictionary<TableName, TableShape?> Shapes,
         Dictionary<TableName, SequenceShape> Sequences);
 
-    private static async Task<DatabaseCheck> CheckOneAsync(Database db, Herd herd, bool sequencesMoved, CancellationToken ct)
+    private static async Task<DatabaseCheck> CheckOneAsync(Database db, Herd herd, bool sequencesMoved, bool isSource, CancellationToken ct)
     {
         var problems = new List<string>();
         await using var c = await Connect.OpenAsync(db, ct, "ferry check");
@@ -91,9 +91,13 @@ public static class SyncInstaller
         problems.AddRange((await GrantCheck.TableProblemsAsync(c, present, ct))
             .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
         problems.AddRange(await TableKind.ProblemsAsync(c, db.Name, present, ct));
-        problems.AddRange((await TableKind.PartitionGrantProblemsAsync(c, present, ct))
-            .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
+        // The row triggers cloned onto partitions need TRIGGER on each; WAL capture installs none.
+        if (!db.CapturesWal)
+            problems.AddRange((await TableKind.PartitionGrantProblemsAsync(c, present, ct))
+                .Select(p => $"Database {db.Name}: as the table owner or a superuser, run in {db.DbName}: {p}"));
         problems.AddRange(await RowSecurity.ProblemsAsync(c, db.Name, present, ct));
+        if (db.CapturesWal && isSource)
+            problems.AddRange(await Capture.Wal.WalPublication.ProblemsAsync(c, db, present, ct));
         var sequences = await CheckSequencesAsync(c, db, herd, sequencesMoved, problems, ct);
         return new DatabaseCheck(problems, found, sequences);
     }
@@ -158,6 +162,7 @@ public static class SyncInstaller
         foreach (var db in databases)
         {
             var schemaDone = false;
+            var slotDone = false;
             var tablesDone = 0;
             await retry.RunAsync(db, async token =>
             {
@@ -168,12 +173,22 @@ public static class SyncInstaller
                     schemaDone = true;
                     retry.Progressed();
                 }
+                // The slot before the triggers go (switching from trigger capture): in between, both capture, which the
+                // fold makes harmless; the other way round, changes there would be captured by neither. And before any
+                // copy takes its snapshot: every transaction the copy does not see is then in the slot.
+                if (!slotDone && db.CapturesWal && capturing.Contains(db.Name))
+                {
+                    await Capture.Wal.WalSlot.EnsureAsync(c, db.Name, token);
+                    slotDone = true;
+                    retry.Progressed();
+                }
                 for (; tablesDone < herd.Tables.Count; tablesDone++)
                 {
                     var t = herd.Tables[tablesDone];
                     var shape = await TableCatalog.ReadAsync(c, t, token)
                                 ?? throw new FerryException($"Table {t} disappeared from {db.Name} while installing.");
-                    await NodeInstaller.InstallCaptureAsync(c, shape, token, triggers: capturing.Contains(db.Name));
+                    // capture=wal: the relay reads the slot instead, and the triggers an earlier capture=trigger left go.
+                    await NodeInstaller.InstallCaptureAsync(c, shape, token, triggers: capturing.Contains(db.Name) && !db.CapturesWal);
                     retry.Progressed();
                 }
             }, ct);

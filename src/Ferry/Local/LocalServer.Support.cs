@@ -23,6 +23,10 @@ public sealed partial class LocalServer
         # Tests share three servers across many classes, each with its relay, CLI and pooled test connections.
         max_connections = 300
         shared_buffers = 128MB
+        # WAL capture (capture=wal) reads logical slots; trigger capture ignores these.
+        wal_level = logical
+        max_replication_slots = 40
+        max_wal_senders = 40
         # An odd time zone (UTC+12:45/+13:45) on purpose, so that time zone bugs show.
         timezone = 'Pacific/Chatham'
         logging_collector = off

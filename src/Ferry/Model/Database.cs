@@ -15,6 +15,12 @@ public sealed record Database(string Name, IReadOnlyDictionary<string, string> S
 
     public string User => Settings.GetValueOrDefault("user") ?? Environment.UserName;
 
+    /// <summary>
+    /// capture=wal: the relay reads the database's changes from a logical replication slot (Capture/Wal) into the change
+    /// logs the triggers fill otherwise; no capture triggers are installed there. Default: capture=trigger.
+    /// </summary>
+    public bool CapturesWal => string.Equals(Settings.GetValueOrDefault("capture"), "wal", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Where the database is, for messages: never the password.</summary>
     public string Describe() => $"{Name} ({User}@{Host}:{Port}/{DbName})";
 }

@@ -22,6 +22,9 @@ public static class Connect
         ["connect_timeout"] = "connect_timeout", ["application_name"] = "application_name",
         ["target_session_attrs"] = "target_session_attrs", ["options"] = "options",
         ["channel_binding"] = "channel_binding",
+        // Not a connection key: how the database's changes are captured (trigger, the default, or wal). Kept with the
+        // keys so it travels with the database through add/update database and the store unchanged.
+        ["capture"] = "capture",
     };
 
     /// <summary>Password keys: accepted, kept apart from the settings, never printed.</summary>

@@ -85,6 +85,7 @@ public sealed partial class PairRunner : IAsyncDisposable
             if (reached is not null) await reached(ct);
             await NodeInstaller.CheckVersionAsync(source, setup.Source.Name, ct);
             await NodeInstaller.CheckVersionAsync(target, setup.Target.Name, ct);
+            await Capture.Wal.WalSlot.ThrowIfLostAsync(source, setup.Source, ct);
             await Copy.CopyCursor.RefuseUnfinishedAsync(target, setup.Pair, ct);
             var tables = await setup.BuildAsync(source, target, ct);
             var (read, apply) = (tables.Read, tables.Apply);

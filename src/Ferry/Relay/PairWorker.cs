@@ -15,6 +15,8 @@ public sealed partial class PairWorker(PairSetup setup, Wakeup wakeup, RelayStat
 
     public Wakeup Wakeup => wakeup;
 
+    public Herd Herd => setup.Herd;
+
     /// <summary>Rows a throttled batch must carry for the interval to grow: 2,000 rows a second at 50 ms.</summary>
     private const int SteadyLoadRows = 100;
 

@@ -65,10 +65,13 @@ public sealed partial class Relay
         }
 
         var listeners = new List<string>();
+        // WAL capture reads every herd table some pair reads from the source: a sync that adds tables restarts it.
+        var tables = plan.Pairs.Values.GroupBy(s => s.Pair.Source)
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<TableName>)g.SelectMany(s => s.Herd.Tables).Distinct().ToList());
         foreach (var (name, source) in _sources.ToList())
         {
             var wanted = plan.Sources.GetValueOrDefault(name);
-            if (wanted is not null && RelayPlan.Definition(wanted) == source.Definition) continue;
+            if (wanted is not null && RelaySource.DefinitionOf(wanted, tables.GetValueOrDefault(name) ?? []) == source.Definition) continue;
             // Pairs read from a source only through the settings they were built with: those that still do were
             // stopped above with it (the source's connection is part of their definition).
             await source.StopAsync();
@@ -77,7 +80,7 @@ public sealed partial class Relay
         }
         foreach (var (name, db) in plan.Sources.Where(s => !_sources.ContainsKey(s.Key)))
         {
-            _sources[name] = RelaySource.Start(db, loggers, _stopping);
+            _sources[name] = RelaySource.Start(db, tables.GetValueOrDefault(name) ?? [], slot => Status.Slot(name, slot), loggers, _stopping);
             if (before.Count > 0) listeners.Add($"listener on {name} {(before.Keys.Any(p => p.Source == name) ? "restarted" : "started")}");
         }
 

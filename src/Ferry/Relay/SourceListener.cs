@@ -168,7 +168,8 @@ public sealed partial class SourceListener
         await command.ExecuteNonQueryAsync(ct);
     }
 
-    private void RingAll()
+    /// <summary>Rings every pair reading from this source (also WAL capture's, after it logged changes: they NOTIFY nobody).</summary>
+    public void RingAll()
     {
         foreach (var w in Volatile.Read(ref _wakeups)) w.Ring();
     }

@@ -180,7 +180,10 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
 
     public RelaySnapshot Snapshot() => new(
         Environment.ProcessId,
-        relay.Status.Databases.OrderBy(d => d.Key).Select(d => new DatabaseSnapshot(d.Key, d.Value.Reachable, d.Value.LastError, d.Value.Since)).ToList(),
+        relay.Status.Databases.OrderBy(d => d.Key).Select(d => new DatabaseSnapshot(d.Key, d.Value.Reachable, d.Value.LastError, d.Value.Since)
+        {
+            SlotRetainedBytes = relay.Status.Slots.GetValueOrDefault(d.Key)?.RetainedBytes,
+        }).ToList(),
         relay.Workers.Select(w => w.Pair).Select(p =>
         {
             var lag = relay.Status.LagOf(p);
@@ -231,7 +234,11 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
     private partial void LogFailed(string message);
 }
 
-public sealed record DatabaseSnapshot(string Name, bool Reachable, string? LastError, DateTimeOffset Since);
+public sealed record DatabaseSnapshot(string Name, bool Reachable, string? LastError, DateTimeOffset Since)
+{
+    /// <summary>capture=wal: the WAL its replication slot holds on the server, as the relay last read it.</summary>
+    public long? SlotRetainedBytes { get; init; }
+}
 
 /// <summary>
 /// A pair as the document shows it. Lag: changes committed on the source and not yet applied on the target, and the age

@@ -15,6 +15,25 @@ public static class RestrictedRole
     public const string Writer = "app_writer";
     public const string WriterPassword = "app-secret";
 
+    /// <summary>
+    /// The WAL capture variant (capture=wal): ferry_repl's grants, by membership, plus the REPLICATION attribute,
+    /// which managed services give their admin role. Still no superuser.
+    /// </summary>
+    public const string WalUser = "ferry_wal";
+
+    public static Task EnsureWalRoleAsync(LocalServer s, CancellationToken ct) =>
+        s.ExecuteAsync("postgres", $"""
+            DO $$
+            BEGIN
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{WalUser}') THEN
+                    CREATE ROLE {WalUser};
+                END IF;
+            END
+            $$;
+            ALTER ROLE {WalUser} LOGIN PASSWORD '{Password}' NOSUPERUSER NOCREATEDB NOCREATEROLE REPLICATION NOBYPASSRLS;
+            GRANT {User} TO {WalUser};
+            """, ct);
+
     /// <summary>Creates the three roles if missing, and (re)sets their attributes so a stale cluster cannot drift.</summary>
     public static Task EnsureRolesAsync(LocalServer s, CancellationToken ct) =>
         s.ExecuteAsync("postgres", $"""

@@ -1,0 +1,21 @@
+using NpgsqlTypes;
+
+namespace Ferry.Capture.Wal;
+
+/// <summary>One change of a decoded transaction: a key that changed (old and new keys of an update are two), or, with
+/// no key, a truncate of the table.</summary>
+public readonly record struct WalChange(TableName Table, string[]? Key);
+
+/// <summary>
+/// A committed transaction as the slot delivered it, reduced to what capture records: the keys it touched in the
+/// herds' tables, in order, its commit time (the changes' clock) and where it ends in the WAL (the slot's position
+/// once it is logged).
+/// </summary>
+public sealed class WalTransaction
+{
+    public required NpgsqlLogSequenceNumber EndLsn { get; init; }
+
+    public required DateTime CommitTime { get; init; }
+
+    public required IReadOnlyList<WalChange> Changes { get; init; }
+}
