@@ -67,10 +67,23 @@ public sealed class KilledConnections(ServerFixture servers, ITestOutputHelper o
         link.BandwidthBytesPerSecond = 4_000_000;
         await t.ExecAsync(0, $"INSERT INTO bulk SELECT i, repeat(md5(i::text), 4), i * 7 FROM generate_series({firstId}, {firstId + Rows - 1}) i");
         var expected = await t.ScalarAsync<string>(0, ResetsDuringBacklog.Content);
-        var pid = await Eventually.UntilAsync(() => servers[end].ScalarAsync<int?>(t.Database,
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' " +
-                $"AND application_name LIKE '{applicationName}%' AND query ILIKE 'COPY%' LIMIT 1", default),
-            p => p is not null, TimeSpan.FromSeconds(30), $"a COPY of the relay's on db{end + 1}");
+        int? pid;
+        try
+        {
+            pid = await Eventually.UntilAsync(() => servers[end].ScalarAsync<int?>(t.Database,
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' " +
+                    $"AND application_name LIKE '{applicationName}%' AND query ILIKE 'COPY%' LIMIT 1", default),
+                p => p is not null, TimeSpan.FromSeconds(60), $"a COPY of the relay's on db{end + 1}");
+        }
+        catch (TimeoutException)
+        {
+            // Seen only in full runs beside the other collection: say what the relay's sessions were doing and what it logged.
+            output.WriteLine(await servers[end].ScalarAsync<string>(t.Database,
+                "SELECT string_agg(application_name || ' | ' || state || ' | ' || left(query, 80), E'\n') FROM pg_stat_activity " +
+                "WHERE datname = current_database()", default));
+            output.WriteLine(string.Join('\n', t.LogLines("")));
+            throw;
+        }
         await cut(pid!.Value);
         link.BandwidthBytesPerSecond = 0;
         var clock = Stopwatch.StartNew();
