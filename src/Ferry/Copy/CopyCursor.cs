@@ -17,21 +17,21 @@ public sealed record CopyCursor(string Position, string NodeId, List<TableName> 
     /// <summary>What the keys of the sync's cursors begin with, whichever source they copy from.</summary>
     public static string Prefix(string sync) => Key(sync, "");
 
-    public static async Task<CopyCursor?> LoadAsync(NpgsqlConnection target, string sync, string source, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand("SELECT value FROM ferry.meta WHERE key = $1", target);
-        cmd.Parameters.AddWithValue(Key(sync, source));
-        return await cmd.ExecuteScalarAsync(ct) is string json ? JsonSerializer.Deserialize<CopyCursor>(json) : null;
-    }
+    /// <summary>The statement that reads the cursor (one row, or none), for a caller that pipelines it.</summary>
+    public static NpgsqlBatchCommand Load(string sync, string source) =>
+        new("SELECT value FROM ferry.meta WHERE key = $1") { Parameters = { new NpgsqlParameter { Value = Key(sync, source) } } };
 
-    public async Task SaveAsync(NpgsqlConnection target, string sync, string source, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(
-            "INSERT INTO ferry.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", target);
-        cmd.Parameters.AddWithValue(Key(sync, source));
-        cmd.Parameters.AddWithValue(JsonSerializer.Serialize(this));
-        await cmd.ExecuteNonQueryAsync(ct);
-    }
+    public static CopyCursor? Parse(string? json) => json is null ? null : JsonSerializer.Deserialize<CopyCursor>(json);
+
+    /// <summary>The statement that records the cursor, for a caller that pipelines it with the slice's last statements.</summary>
+    public NpgsqlBatchCommand Save(string sync, string source) =>
+        new("INSERT INTO ferry.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        {
+            Parameters = { new NpgsqlParameter { Value = Key(sync, source) }, new NpgsqlParameter { Value = JsonSerializer.Serialize(this) } },
+        };
+
+    public static NpgsqlBatchCommand Clear(string sync, string source) =>
+        new("DELETE FROM ferry.meta WHERE key = $1") { Parameters = { new NpgsqlParameter { Value = Key(sync, source) } } };
 
     /// <summary>
     /// Refuses to replicate into a target that holds an unfinished copy for the sync: its tables are part filled, and a
@@ -57,13 +57,6 @@ public sealed record CopyCursor(string Position, string NodeId, List<TableName> 
     {
         await using var cmd = new NpgsqlCommand("DELETE FROM ferry.meta WHERE starts_with(key, $1)", target);
         cmd.Parameters.AddWithValue(Prefix(sync));
-        await cmd.ExecuteNonQueryAsync(ct);
-    }
-
-    public static async Task ClearAsync(NpgsqlConnection target, string sync, string source, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand("DELETE FROM ferry.meta WHERE key = $1", target);
-        cmd.Parameters.AddWithValue(Key(sync, source));
         await cmd.ExecuteNonQueryAsync(ct);
     }
 }

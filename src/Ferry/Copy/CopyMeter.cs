@@ -62,6 +62,21 @@ public sealed class CopyMeter
     }
 
     /// <summary>
+    /// <see cref="EstimateAsync"/> in one statement, for a caller that pipelines it: the table's size, the planner's
+    /// figure, and its count when small enough (the count's subquery runs only when the CASE needs it).
+    /// </summary>
+    public static string EstimateSql(TableName table) => $"""
+        SELECT s.size, s.tuples, CASE WHEN s.size <= {CountUpToBytes} THEN (SELECT count(*) FROM {Quote.Qualified(table)}) END
+        FROM (SELECT coalesce(sum(pg_catalog.pg_relation_size(p.relid)), 0)::bigint AS size,
+                     coalesce(sum(greatest(c.reltuples, 0)), 0)::float8 AS tuples
+              FROM pg_catalog.pg_partition_tree({Quote.Literal(Quote.Qualified(table))}::pg_catalog.regclass) AS p
+              JOIN pg_catalog.pg_class AS c ON c.oid = p.relid) AS s
+        """;
+
+    /// <summary>What <see cref="EstimateSql"/>'s row says the table holds.</summary>
+    public static long? Estimate(long size, double tuples, long? count) => count ?? (tuples > 0 || size == 0 ? (long)tuples : null);
+
+    /// <summary>
     /// The rows the table holds, in the caller's snapshot: counted when the table (every partition) is small enough
     /// to count in about a second and <paramref name="count"/> allows, else the planner's figure (reltuples), else
     /// null (never analyzed, and large).

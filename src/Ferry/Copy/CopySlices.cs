@@ -37,11 +37,16 @@ public sealed class CopySlices
     public const string SetBounds =
         "SELECT set_config('ferry.copy_after', coalesce($1::text[]::text, ''), true), set_config('ferry.copy_upto', coalesce($2::text[]::text, ''), true)";
 
-    /// <summary>The key that ends a slice of $1 rows after the lower bound, as text; no row when fewer are left (the last slice).</summary>
-    public string UpperBound(bool after) => $"""
-        SELECT ARRAY[{string.Join(", ", _shape.Key.Select(k => $"{Quote.Ident(k)}::text"))}]
-        FROM {_table} AS a {Where("a", after, false)}
-        ORDER BY {_keys} OFFSET $1 - 1 LIMIT 1
+    /// <summary>
+    /// Finds the key that ends a slice of $1 rows after the lower bound (set before, in the same transaction) and sets it
+    /// as the upper bound; returns it as text, NULL when fewer are left (the last slice, which has no upper bound).
+    /// </summary>
+    public string SetUpperBound(bool after) => $"""
+        WITH b AS MATERIALIZED (
+            SELECT ARRAY[{string.Join(", ", _shape.Key.Select(k => $"{Quote.Ident(k)}::text"))}] AS upto
+            FROM {_table} AS a {Where("a", after, false)}
+            ORDER BY {_keys} OFFSET $1 - 1 LIMIT 1)
+        SELECT (SELECT upto FROM b), set_config('ferry.copy_upto', coalesce((SELECT upto FROM b)::text, ''), true)
         """;
 
     /// <summary>The slice's rows, the table's columns in order.</summary>

@@ -34,8 +34,15 @@ namespace Ferry.Copy;
 /// child row may name a parent those tables do not hold yet: such rows are left for the pair, which carries them
 /// with their parents (both changed after the position), instead of failing on the foreign key.
 /// </para>
+/// <para>
+/// Round trips, not bytes, decide whether an attempt fits between two resets of a bad link: an attempt opens both ends
+/// at once, asks each end what it needs in one pipelined batch while the other end answers its own, and commits its
+/// first slice in the transaction that empties the tables (nothing is committed before it, so an attempt cut off
+/// earlier leaves nothing to undo), its last with the pair's position. A first attempt of one table costs the two
+/// connections and about five round trips on each end, side by side (Copy/CopyRoundTrips holds the count).
+/// </para>
 /// </summary>
-public static class OneTimeCopy
+public static partial class OneTimeCopy
 {
     /// <param name="replace">true: the target's rows are deleted first (onetimecopy=1); false: only empty tables are
     /// filled, the others kept as they are (onetimecopy=2)</param>
@@ -48,32 +55,27 @@ public static class OneTimeCopy
         IProgress<TableProgress>? progress = null)
     {
         var report = new List<string>();
-        await using var src = await Connect.OpenAsync(source, ct, "ferry copy");
-        await using var tgt = await Connect.OpenAsync(target, ct, "ferry copy");
-        // Each end's transaction waits while the other works (a large slice's row versions, say): not a stuck
-        // transaction to end, as the relay's sessions treat one.
-        foreach (var c in new[] { src, tgt }) await ExecAsync(c, "SET idle_in_transaction_session_timeout = 0", ct);
-        await ChangeLog.CatchUpAsync(src, source.Name, sync, tables, ct);
-        var ordered = await ForeignKeyOrder.SortAsync(src, tables, ct);
+        var (src, tgt) = await OpenBothAsync(source, target, ct);
+        await using var sourceConnection = src;
+        await using var targetConnection = tgt;
 
-        await using var read = await src.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
-        string snapshot, nodeId;
-        await using (var cmd = new NpgsqlCommand(
-            "SELECT pg_current_snapshot()::text, (SELECT value FROM ferry.meta WHERE key = 'node_id')", src, read))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-        {
-            await r.ReadAsync(ct);
-            snapshot = r.GetString(0);
-            nodeId = r.GetString(1);
-        }
-        var shapes = new Dictionary<TableName, TableShape>();
-        foreach (var t in ordered)
-            shapes[t] = await TableCatalog.ReadAsync(src, t, ct)
-                        ?? throw new FerryException($"Table {t} does not exist in database {source.Name} (or ferry cannot see it).");
+        // The source folds its change logs, committed before the snapshot below so that the row versions copied along
+        // are current, while the target says where an earlier attempt got to and how its tables reference each other:
+        // its foreign keys are the ones the copy's deletes and inserts must satisfy.
+        var targetState = ReadTargetAsync(tgt, sync, source.Name, tables, ct);
+        await Task.WhenAll(ChangeLog.CatchUpAsync(src, source.Name, sync, tables, ct), targetState);
+        var (cursor, ordered, selfReferencing) = targetState.Result;
 
-        var cursor = await CopyCursor.LoadAsync(tgt, sync, source.Name, ct);
-        var resumed = cursor is not null && cursor.NodeId == nodeId && cursor.Fill.All(ordered.Contains);
-        if (resumed && await ChangedSinceAsync(tgt, cursor!, ct) is { } changed)
+        // The snapshot, with the shapes and sizes read in it, while the target either empties its tables (a first
+        // attempt: in a transaction the first slice commits) or counts what an interrupted one left.
+        var reading = ReadSourceAsync(src, ordered, progress is not null, ct);
+        var beginning = cursor is null ? BeginAsync(tgt, source.Name, target.Name, ordered, replace, report, ct) : null;
+        var checking = cursor is null ? null : ChangedSinceAsync(tgt, cursor, ct);
+        await Task.WhenAll(reading, (Task?)beginning ?? checking!);
+        var read = reading.Result;
+
+        var resumed = cursor is not null && cursor.NodeId == read.NodeId && cursor.Fill.All(ordered.Contains);
+        if (resumed && checking!.Result is { } changed)
         {
             // What the cursor says is there is not: resuming would leave those rows missing for good.
             if (!replace)
@@ -82,163 +84,129 @@ public static class OneTimeCopy
             report.Add($"{target.Name} changed since its copy from {source.Name} was interrupted ({changed}): the copy starts over.");
             resumed = false;
         }
+        // The target's transaction: open from BeginAsync (holding the apply lock) until the first slice commits.
+        bool open = false, holdsLock = false, finished = false;
         if (resumed)
+        {
             report.Add($"{target.Name}: resuming the copy from {source.Name} at {cursor!.Fill.ElementAtOrDefault(cursor.Table)?.ToString() ?? "its end"}.");
+        }
         else
-            cursor = await BeginAsync(tgt, sync, source, target.Name, ordered, snapshot, nodeId, replace, report, ct);
+        {
+            var fill = beginning is not null ? beginning.Result : await BeginAsync(tgt, source.Name, target.Name, ordered, replace, report, ct);
+            cursor = new CopyCursor(read.Snapshot, read.NodeId, fill, 0, null, new long[fill.Count]);
+            open = holdsLock = true;
+        }
 
         while (cursor!.Table < cursor.Fill.Count)
         {
             var table = cursor.Fill[cursor.Table];
-            var slices = new CopySlices(shapes[table]);
+            var shape = read.Shapes.GetValueOrDefault(table)
+                        ?? throw new FerryException($"Table {table} does not exist in database {source.Name} (or ferry cannot see it).");
+            var slices = new CopySlices(shape);
             // A resumed attempt may meet children of parents it has not copied yet (see above).
             var parents = resumed ? await ParentsInHerdAsync(tgt, table, ordered, ct) : [];
-            var sliceRows = await SlicedAsync(src, tgt, table, ct) ? Defaults.CopySliceRows : (int?)null;
+            // Not in slices when its rows reference each other (a slice could name a row of a later one), nor when the
+            // source's statistics put it well under a slice: finding a slice's end walks its keys.
+            var sliceRows = !selfReferencing.Contains(table) && (read.Tuples[table] < 0 || read.Tuples[table] >= Defaults.CopySliceRows / 2.0)
+                ? Defaults.CopySliceRows : (int?)null;
             var meter = progress is null ? null : new CopyMeter($"copy {source.Name} -> {target.Name}", table, cursor.Table + 1,
-                cursor.Fill.Count, cursor.Copied[cursor.Table], await CopyMeter.EstimateAsync(src, table, ct), progress);
+                cursor.Fill.Count, cursor.Copied[cursor.Table], read.Estimates.GetValueOrDefault(table), progress);
             long waiting = 0;
             while (true)
             {
-                var (copied, held, upto) = await CopySliceAsync(src, tgt, source.Name, slices, shapes[table], parents,
-                    targetKeepsVersions, cursor.After, sliceRows, meter, ct);
-                meter?.SliceDone(copied + held);
-                waiting += held;
-                var last = upto is null;
-                cursor.Copied[cursor.Table] += copied;
-                cursor = cursor with { Table = last ? cursor.Table + 1 : cursor.Table, After = upto };
-                await cursor.SaveAsync(tgt, sync, source.Name, ct);
-                await ExecAsync(tgt, "COMMIT", ct);
+                var lastTable = cursor.Table == cursor.Fill.Count - 1;
+                var slice = await CopySliceAsync(src, tgt, source.Name, slices, shape, parents, targetKeepsVersions, cursor.After,
+                    sliceRows, open, lockIfLast: lastTable && !holdsLock, meter, ct);
+                waiting += slice.Held;
+                var last = slice.Upto is null;
+                // The table's last slice is told by Done, once: a line for it here would repeat the total.
+                if (!last) meter?.SliceDone(slice.Copied + slice.Held);
+                cursor.Copied[cursor.Table] += slice.Copied;
+                cursor = cursor with { Table = last ? cursor.Table + 1 : cursor.Table, After = slice.Upto };
+                var closing = slice.Closing;
+                finished = cursor.Table == cursor.Fill.Count;
+                if (finished) closing.AddRange(Finish(sync, source.Name, cursor, restartFrom, lockNow: false));
+                else closing.Add(cursor.Save(sync, source.Name));
+                closing.Add(new NpgsqlBatchCommand("COMMIT"));
+                await ExecuteAsync(tgt, closing, ct);
+                open = holdsLock = false;
                 if (last) break;
             }
             meter?.Done(cursor.Copied[cursor.Table - 1]);
             if (waiting > 0)
                 report.Add($"{target.Name}: {waiting} rows of {table} name parents copied before they were written: the pair brings them.");
         }
-        report.AddRange(cursor.Fill.Select((t, i) => $"{target.Name}: {t} copied from {source.Name}, {cursor.Copied[i]} rows."));
-
-        await using (var write = await tgt.BeginTransactionAsync(ct))
+        if (!finished)
         {
-            // After the pairs' applies in flight (the relay may run): they find the new positions, and read them again.
-            await ExecAsync(tgt, Applier.LockSql, ct);
-            var save = new NpgsqlCommand(PairProgress.SaveSql("NULL::text[]"), tgt);
-            await using (save)
-            {
-                foreach (var v in new object?[] { sync, source.Name, cursor.Position, null, null, nodeId, cursor.Copied.Sum() })
-                    save.Parameters.Add(new NpgsqlParameter { Value = v ?? DBNull.Value, NpgsqlDbType = v is long ? NpgsqlTypes.NpgsqlDbType.Bigint : NpgsqlTypes.NpgsqlDbType.Text });
-                await save.ExecuteNonQueryAsync(ct);
-            }
-            if (restartFrom.Count > 0)
-                await ExecAsync(tgt, "DELETE FROM ferry.progress WHERE sync_name = $1 AND source_name = ANY($2)", ct, sync, restartFrom.ToArray());
-            await CopyCursor.ClearAsync(tgt, sync, source.Name, ct);
-            await write.CommitAsync(ct);
+            // Nothing left to copy (onetimecopy=2 found no empty table, or the attempt before ended with the last slice
+            // but not this step): the position alone.
+            List<NpgsqlBatchCommand> finish = open ? [] : [new("BEGIN")];
+            finish.AddRange(Finish(sync, source.Name, cursor, restartFrom, lockNow: !holdsLock));
+            finish.Add(new NpgsqlBatchCommand("COMMIT"));
+            await ExecuteAsync(tgt, finish, ct);
         }
-        await read.CommitAsync(ct);
+        report.AddRange(cursor.Fill.Select((t, i) => $"{target.Name}: {t} copied from {source.Name}, {cursor.Copied[i]} rows."));
+        // The source's read transaction ends with its connection: it wrote nothing.
         return report;
     }
 
     /// <summary>
-    /// The first attempt: empties the tables to fill (children first) or finds the empty ones, and records the cursor,
-    /// whose position is this attempt's snapshot, in one target transaction.
+    /// The end of the copy, in the transaction of its last slice: the pair's position becomes the copy's snapshot, the
+    /// other sources' pairs start again, and the cursor goes. After the pairs' applies in flight (the relay may run):
+    /// they find the new positions, and read them again. The lock is taken when the transaction begins
+    /// (<paramref name="lockNow"/> false): taken after the slice's rows, it could wait for an apply that waits for them.
     /// </summary>
-    private static async Task<CopyCursor> BeginAsync(NpgsqlConnection tgt, string sync, Database source, string targetName,
-        IReadOnlyList<TableName> ordered, string snapshot, string nodeId, bool replace, List<string> report, CancellationToken ct)
+    private static IEnumerable<NpgsqlBatchCommand> Finish(string sync, string source, CopyCursor cursor, IReadOnlyCollection<string> restartFrom,
+        bool lockNow)
     {
-        await using var write = await tgt.BeginTransactionAsync(ct);
-        // The relay may be running: an apply of this sync in flight finishes before the tables are emptied, and every
-        // later one finds the cursor and waits (PairProgress.GuardSql).
-        await ExecAsync(tgt, Applier.LockSql, ct);
-        await ExecAsync(tgt, "SELECT set_config('ferry.origin', $1, true), " + Capture.Wal.WalMarker.Emit, ct, source.Name);
-        await ExecAsync(tgt, "SET CONSTRAINTS ALL DEFERRED", ct);
+        if (lockNow) yield return new NpgsqlBatchCommand(Applier.LockSql);
+        yield return Command(PairProgress.SaveSql("NULL::text[]"), sync, source, cursor.Position, Typed(null), Typed(null), cursor.NodeId,
+            cursor.Copied.Sum());
+        if (restartFrom.Count > 0)
+            yield return Command("DELETE FROM ferry.progress WHERE sync_name = $1 AND source_name = ANY($2)", sync, restartFrom.ToArray());
+        yield return CopyCursor.Clear(sync, source);
+    }
+
+    /// <summary>
+    /// A first attempt's target transaction, left open for the first slice to commit in: the apply lock (an apply of
+    /// this sync in flight finishes first, and every later one finds the cursor committed with the slice and waits,
+    /// PairProgress.GuardSql), then the tables to fill emptied, children first, or the empty ones found.
+    /// </summary>
+    /// <returns>the tables to fill, parents first</returns>
+    private static async Task<List<TableName>> BeginAsync(NpgsqlConnection tgt, string sourceName, string targetName,
+        IReadOnlyList<TableName> ordered, bool replace, List<string> report, CancellationToken ct)
+    {
+        List<NpgsqlBatchCommand> begin =
+        [
+            new("BEGIN"), new(Applier.LockSql), Command("SELECT set_config('ferry.origin', $1, true), " + Capture.Wal.WalMarker.Emit, sourceName),
+            new("SET CONSTRAINTS ALL DEFERRED"),
+        ];
+        if (replace)
+        {
+            begin.AddRange(Enumerable.Reverse(ordered).Select(t => new NpgsqlBatchCommand($"DELETE FROM {Quote.Qualified(t)}")));
+            await ExecuteAsync(tgt, begin, ct);
+            return [.. ordered];
+        }
+        // The empty ones, one character each ('1': empty), found by the column's name among the batch's results.
+        begin.Add(new NpgsqlBatchCommand("SELECT " + string.Join(" || ", ordered.Select(t => $"(NOT EXISTS (SELECT 1 FROM {Quote.Qualified(t)}))::int::text")) +
+                                         " AS ferry_empty"));
+        var empty = "";
+        await using (var batch = Batch(tgt, begin))
+        await using (var r = await batch.ExecuteReaderAsync(ct))
+        {
+            do
+            {
+                while (await r.ReadAsync(ct))
+                    if (r.FieldCount == 1 && r.GetName(0) == "ferry_empty") empty = r.GetString(0);
+            } while (await r.NextResultAsync(ct));
+        }
         var fill = new List<TableName>();
-        foreach (var t in Enumerable.Reverse(ordered))
+        for (var i = 0; i < ordered.Count; i++)
         {
-            if (replace)
-            {
-                await ExecAsync(tgt, $"DELETE FROM {Quote.Qualified(t)}", ct);
-                fill.Insert(0, t);
-            }
-            else if (await ScalarAsync<bool>(tgt, $"SELECT NOT EXISTS (SELECT 1 FROM {Quote.Qualified(t)})", ct))
-            {
-                fill.Insert(0, t);
-            }
-            else
-            {
-                report.Add($"{targetName}: {t} kept as it is (it has rows; onetimecopy=2 fills empty tables only).");
-            }
+            if (empty[i] == '1') fill.Add(ordered[i]);
+            else report.Add($"{targetName}: {ordered[i]} kept as it is (it has rows; onetimecopy=2 fills empty tables only).");
         }
-        var cursor = new CopyCursor(snapshot, nodeId, fill, 0, null, new long[fill.Count]);
-        await cursor.SaveAsync(tgt, sync, source.Name, ct);
-        await write.CommitAsync(ct);
-        return cursor;
-    }
-
-    /// <summary>
-    /// One slice, in a target transaction left open for the caller to record the cursor in and commit: the rows after
-    /// <paramref name="after"/> up to the key that ends <paramref name="sliceRows"/> of them (all that are left when
-    /// fewer, or when null), and their row versions where the target keeps them.
-    /// </summary>
-    /// <returns>rows written, rows held back for their parents, and the slice's last key (null: the table is done)</returns>
-    private static async Task<(long Copied, long Held, string[]? Upto)> CopySliceAsync(NpgsqlConnection src, NpgsqlConnection tgt,
-        string sourceName, CopySlices slices, TableShape shape, IReadOnlyList<ForeignKey> parents, bool versions,
-        string[]? after, int? sliceRows, CopyMeter? meter, CancellationToken ct)
-    {
-        string[]? upto = null;
-        await ExecAsync(src, CopySlices.SetBounds, ct, (object?)after ?? DBNull.Value, DBNull.Value);
-        if (sliceRows is { } n)
-        {
-            await using var bound = new NpgsqlCommand(slices.UpperBound(after is not null), src) { CommandTimeout = 0 };
-            bound.Parameters.AddWithValue(n);
-            upto = await bound.ExecuteScalarAsync(ct) as string[];
-        }
-        await ExecAsync(src, CopySlices.SetBounds, ct, (object?)after ?? DBNull.Value, (object?)upto ?? DBNull.Value);
-        await ExecAsync(tgt, "BEGIN", ct);
-        await ExecAsync(tgt, "SELECT set_config('ferry.origin', $1, true), " + Capture.Wal.WalMarker.Emit, ct, sourceName);
-        await ExecAsync(tgt, "SET CONSTRAINTS ALL DEFERRED", ct);
-        await ExecAsync(tgt, CopySlices.SetBounds, ct, (object?)after ?? DBNull.Value, (object?)upto ?? DBNull.Value);
-        var copyOut = slices.CopyOut(after is not null, upto is not null);
-        long copied, held = 0;
-        if (parents.Count == 0)
-        {
-            copied = await PumpAsync(src, tgt, copyOut, $"COPY {Quote.Qualified(shape.Name)} ({slices.Columns}) FROM STDIN {slices.Format}", ct, meter);
-        }
-        else
-        {
-            var temp = Quote.Qualified("pg_temp", "ferry_copy_rows");
-            await ExecAsync(tgt, $"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {slices.Columns} FROM {Quote.Qualified(shape.Name)} WITH NO DATA", ct);
-            var all = await PumpAsync(src, tgt, copyOut, $"COPY {temp} FROM STDIN {slices.Format}", ct, meter);
-            var present = string.Join(" AND ", parents.Select(fk =>
-                $"({string.Join(" OR ", fk.ChildColumns.Select(c => $"i.{Quote.Ident(c)} IS NULL"))} OR EXISTS (SELECT 1 FROM {Quote.Qualified(fk.Parent)} AS p " +
-                $"WHERE {string.Join(" AND ", fk.ChildColumns.Zip(fk.ParentColumns, (c, p) => $"p.{Quote.Ident(p)} = i.{Quote.Ident(c)}"))}))"));
-            await using var insert = new NpgsqlCommand(
-                $"INSERT INTO {Quote.Qualified(shape.Name)} ({slices.Columns}) {(shape.HasIdentityAlways ? "OVERRIDING SYSTEM VALUE " : "")}" +
-                $"SELECT {slices.Columns} FROM {temp} AS i WHERE {present}", tgt) { CommandTimeout = 0 };
-            copied = await insert.ExecuteNonQueryAsync(ct);
-            held = all - copied;
-        }
-        if (versions) await CopyVersionsAsync(src, tgt, sourceName, slices, shape, after is not null, upto is not null, ct);
-        return (copied, held, upto);
-    }
-
-    /// <summary>
-    /// The source's row versions of the slice, with their origins, become the target's: what its decisions start from.
-    /// Entries the source has not (a change another source delivered here, not there yet) go: that source's pair,
-    /// started again, delivers it anew, where an entry kept would make it look delivered.
-    /// </summary>
-    private static async Task CopyVersionsAsync(NpgsqlConnection src, NpgsqlConnection tgt, string sourceName, CopySlices slices,
-        TableShape shape, bool after, bool upto, CancellationToken ct)
-    {
-        var keys = Quote.List(shape.Key);
-        var temp = Quote.Qualified("pg_temp", "ferry_copy_versions");
-        await ExecAsync(tgt, $"CREATE TEMP TABLE {temp} ({string.Join(", ", shape.KeyColumns.Select(k => Quote.Ident(k.Name) + " " + k.VersionType))}, " +
-                             "ferry_version timestamptz, ferry_origin text, ferry_based_on timestamptz) ON COMMIT DROP", ct);
-        await PumpAsync(src, tgt, slices.CopyVersionsOut(after, upto, sourceName), $"COPY {temp} FROM STDIN (FORMAT text)", ct);
-        await ExecAsync(tgt, slices.DropVersions(after, upto, temp), ct);
-        await ExecAsync(tgt, $"""
-            INSERT INTO {slices.RowVersions} AS r ({keys}, ferry_version, ferry_origin, ferry_based_on, ferry_xid)
-            SELECT {keys}, ferry_version, ferry_origin, ferry_based_on, pg_current_xact_id() FROM {temp}
-            ON CONFLICT ({keys}) DO UPDATE SET ferry_version = excluded.ferry_version, ferry_origin = excluded.ferry_origin,
-                ferry_based_on = excluded.ferry_based_on, ferry_xid = excluded.ferry_xid
-            """, ct);
+        return fill;
     }
 
     /// <summary>
@@ -249,11 +217,13 @@ public static class OneTimeCopy
     /// </summary>
     private static async Task<string?> ChangedSinceAsync(NpgsqlConnection tgt, CopyCursor cursor, CancellationToken ct)
     {
-        for (var i = 0; i <= cursor.Table && i < cursor.Fill.Count; i++)
-        {
-            var rows = await ScalarAsync<long>(tgt, $"SELECT count(*) FROM {Quote.Qualified(cursor.Fill[i])}", ct);
-            if (rows != cursor.Copied[i]) return $"{cursor.Fill[i]} holds {rows} rows, the copy wrote {cursor.Copied[i]}";
-        }
+        var upto = Math.Min(cursor.Table + 1, cursor.Fill.Count);
+        if (upto == 0) return null;
+        var sql = "SELECT ARRAY[" + string.Join(", ", cursor.Fill.Take(upto).Select(t => $"(SELECT count(*) FROM {Quote.Qualified(t)})")) + "]::bigint[]";
+        await using var cmd = new NpgsqlCommand(sql, tgt) { CommandTimeout = 0 };
+        var rows = (long[])(await cmd.ExecuteScalarAsync(ct))!;
+        for (var i = 0; i < upto; i++)
+            if (rows[i] != cursor.Copied[i]) return $"{cursor.Fill[i]} holds {rows[i]} rows, the copy wrote {cursor.Copied[i]}";
         return null;
     }
 
@@ -261,49 +231,4 @@ public static class OneTimeCopy
     private static async Task<IReadOnlyList<ForeignKey>> ParentsInHerdAsync(NpgsqlConnection tgt, TableName table,
         IReadOnlyList<TableName> herd, CancellationToken ct) =>
         (await TableCatalog.ForeignKeysFromAsync(tgt, table, ct)).Where(fk => herd.Contains(fk.Parent)).ToList();
-
-    /// <summary>
-    /// Whether to copy the table in slices. Not when its rows reference each other (a slice could name a row of a later
-    /// one), and not when the source's statistics put it well under a slice: finding a slice's end walks its keys.
-    /// </summary>
-    private static async Task<bool> SlicedAsync(NpgsqlConnection src, NpgsqlConnection tgt, TableName table, CancellationToken ct)
-    {
-        var regclass = $"{Quote.Literal(Quote.Qualified(table))}::regclass";
-        if (await ScalarAsync<bool>(tgt, $"SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND conrelid = {regclass} AND confrelid = conrelid)", ct))
-            return false;
-        var estimate = await ScalarAsync<float>(src, $"SELECT reltuples FROM pg_class WHERE oid = {regclass}", ct);
-        return estimate < 0 || estimate >= Defaults.CopySliceRows / 2.0;
-    }
-
-    /// <summary>Streams one COPY into the other (Read/CopyPump); returns the rows that went.</summary>
-    private static async Task<long> PumpAsync(NpgsqlConnection src, NpgsqlConnection tgt, string copyOut, string copyIn, CancellationToken ct,
-        CopyMeter? meter = null)
-    {
-        if (copyOut.EndsWith("(FORMAT binary)", StringComparison.Ordinal))
-        {
-            var tuples = new CopyTupleCounter();
-            await using var output = await src.BeginRawBinaryCopyAsync(copyOut, ct);
-            await using var input = await tgt.BeginRawBinaryCopyAsync(copyIn, ct);
-            await CopyPump.BinaryAsync(output, input, tuples, ct, meter is null ? null : meter.Moved);
-            return tuples.Rows;
-        }
-        using var reader = await src.BeginTextExportAsync(copyOut, ct);
-        await using var writer = await tgt.BeginTextImportAsync(copyIn, ct);
-        return (await CopyPump.TextAsync(reader, writer, ct, meter is null ? null : meter.Moved)).Rows;
-    }
-
-    // Deleting or copying a large table takes as long as it takes: no command timeout. A dead link still breaks the
-    // connection (keepalives and tcp_user_timeout, Postgres/Connect), and the target's transaction rolls back.
-    private static async Task ExecAsync(NpgsqlConnection c, string sql, CancellationToken ct, params object[] args)
-    {
-        await using var cmd = new NpgsqlCommand(sql, c) { CommandTimeout = 0 };
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
-        await cmd.ExecuteNonQueryAsync(ct);
-    }
-
-    private static async Task<T> ScalarAsync<T>(NpgsqlConnection c, string sql, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(sql, c) { CommandTimeout = 0 };
-        return (T)(await cmd.ExecuteScalarAsync(ct))!;
-    }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Ferry.Postgres;
 using Ferry.Relay;
 using Npgsql;
@@ -19,17 +20,21 @@ public static class ResumingCopy
         bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, Action<string> interrupted, CancellationToken ct,
         IProgress<TableProgress>? progress = null)
     {
-        // A first wait of a quarter second: an attempt costs a few seconds of round trips before its first slice commits
-        // on a long link, and a link that resets every few seconds leaves windows barely longer than that.
+        // A first wait of a quarter second: an attempt costs a second or more of round trips before its first slice
+        // commits on a long link, and a link that resets every few seconds leaves windows not much longer than that.
         var backoff = new Backoff(TimeSpan.FromMilliseconds(250), Defaults.MaxBackoff);
         for (var attempt = 1; ; attempt++)
         {
+            var clock = Stopwatch.StartNew();
             try
             {
                 return await OneTimeCopy.CopyAsync(source, target, sync, tables, targetKeepsVersions, replace, restartFrom, ct, progress);
             }
             catch (Exception e) when (attempt < Defaults.CopyAttempts && IsLinkFailure(e) && !ct.IsCancellationRequested)
             {
+                // An attempt the link carried for a while was cut by a reset, after which the link is up again: a longer
+                // wait would only eat the next window. Backing off is for a link that fails at once (refused, down).
+                if (clock.Elapsed >= CarriedFor) backoff.Reset();
                 var wait = backoff.Next();
                 interrupted($"The copy into {target.Name} was interrupted ({Innermost(e).Message.TrimEnd('.')}); it resumes " +
                             $"after its last committed slice in {wait.TotalSeconds:F1} s (attempt {attempt + 1} of {Defaults.CopyAttempts}).");
@@ -37,6 +42,8 @@ public static class ResumingCopy
             }
         }
     }
+
+    private static readonly TimeSpan CarriedFor = TimeSpan.FromSeconds(1);
 
     // A link failure, or a server error that passes by itself (a lock, a serialization failure): decided in one place.
     private static bool IsLinkFailure(Exception e) => PgErrors.IsTransient(e);

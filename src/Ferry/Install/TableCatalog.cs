@@ -6,44 +6,66 @@ namespace Ferry.Install;
 /// <summary>Reads tables from a database's catalog: their shape, their keys, who references whom.</summary>
 public static class TableCatalog
 {
+    /// <summary>
+    /// The columns of the tables named in $1 (qualified names, text[]), each row led by its table's 1-based position in
+    /// $1; a table that does not exist has none. One statement for many tables, so a caller can pipeline it.
+    /// </summary>
+    public const string ColumnsSql = """
+        SELECT t.n::int,
+               a.attname::text,
+               format_type(a.atttypid, a.atttypmod),
+               coalesce(array_position(i.indkey::int2[], a.attnum) + 1 - array_lower(i.indkey::int2[], 1), 0) AS key_position,
+               a.atttypid < 16384 AS builtin,
+               a.attidentity = 'a' AS identity_always,
+               -- The type of ferry's own copies of a key column (TableShape.VersionType). A typmod of -1 is what
+               -- format_type prints as bpchar and "bit", the lengthless forms, not char(1) and bit(1).
+               CASE WHEN a.atttypid IN (21, 23) THEN 'bigint' -- smallint, integer
+                    ELSE format_type(a.atttypid, -1) END
+        FROM unnest($1::text[]) WITH ORDINALITY AS t (name, n)
+        JOIN pg_attribute a ON a.attrelid = to_regclass(t.name)
+        LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+        WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+        ORDER BY t.n, a.attnum
+        """;
+
+    /// <summary>
+    /// The shapes <see cref="ColumnsSql"/> returned, by table, columns and key only (no unique keys, no reference
+    /// actions); a table that has no column there is missing.
+    /// </summary>
+    public static async Task<Dictionary<TableName, TableShape>> ReadColumnsAsync(NpgsqlDataReader r, IReadOnlyList<TableName> tables,
+        CancellationToken ct)
+    {
+        var columns = tables.Select(_ => new List<Column>()).ToList();
+        var keys = tables.Select(_ => new List<(int Position, string Name)>()).ToList();
+        while (await r.ReadAsync(ct))
+        {
+            var n = r.GetInt32(0) - 1;
+            var keyPosition = r.GetInt32(3);
+            columns[n].Add(new Column(r.GetString(1), r.GetString(2), keyPosition > 0, r.GetBoolean(4), r.GetBoolean(5))
+                { VersionType = r.GetString(6) });
+            if (keyPosition > 0) keys[n].Add((keyPosition, r.GetString(1)));
+        }
+        return Enumerable.Range(0, tables.Count).Where(n => columns[n].Count > 0).ToDictionary(n => tables[n],
+            n => new TableShape(tables[n], columns[n], keys[n].OrderBy(k => k.Position).Select(k => k.Name).ToList()));
+    }
+
     /// <summary>The table's shape, or null when it does not exist (or this role cannot see it).</summary>
     public static async Task<TableShape?> ReadAsync(NpgsqlConnection c, TableName table, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("""
-            SELECT a.attname::text,
-                   format_type(a.atttypid, a.atttypmod),
-                   coalesce(array_position(i.indkey::int2[], a.attnum) + 1 - array_lower(i.indkey::int2[], 1), 0) AS key_position,
-                   a.atttypid < 16384 AS builtin,
-                   a.attidentity = 'a' AS identity_always,
-                   -- The type of ferry's own copies of a key column (TableShape.VersionType). A typmod of -1 is what
-                   -- format_type prints as bpchar and "bit", the lengthless forms, not char(1) and bit(1).
-                   CASE WHEN a.atttypid IN (21, 23) THEN 'bigint' -- smallint, integer
-                        ELSE format_type(a.atttypid, -1) END
-            FROM pg_attribute a
-            LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
-            WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-            ORDER BY a.attnum
-            """, c);
-        cmd.Parameters.AddWithValue(Quote.Qualified(table));
-        var columns = new List<Column>();
-        var keys = new List<(int Position, string Name)>();
+        await using var cmd = new NpgsqlCommand(ColumnsSql, c);
+        cmd.Parameters.AddWithValue(new[] { Quote.Qualified(table) });
+        TableShape? read;
         await using (var r = await cmd.ExecuteReaderAsync(ct))
-        {
-            while (await r.ReadAsync(ct))
-            {
-                var keyPosition = r.GetInt32(2);
-                columns.Add(new Column(r.GetString(0), r.GetString(1), keyPosition > 0, r.GetBoolean(3), r.GetBoolean(4))
-                    { VersionType = r.GetString(5) });
-                if (keyPosition > 0) keys.Add((keyPosition, r.GetString(0)));
-            }
-        }
+            read = (await ReadColumnsAsync(r, [table], ct)).GetValueOrDefault(table);
+        var columns = read?.Columns ?? [];
+        var key = read?.Key ?? [];
         if (columns.Count == 0)
         {
             await using var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", c);
             exists.Parameters.AddWithValue(Quote.Qualified(table));
             if (!(bool)(await exists.ExecuteScalarAsync(ct))!) return null;
         }
-        return new TableShape(table, columns, keys.OrderBy(k => k.Position).Select(k => k.Name).ToList())
+        return new TableShape(table, columns, key)
         {
             UniqueKeys = await UniqueKeysAsync(c, table, ct),
             DeleteActsOnReferences = await DeleteActsOnReferencesAsync(c, table, ct),
@@ -104,17 +126,26 @@ public static class TableCatalog
     public static async Task<List<(TableName Child, TableName Parent, bool Deferrable)>> ForeignKeysAsync(
         NpgsqlConnection c, IReadOnlyList<TableName> tables, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("""
-            SELECT cn.nspname::text, cc.relname::text, pn.nspname::text, pc.relname::text, k.condeferrable
-            FROM pg_constraint k
-            JOIN pg_class cc ON cc.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = cc.relnamespace
-            JOIN pg_class pc ON pc.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
-            WHERE k.contype = 'f' AND k.conrelid <> k.confrelid
-              AND k.conrelid = ANY (SELECT to_regclass(x) FROM unnest($1::text[]) AS x)
-            """, c);
+        await using var cmd = new NpgsqlCommand(ForeignKeysSql, c);
         cmd.Parameters.AddWithValue(tables.Select(Quote.Qualified).ToArray());
-        var edges = new List<(TableName, TableName, bool)>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await ReadForeignKeysAsync(r, ct);
+    }
+
+    /// <summary><see cref="ForeignKeysAsync"/>'s statement, $1 the qualified names (text[]): for a caller that pipelines it.</summary>
+    public const string ForeignKeysSql = """
+        SELECT cn.nspname::text, cc.relname::text, pn.nspname::text, pc.relname::text, k.condeferrable
+        FROM pg_constraint k
+        JOIN pg_class cc ON cc.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = cc.relnamespace
+        JOIN pg_class pc ON pc.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+        WHERE k.contype = 'f' AND k.conrelid <> k.confrelid
+          AND k.conrelid = ANY (SELECT to_regclass(x) FROM unnest($1::text[]) AS x)
+        """;
+
+    public static async Task<List<(TableName Child, TableName Parent, bool Deferrable)>> ReadForeignKeysAsync(NpgsqlDataReader r,
+        CancellationToken ct)
+    {
+        var edges = new List<(TableName, TableName, bool)>();
         while (await r.ReadAsync(ct))
             edges.Add((new TableName(r.GetString(0), r.GetString(1)), new TableName(r.GetString(2), r.GetString(3)), r.GetBoolean(4)));
         return edges;

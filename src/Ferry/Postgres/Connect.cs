@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Npgsql;
 
 namespace Ferry.Postgres;
@@ -41,8 +42,15 @@ public static class Connect
     /// A session that runs the user's own statement as a role the user names (<c>ferry ddl</c>): it keeps that role's
     /// own search_path, since the statement names tables as the application does. Never for ferry's own SQL.
     /// </param>
+    /// <param name="copySession">
+    /// A one-time copy's session (Copy/OneTimeCopy): each end's transaction waits while the other works (a large slice's
+    /// row versions, say), which is not a stuck transaction to end, so idle_in_transaction_session_timeout is off, set at
+    /// startup, after the user's options=, rather than by a statement: on a long link every round trip counts against
+    /// the windows between resets. Npgsql loads no types either (one round trip per process and connection string
+    /// saved): the copy streams rows as COPY bytes and reads only built-in types.
+    /// </param>
     public static NpgsqlConnectionStringBuilder Builder(Database db, string applicationName = "ferry", bool deadLinkBound = false,
-        bool userSession = false)
+        bool userSession = false, bool copySession = false)
     {
         var s = db.Settings;
         var b = new NpgsqlConnectionStringBuilder
@@ -80,7 +88,8 @@ public static class Connect
                       // day under DMY and MDY; "-1 2:03:04" a different interval under sql_standard; floats lose
                       // digits when extra_float_digits <= 0). Client options override database and role settings.
                       "-c DateStyle=ISO,MDY -c IntervalStyle=postgres -c extra_float_digits=3" +
-                      (s.GetValueOrDefault("options") is { Length: > 0 } extra ? " " + extra : ""),
+                      (s.GetValueOrDefault("options") is { Length: > 0 } extra ? " " + extra : "") +
+                      (copySession ? " -c idle_in_transaction_session_timeout=0" : ""),
         };
         if (db.Password is not null) b.Password = db.Password;
         if (s.GetValueOrDefault("passfile") is { } passfile) b.Passfile = passfile;
@@ -127,11 +136,25 @@ public static class Connect
 
     private static int KeepAliveSeconds => Math.Max(1, (int)(Defaults.DeadLinkTimeout.TotalSeconds / 3));
 
+    /// <summary>
+    /// The copy's data sources, one per connection string for the life of the process (connections unpooled): Npgsql
+    /// takes type-loading options only there.
+    /// </summary>
+    private static readonly ConcurrentDictionary<string, NpgsqlDataSource> CopySources = new(StringComparer.Ordinal);
+
+    private static NpgsqlDataSource NoTypeLoading(string settings)
+    {
+        var builder = new NpgsqlDataSourceBuilder(settings);
+        builder.ConfigureTypeLoading(t => t.EnableTypeLoading(false));
+        return builder.Build();
+    }
+
     /// <summary>Opens a connection, turning the failures people meet into messages that say what to do.</summary>
     public static async Task<NpgsqlConnection> OpenAsync(Database db, CancellationToken ct, string applicationName = "ferry",
-        bool deadLinkBound = false, bool userSession = false)
+        bool deadLinkBound = false, bool userSession = false, bool copySession = false)
     {
-        var connection = new NpgsqlConnection(Builder(db, applicationName, deadLinkBound, userSession).ToString());
+        var settings = Builder(db, applicationName, deadLinkBound, userSession, copySession).ToString();
+        var connection = copySession ? CopySources.GetOrAdd(settings, NoTypeLoading).CreateConnection() : new NpgsqlConnection(settings);
         try
         {
             await connection.OpenAsync(ct);

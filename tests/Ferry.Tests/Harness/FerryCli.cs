@@ -39,7 +39,17 @@ public sealed class FerryCli : IDisposable
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await p.WaitForExitAsync(timeout.Token);
+        try
+        {
+            await p.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // A verb that hangs fails its test with what it had printed, rather than with a bare cancellation.
+            p.Kill(entireProcessTree: true);
+            await p.WaitForExitAsync();
+            return new CliResult(-1, await stdout, await stderr + "\n(killed after 2 minutes)");
+        }
         return new CliResult(p.ExitCode, await stdout, await stderr);
     }
 
