@@ -13,13 +13,14 @@ namespace Ferry.Cli.Commands;
 /// </summary>
 public static class CopyCommand
 {
-    private const string Usage = "ferry copy SYNC to=DB[,DB...] [from=SOURCE] [mode=replace|empty] [--quiet]";
+    private const string Usage = "ferry copy SYNC to=DB[,DB...] [from=SOURCE] [mode=replace|empty] [tables=T,...] [--quiet]";
 
     public static async Task<int> RunAsync(BucardoArguments args, CancellationToken ct)
     {
         var to = args.Get("to", "target", "targets");
         var from = args.Get("from", "source");
         var mode = (args.Get("mode") ?? "replace").ToLowerInvariant();
+        var tablesText = args.Get("tables", "table");
         var display = ProgressDisplay.FromArguments(args);
         args.RejectUnknown("copy");
         if (args.Words.Count != 1) throw new UsageException("Which sync? " + Usage);
@@ -31,6 +32,14 @@ public static class CopyCommand
         var herd = await store.GetHerdAsync(sync.Herd, ct);
         var group = await store.GetDbGroupAsync(sync.DbGroup, ct);
         var all = await store.ListSyncGroupsAsync(ct);
+        var tables = herd.Tables;
+        if (tablesText is not null)
+        {
+            tables = tablesText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(t => TableName.Parse(t)).ToList();
+            if (tables.FirstOrDefault(t => !herd.Tables.Contains(t)) is { } stray)
+                throw new UsageException($"Table {stray} is not in herd {herd.Name} of sync {sync.Name}: it has {string.Join(", ", herd.Tables)}.");
+        }
+        var some = tables.Count < herd.Tables.Count;
         var sourceName = from ?? group.Sources.First();
         if (!group.Sources.Contains(sourceName))
             throw new UsageException($"from= must be a source of sync {sync.Name}: one of {string.Join(", ", group.Sources)}.");
@@ -46,13 +55,17 @@ public static class CopyCommand
             Output.Line($"copy: filling {name} from {sourceName}{(mode == "empty" ? " (empty tables only)" : "")}...");
             var target = await store.GetDatabaseAsync(name, ct);
             // This target and those after it: the ones before are done.
-            var resume = $"ferry copy {sync.Name} to={string.Join(",", targets.Skip(i))} from={sourceName}{(mode == "empty" ? " mode=empty" : "")}";
+            var resume = $"ferry copy {sync.Name} to={string.Join(",", targets.Skip(i))} from={sourceName}{(mode == "empty" ? " mode=empty" : "")}" +
+                         (some ? " tables=" + string.Join(",", tables) : "");
             var lines = await RecordedAsync(store, sync.Name, sourceName, name, display, resume, progress => ResumingCopy.RunAsync(source,
-                target, sync.Name, herd.Tables, targetKeepsVersions: !plain.Contains(name), replace: mode == "replace",
-                restartFrom: others, Output.Line, ct, progress), ct);
+                target, sync.Name, tables, targetKeepsVersions: !plain.Contains(name), replace: mode == "replace",
+                restartFrom: others, Output.Line, ct, progress, keepPosition: some), ct);
             foreach (var line in lines) Output.Line("  " + line);
-            Output.Line($"  {name} now replicates from {sourceName} from the copy's snapshot" +
-                        (others.Count > 0 ? $", and from {string.Join(", ", others)} from the beginning (what it had from there is decided again)." : "."));
+            Output.Line(some
+                ? $"  {name} replicates on from {sourceName} from where it was: what changed in the copied tables since is sent again and decided by version" +
+                  (others.Count > 0 ? $"; from {string.Join(", ", others)} from the beginning (what it had from there is decided again)." : ".")
+                : $"  {name} now replicates from {sourceName} from the copy's snapshot" +
+                  (others.Count > 0 ? $", and from {string.Join(", ", others)} from the beginning (what it had from there is decided again)." : "."));
         }
         // A running relay's pairs into the targets waited while the copy ran (PairProgress.GuardSql); kicked, they try
         // again now and read their new positions.

@@ -49,10 +49,14 @@ public static partial class OneTimeCopy
     /// <param name="restartFrom">the sync's other sources: their pairs into the target start again from the
     /// beginning, with the copy's last slice</param>
     /// <param name="progress">told how each table's copy goes (<see cref="CopyMeter"/>)</param>
+    /// <param name="keepPosition">some of the sync's tables only (ferry copy tables=): the pair's position stays, since
+    /// it holds for the other tables too. The snapshot is then taken after the apply lock, so the position (an apply's,
+    /// committed before the lock) is no later than the snapshot: what the pair sends again of the copied tables from
+    /// there is decided by versions, and nothing between the two is lost.</param>
     /// <returns>one line per table: what was copied or kept</returns>
     public static async Task<List<string>> CopyAsync(Database source, Database target, string sync, IReadOnlyList<TableName> tables,
         bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, CancellationToken ct,
-        IProgress<TableProgress>? progress = null)
+        IProgress<TableProgress>? progress = null, bool keepPosition = false)
     {
         var report = new List<string>();
         var (src, tgt) = await OpenBothAsync(source, target, ct);
@@ -65,16 +69,24 @@ public static partial class OneTimeCopy
         var targetState = ReadTargetAsync(tgt, sync, source.Name, tables, ct);
         await Task.WhenAll(ChangeLog.CatchUpAsync(src, source.Name, sync, tables, ct), targetState);
         var (cursor, ordered, selfReferencing) = targetState.Result;
+        // An unfinished copy of other tables: starting this one over it would leave those part filled for good.
+        if (keepPosition && cursor is not null && !cursor.Fill.All(ordered.Contains))
+            throw new FerryException($"An unfinished copy into {target.Name} from {source.Name} fills other tables " +
+                                     $"({string.Join(", ", cursor.Fill)}): finish it first (ferry status gives its command), then copy these.");
 
         // The snapshot, with the shapes and sizes read in it, while the target either empties its tables (a first
         // attempt: in a transaction the first slice commits) or counts what an interrupted one left.
-        var reading = ReadSourceAsync(src, ordered, progress is not null, ct);
         var beginning = cursor is null ? BeginAsync(tgt, source.Name, target.Name, ordered, replace, report, ct) : null;
+        if (keepPosition && beginning is not null) await beginning;
+        var reading = ReadSourceAsync(src, ordered, progress is not null, ct);
         var checking = cursor is null ? null : ChangedSinceAsync(tgt, cursor, ct);
         await Task.WhenAll(reading, (Task?)beginning ?? checking!);
         var read = reading.Result;
 
-        var resumed = cursor is not null && cursor.NodeId == read.NodeId && cursor.Fill.All(ordered.Contains);
+        // A copy that replaces every table resumes only a cursor of every table: one left by a copy of some tables
+        // (tables=) has a later position than the pair's, which this copy would otherwise save for the others too.
+        var resumed = cursor is not null && cursor.NodeId == read.NodeId && cursor.Fill.All(ordered.Contains)
+                      && (keepPosition || !replace || cursor.Fill.Count == ordered.Count);
         if (resumed && checking!.Result is { } changed)
         {
             // What the cursor says is there is not: resuming would leave those rows missing for good.
@@ -125,7 +137,7 @@ public static partial class OneTimeCopy
                 cursor = cursor with { Table = last ? cursor.Table + 1 : cursor.Table, After = slice.Upto };
                 var closing = slice.Closing;
                 finished = cursor.Table == cursor.Fill.Count;
-                if (finished) closing.AddRange(Finish(sync, source.Name, cursor, restartFrom, lockNow: false));
+                if (finished) closing.AddRange(Finish(sync, source.Name, cursor, restartFrom, keepPosition, lockNow: false));
                 else closing.Add(cursor.Save(sync, source.Name));
                 closing.Add(new NpgsqlBatchCommand("COMMIT"));
                 await ExecuteAsync(tgt, closing, ct);
@@ -141,7 +153,7 @@ public static partial class OneTimeCopy
             // Nothing left to copy (onetimecopy=2 found no empty table, or the attempt before ended with the last slice
             // but not this step): the position alone.
             List<NpgsqlBatchCommand> finish = open ? [] : [new("BEGIN")];
-            finish.AddRange(Finish(sync, source.Name, cursor, restartFrom, lockNow: !holdsLock));
+            finish.AddRange(Finish(sync, source.Name, cursor, restartFrom, keepPosition, lockNow: !holdsLock));
             finish.Add(new NpgsqlBatchCommand("COMMIT"));
             await ExecuteAsync(tgt, finish, ct);
         }
@@ -157,11 +169,12 @@ public static partial class OneTimeCopy
     /// (<paramref name="lockNow"/> false): taken after the slice's rows, it could wait for an apply that waits for them.
     /// </summary>
     private static IEnumerable<NpgsqlBatchCommand> Finish(string sync, string source, CopyCursor cursor, IReadOnlyCollection<string> restartFrom,
-        bool lockNow)
+        bool keepPosition, bool lockNow)
     {
         if (lockNow) yield return new NpgsqlBatchCommand(Applier.LockSql);
-        yield return Command(PairProgress.SaveSql("NULL::text[]"), sync, source, cursor.Position, Typed(null), Typed(null), cursor.NodeId,
-            cursor.Copied.Sum());
+        if (!keepPosition)
+            yield return Command(PairProgress.SaveSql("NULL::text[]"), sync, source, cursor.Position, Typed(null), Typed(null), cursor.NodeId,
+                cursor.Copied.Sum());
         if (restartFrom.Count > 0)
             yield return Command("DELETE FROM ferry.progress WHERE sync_name = $1 AND source_name = ANY($2)", sync, restartFrom.ToArray());
         yield return CopyCursor.Clear(sync, source);

@@ -18,7 +18,7 @@ public static class ResumingCopy
     /// </summary>
     public static async Task<List<string>> RunAsync(Database source, Database target, string sync, IReadOnlyList<TableName> tables,
         bool targetKeepsVersions, bool replace, IReadOnlyCollection<string> restartFrom, Action<string> interrupted, CancellationToken ct,
-        IProgress<TableProgress>? progress = null)
+        IProgress<TableProgress>? progress = null, bool keepPosition = false)
     {
         // A first wait of a quarter second: an attempt costs a second or more of round trips before its first slice
         // commits on a long link, and a link that resets every few seconds leaves windows not much longer than that.
@@ -28,7 +28,7 @@ public static class ResumingCopy
             var clock = Stopwatch.StartNew();
             try
             {
-                return await OneTimeCopy.CopyAsync(source, target, sync, tables, targetKeepsVersions, replace, restartFrom, ct, progress);
+                return await OneTimeCopy.CopyAsync(source, target, sync, tables, targetKeepsVersions, replace, restartFrom, ct, progress, keepPosition);
             }
             catch (Exception e) when (attempt < Defaults.CopyAttempts && IsLinkFailure(e) && !ct.IsCancellationRequested)
             {

@@ -243,7 +243,11 @@ public sealed partial class LocalServer : IAsyncDisposable
     {
         var path = Path.Combine(_binDirectory, program);
         return _asPostgresUser
-            ? ChildProcess.RunAsync("runuser", ["-u", Superuser, "--", path, .. arguments], _rootDirectory, ct)
+            ? ChildProcess.RunAsync(RunUser, ["-u", Superuser, "--", path, .. arguments], _rootDirectory, ct)
             : ChildProcess.RunAsync(path, arguments, _rootDirectory, ct);
     }
+
+    // A service's or a cron job's PATH may lack the sbin folders, where Debian keeps runuser.
+    private static string RunUser =>
+        new[] { "/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser" }.FirstOrDefault(File.Exists) ?? "runuser";
 }

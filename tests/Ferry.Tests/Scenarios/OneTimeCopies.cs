@@ -130,6 +130,39 @@ public sealed class OneTimeCopies(ServerFixture servers)
     }
 
     /// <summary>
+    /// `ferry copy tables=`: one table of a replica re-copied (rows changed behind ferry's back) while a change to the
+    /// sync's other table waits on the source. The pairs keep their positions, so the waiting change still arrives.
+    /// </summary>
+    [Fact]
+    public async Task ferry_copy_of_some_tables_keeps_the_pairs_positions_and_the_others_changes_arrive()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(ferry_copy_of_some_tables_keeps_the_pairs_positions_and_the_others_changes_arrive),
+            Schema, Tables);
+        await t.AddDatabasesAsync();
+        await t.Cli.OkAsync("add", "sync", "s", "tables=parents,children", "dbs=db1:source,db2:source,db3:target");
+        await t.ExecAsync(0, "INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, 20) AS g; " +
+                             "INSERT INTO children SELECT g, 1 + g % 20, 'child ' || g FROM generate_series(1, 40) AS g");
+        foreach (var (from, to) in new[] { ("db1", "db2"), ("db1", "db3"), ("db2", "db3") })
+            await t.Cli.OkAsync("debug", "run-once", "s", from, to);
+
+        await t.ExecAsync(2, "UPDATE children SET note = 'behind ferry''s back' WHERE id = 5; DELETE FROM children WHERE id = 6");
+        await t.ExecAsync(0, "UPDATE parents SET name = 'waiting' WHERE id = 2");
+        Assert.Equal(2, (await t.Cli.RunAsync("copy", "s", "to=db3", "tables=nosuch")).ExitCode);
+        var copied = await t.Cli.OkAsync("copy", "s", "to=db3", "tables=children");
+        Assert.Contains("db3: \"public\".\"children\" copied from db1, 40 rows.", copied.Out, StringComparison.Ordinal);
+        Assert.Contains("from where it was", copied.Out, StringComparison.Ordinal);
+        Assert.Equal("child 5", await t.ScalarAsync<string>(2, "SELECT note FROM children WHERE id = 5"));
+        Assert.Equal(1L, await t.ScalarAsync<long>(2, "SELECT count(*) FROM children WHERE id = 6"));
+        Assert.Equal("parent 2", await t.ScalarAsync<string>(2, "SELECT name FROM parents WHERE id = 2"));
+
+        foreach (var (from, to) in new[] { ("db1", "db3"), ("db2", "db3"), ("db1", "db2"), ("db2", "db1") })
+            await t.Cli.OkAsync("debug", "run-once", "s", from, to);
+        Assert.Equal("waiting", await t.ScalarAsync<string>(2, "SELECT name FROM parents WHERE id = 2"));
+        await SameAsSourceAsync(t, 1, 2);
+        Assert.Equal(0, (await t.Cli.RunAsync("compare", "s")).ExitCode);
+    }
+
+    /// <summary>
     /// A replica re-copied while the relay runs and both masters write: its sync's pairs into it wait while the copy
     /// is unfinished (they must not write into tables being refilled, nor save their old positions over the copy's),
     /// then read their new positions; the other pairs never stop. Everything converges.
