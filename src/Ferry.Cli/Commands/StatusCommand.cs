@@ -64,6 +64,7 @@ public static class StatusCommand
                 p.LastError is null ? "" : (p.ErrorSince is null ? "" : $"(since {Output.Ago(Iso(p.ErrorSince))}) ") + p.LastError,
             }));
         }
+        PrintRelays(document.Relays);
         await PrintHeldTablesAsync(store, syncs, ct);
         PrintCopies(document.Copies, args.Words.Count > 0 ? args.Words : null);
         var dbs = await store.ListDatabaseStatusAsync(ct);
@@ -100,6 +101,25 @@ public static class StatusCommand
         }
         var document = await StatusDocument.FromStoreAsync(store, relay?.Pid, relay is null, ct);
         return JsonSerializer.Serialize(document, StatusEndpoint.JsonOptions);
+    }
+
+    /// <summary>Relays sharing a PostgreSQL store: each runs the syncs it holds leases on.</summary>
+    private static void PrintRelays(IReadOnlyList<Ferry.Relay.RelayRegistration>? relays)
+    {
+        if (relays is null) return;
+        var lease = Defaults.LeaseTime.TotalSeconds;
+        Output.Line();
+        Output.Line($"Relays on this store (each runs the syncs it leases; a lease lasts {lease:0.#} s unless renewed):");
+        if (relays.Count == 0)
+        {
+            Output.Line("  none running");
+            return;
+        }
+        Output.Table(["relay", "http", "heartbeat", "prefers", "leases"], relays.Select(r => new[]
+        {
+            r.Id, r.Http ?? "", $"{r.HeartbeatAgeSeconds.ToString("F1", CultureInfo.InvariantCulture)} s ago" + (r.HeartbeatAgeSeconds > lease ? " (dead?)" : ""),
+            string.Join(",", r.Prefers), r.Leases.Count == 0 ? "none" : $"{r.Leases.Count}: {string.Join(", ", r.Leases)}",
+        }));
     }
 
     /// <summary>

@@ -67,6 +67,7 @@ public static class StatusDocument
         return new RelaySnapshot(pid, dbs, snapshots, held)
         {
             Copies = await CopySnapshot.ListAsync(store, copyRunning ?? CopySnapshot.ProcessAlive, ct),
+            Relays = store.Address.IsPostgres ? await store.ListRelaysAsync(ct) : null,
         };
     }
 
