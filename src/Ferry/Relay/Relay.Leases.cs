@@ -72,7 +72,16 @@ public sealed partial class Relay
             while (!ct.IsCancellationRequested)
             {
                 await Task.Delay(Defaults.HeartbeatInterval, ct);
-                await HeartbeatAsync(ct);
+                try
+                {
+                    await HeartbeatAsync(ct);
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    // A reload that failed half-way (a pair's seed read from the store): the next heartbeat applies again.
+                    _digest = null;
+                    LogHeartbeatFailed(e.Message);
+                }
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -149,6 +158,10 @@ public sealed partial class Relay
                     _digest = null;
                     await ApplyAsync(new RelayPlan(new Dictionary<Pair, PairSetup>(), new Dictionary<string, Database>()), _stopping,
                         TimeSpan.FromTicks(Math.Min(StopGrace.Ticks, (lease * 0.15).Ticks)));
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    LogHeartbeatFailed(e.Message);
                 }
                 finally
                 {

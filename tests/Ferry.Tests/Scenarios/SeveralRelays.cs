@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Ferry.Local;
 using Ferry.Tests.Harness;
 using Xunit;
 using Xunit.Abstractions;
@@ -22,25 +23,12 @@ public sealed class SeveralRelays(ServerFixture servers, ITestOutputHelper outpu
     public async Task a_killed_relays_syncs_are_taken_over_within_the_lease_time_and_nothing_is_lost_or_applied_twice()
     {
         var tables = Enumerable.Range(1, Syncs).Select(i => $"t{i}").ToList();
-        await using var t = await Topology.CreateAsync(servers,
-            nameof(a_killed_relays_syncs_are_taken_over_within_the_lease_time_and_nothing_is_lost_or_applied_twice),
-            string.Join("; ", tables.Select(n => $"CREATE TABLE {n} (id int PRIMARY KEY, v text NOT NULL)")), tables.Select(n => "public." + n));
+        await using var t = await SetUpAsync(nameof(a_killed_relays_syncs_are_taken_over_within_the_lease_time_and_nothing_is_lost_or_applied_twice), tables);
         var s = servers[0];
-        t.Cli.Environment["PGPASSWORD"] = RestrictedRole.Password;
-        await t.Cli.OkAsync("install", $"--dbname={t.Database}", $"--dbhost={s.Host}", $"--dbport={s.Port}", $"--dbuser={RestrictedRole.User}");
-        await t.AddDatabasesAsync(2);
-        await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:source");
-        foreach (var n in tables) await t.Cli.OkAsync("add", "sync", "s_" + n, $"tables=public.{n}", "dbs=g");
-
         using var second = new FerryCli();
         using var third = new FerryCli();
         var relays = new[] { t.Cli, second, third };
-        foreach (var cli in relays)
-        {
-            cli.Environment["FERRY_STORE"] = $"postgresql://{RestrictedRole.User}@{s.Host}:{s.Port}/{t.Database}";
-            cli.Environment["PGPASSWORD"] = RestrictedRole.Password;
-            cli.Environment["FERRY_LEASE_SECONDS"] = LeaseSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        }
+        foreach (var cli in relays) SharedStore(cli, t, s.Port);
         t.Cli.Environment.Remove("FERRY_STORE"); // the installing home finds the store through its store.conf
         await Task.WhenAll(relays.Select(r => r.OkAsync("start")));
 
@@ -98,12 +86,78 @@ public sealed class SeveralRelays(ServerFixture servers, ITestOutputHelper outpu
         foreach (var server in new[] { 0, 1 })
             Assert.Equal(0L, await servers[server].ScalarAsync<long>(t.Database, "SELECT count(*) FROM ferry.conflicts", default));
 
+        // A verb run on a host whose relay is dead reaches the live relays through the store, within a heartbeat.
+        await victim.OkAsync("pause", "s_t1");
+        await Eventually.UntilAsync(() => LeasesAsync(survivor), l => l.Values.Sum(x => x.Count) == Syncs - 1 && l.Values.All(x => !x.Contains("s_t1")),
+            TimeSpan.FromSeconds(LeaseSeconds * 3), "the paused sync's lease to be dropped");
+        await t.ExecAsync(0, "INSERT INTO t1 VALUES (-1, 'written while paused')");
+        await victim.OkAsync("resume", "s_t1");
+        await Eventually.UntilAsync(() => t.ScalarAsync<bool>(1, "SELECT EXISTS (SELECT 1 FROM t1 WHERE id = -1)"),
+            TimeSpan.FromSeconds(LeaseSeconds * 3 + 10), "the resumed sync to replicate");
+
         // status names every live relay with its leases and heartbeat age; /metrics carries each one's lease count.
         var text = (await survivor.OkAsync("status")).Out;
         Assert.Contains("Relays on this store", text, StringComparison.Ordinal);
         var metrics = await survivor.OkAsync("status", "--json");
         Assert.Contains("\"relays\"", metrics.Out, StringComparison.Ordinal);
         foreach (var r in relays.Where(r => r != victim)) await r.OkAsync("stop");
+    }
+
+    [Fact]
+    public async Task a_relay_cut_off_from_the_store_stops_its_pairs_within_the_lease_time_and_another_takes_them()
+    {
+        var tables = new List<string> { "t1", "t2" };
+        await using var t = await SetUpAsync(nameof(a_relay_cut_off_from_the_store_stops_its_pairs_within_the_lease_time_and_another_takes_them), tables);
+        // The second relay reaches the store through a proxy, the databases directly.
+        await using var proxy = FaultProxy.Start(servers[0]);
+        using var cut = new FerryCli();
+        SharedStore(cut, t, proxy.Port);
+        SharedStore(t.Cli, t, servers[0].Port);
+        await t.Cli.OkAsync("start");
+        await cut.OkAsync("start");
+        var cutPid = JsonDocument.Parse(File.ReadAllText(Path.Combine(cut.Home, "relay.json"))).RootElement.GetProperty("Pid").GetInt32();
+        var before = await Eventually.UntilAsync(() => LeasesAsync(t.Cli), l => l.Count == 2 && l.Values.All(x => x.Count == 1),
+            TimeSpan.FromSeconds(30), "two relays holding one sync each");
+        var cutSync = before.Single(kv => kv.Key.Contains($":{cutPid}:", StringComparison.Ordinal)).Value.Single();
+
+        var clock = Stopwatch.StartNew();
+        proxy.Blackhole = true;
+        await Eventually.UntilAsync(() => Task.FromResult(cut.LogText.Contains("No lease renewal", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(LeaseSeconds * 3), "the cut-off relay to stop its pairs");
+        var stopped = clock.Elapsed;
+        await Eventually.UntilAsync(() => LeasesAsync(t.Cli), l => l.Values.Sum(x => x.Count) == 2 && l.Count == 1,
+            TimeSpan.FromSeconds(LeaseSeconds * 4 + 10), $"the other relay to take {cutSync}");
+        output.WriteLine($"cut off: pairs stopped {stopped.TotalSeconds:F1} s after the cut, {cutSync} taken over {clock.Elapsed.TotalSeconds:F1} s after it");
+        Assert.True(stopped < TimeSpan.FromSeconds(LeaseSeconds), $"the cut-off relay ran {stopped} past its last renewal");
+
+        var table = cutSync["s_".Length..];
+        await t.ExecAsync(0, $"INSERT INTO {table} VALUES (1, 'after the cut')");
+        await t.ExecAsync(1, $"INSERT INTO {table} VALUES (2, 'after the cut')");
+        await Fingerprint.ConvergedAsync(t, [Fingerprint.RowsSql(table)], [0, 1], TimeSpan.FromSeconds(30));
+        Assert.Equal(2L, await t.ScalarAsync<long>(1, $"SELECT count(*) FROM {table}"));
+        await t.Cli.OkAsync("stop");
+    }
+
+    /// <summary>Two masters; the control store in db1 (as the replicating role); one sync per table.</summary>
+    private async Task<Topology> SetUpAsync(string name, IReadOnlyList<string> tables)
+    {
+        var t = await Topology.CreateAsync(servers, name,
+            string.Join("; ", tables.Select(n => $"CREATE TABLE {n} (id int PRIMARY KEY, v text NOT NULL)")), tables.Select(n => "public." + n));
+        var s = servers[0];
+        t.Cli.Environment["PGPASSWORD"] = RestrictedRole.Password;
+        await t.Cli.OkAsync("install", $"--dbname={t.Database}", $"--dbhost={s.Host}", $"--dbport={s.Port}", $"--dbuser={RestrictedRole.User}");
+        await t.AddDatabasesAsync(2);
+        await t.Cli.OkAsync("add", "dbgroup", "g", "db1:source", "db2:source");
+        foreach (var n in tables) await t.Cli.OkAsync("add", "sync", "s_" + n, $"tables=public.{n}", "dbs=g");
+        return t;
+    }
+
+    /// <summary>A relay home on the test's store, reached on <paramref name="port"/>, with short leases.</summary>
+    private void SharedStore(FerryCli cli, Topology t, int port)
+    {
+        cli.Environment["FERRY_STORE"] = $"postgresql://{RestrictedRole.User}@{servers[0].Host}:{port}/{t.Database}";
+        cli.Environment["PGPASSWORD"] = RestrictedRole.Password;
+        cli.Environment["FERRY_LEASE_SECONDS"] = LeaseSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>Each registered relay's unexpired leases, from `ferry status --json` of <paramref name="cli"/>'s relay.</summary>
