@@ -69,9 +69,14 @@ public sealed partial class Relay
         var watchdog = WatchLeasesAsync(ct);
         try
         {
+            // At once, then on a fixed beat: the first renewal began before the pairs started, which may have taken a
+            // while, and a beat counted from the end of the previous heartbeat would drift by each one's duration.
+            var next = Stopwatch.GetTimestamp();
             while (!ct.IsCancellationRequested)
             {
-                await Task.Delay(Defaults.HeartbeatInterval, ct);
+                var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
+                next = Stopwatch.GetTimestamp() + (long)(Defaults.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
                 try
                 {
                     await HeartbeatAsync(ct);

@@ -101,8 +101,8 @@ public sealed class SeveralRelays(ServerFixture servers, ITestOutputHelper outpu
         // status names every live relay with its leases and heartbeat age; /metrics carries each one's lease count.
         var text = (await survivor.OkAsync("status")).Out;
         Assert.Contains("Relays on this store", text, StringComparison.Ordinal);
-        var metrics = await survivor.OkAsync("status", "--json");
-        Assert.Contains("\"relays\"", metrics.Out, StringComparison.Ordinal);
+        var json = await survivor.OkAsync("status", "--json");
+        Assert.Contains("\"relays\"", json.Out, StringComparison.Ordinal);
         foreach (var r in relays.Where(r => r != victim)) await r.OkAsync("stop");
     }
 
@@ -117,20 +117,30 @@ public sealed class SeveralRelays(ServerFixture servers, ITestOutputHelper outpu
         SharedStore(cut, t, proxy.Port);
         SharedStore(t.Cli, t, servers[0].Port);
         await t.Cli.OkAsync("start");
-        await cut.OkAsync("start");
+        await cut.OkAsync("start", "--prefers=db2");
         var cutPid = JsonDocument.Parse(File.ReadAllText(Path.Combine(cut.Home, "relay.json"))).RootElement.GetProperty("Pid").GetInt32();
         var before = await Eventually.UntilAsync(() => LeasesAsync(t.Cli), l => l.Count == 2 && l.Values.All(x => x.Count == 1),
             TimeSpan.FromSeconds(30), "two relays holding one sync each");
         var cutSync = before.Single(kv => kv.Key.Contains($":{cutPid}:", StringComparison.Ordinal)).Value.Single();
+        // What it registered: its preference (from --prefers), and the lease count in its /metrics.
+        using (var doc = JsonDocument.Parse((await t.Cli.OkAsync("status", "--json")).Out))
+            Assert.Equal("db2", doc.RootElement.GetProperty("relays").EnumerateArray()
+                .Single(r => r.GetProperty("pid").GetInt32() == cutPid).GetProperty("prefers").EnumerateArray().Single().GetString());
+        var port = JsonDocument.Parse(File.ReadAllText(Path.Combine(cut.Home, "relay.json"))).RootElement.GetProperty("HttpPort").GetInt32();
+        using (var http = new HttpClient())
+            Assert.Matches(@"ferry_relay_leases\{relay=""[^""]+""\} 1\b", await http.GetStringAsync($"http://127.0.0.1:{port}/metrics"));
 
+        static int Stops(FerryCli cli) => cli.LogText.Split("No lease renewal").Length - 1;
+        var stopsBefore = Stops(cut);
         var clock = Stopwatch.StartNew();
         proxy.Blackhole = true;
-        await Eventually.UntilAsync(() => Task.FromResult(cut.LogText.Contains("No lease renewal", StringComparison.Ordinal)),
+        await Eventually.UntilAsync(() => Task.FromResult(Stops(cut) > stopsBefore),
             TimeSpan.FromSeconds(LeaseSeconds * 3), "the cut-off relay to stop its pairs");
         var stopped = clock.Elapsed;
         await Eventually.UntilAsync(() => LeasesAsync(t.Cli), l => l.Values.Sum(x => x.Count) == 2 && l.Count == 1,
             TimeSpan.FromSeconds(LeaseSeconds * 4 + 10), $"the other relay to take {cutSync}");
-        output.WriteLine($"cut off: pairs stopped {stopped.TotalSeconds:F1} s after the cut, {cutSync} taken over {clock.Elapsed.TotalSeconds:F1} s after it");
+        output.WriteLine($"cut off: pairs stopped {stopped.TotalSeconds:F1} s after the cut, {cutSync} taken over {clock.Elapsed.TotalSeconds:F1} s " +
+                         $"after it; the relay had stopped for want of renewal {stopsBefore} times before the cut");
         Assert.True(stopped < TimeSpan.FromSeconds(LeaseSeconds), $"the cut-off relay ran {stopped} past its last renewal");
 
         var table = cutSync["s_".Length..];
