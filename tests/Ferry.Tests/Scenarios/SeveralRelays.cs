@@ -101,6 +101,9 @@ public sealed class SeveralRelays(ServerFixture servers, ITestOutputHelper outpu
         // status names every live relay with its leases and heartbeat age; /metrics carries each one's lease count.
         var text = (await survivor.OkAsync("status")).Out;
         Assert.Contains("Relays on this store", text, StringComparison.Ordinal);
+        var fromDeadHome = (await victim.OkAsync("status")).Out;
+        Assert.Contains("Relay: none in this home; the relays listed below run the syncs", fromDeadHome, StringComparison.Ordinal);
+        Assert.DoesNotContain(": stopped;", fromDeadHome, StringComparison.Ordinal);
         var json = await survivor.OkAsync("status", "--json");
         Assert.Contains("\"relays\"", json.Out, StringComparison.Ordinal);
         foreach (var r in relays.Where(r => r != victim)) await r.OkAsync("stop");
