@@ -72,6 +72,8 @@ public sealed class SeveralRelays(ServerFixture servers, ITestOutputHelper outpu
         var flowing = clock.Elapsed;
         output.WriteLine($"takeover: leases moved {takenOver.TotalSeconds:F1} s after the kill, the victim's {victimSyncs.Count} syncs " +
                          $"replicating again {flowing.TotalSeconds:F1} s after it (lease {LeaseSeconds} s, heartbeat {LeaseSeconds / 3} s)");
+        output.WriteLine("heartbeats that failed, per relay: " +
+                         string.Join(", ", relays.Select(r => r.LogText.Split("Cannot renew").Length - 1)));
         Assert.True(takenOver < TimeSpan.FromSeconds(LeaseSeconds * 2 + 4), $"takeover took {takenOver}");
         // On a PostgreSQL store every good batch's status record once failed the pair (42P08) and cost it a backoff.
         foreach (var r in relays.Where(r => r != victim))
