@@ -119,7 +119,12 @@ public sealed partial class Relay
             {
                 Hold(round.Run);
                 _digest = digest;
-                var report = await ApplyAsync(plan.Only(round.Run), _stopping);
+                // Starting pairs reads the store (their last lag): bounded by the watchdog's deadline, so a store lost
+                // meanwhile cannot hold _reloading past it and keep the watchdog from stopping the pairs.
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
+                var left = Defaults.LeaseTime * 0.75 - Stopwatch.GetElapsedTime(began);
+                deadline.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1));
+                var report = await ApplyAsync(plan.Only(round.Run), deadline.Token);
                 if (report.Changed) LogLeasesChanged(round.Run.Count, report.ToString());
             }
         }
