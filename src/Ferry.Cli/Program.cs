@@ -53,12 +53,15 @@ root.Subcommands.Add(Verb("demo", "Run a live demonstration on throwaway local P
 var foreground = new Option<bool>("--foreground") { Description = "Run in the foreground (systemd, containers); log to stdout too." };
 // Bucardo's `start "reason"` takes a free-text reason; accept it so Bucardo scripts run unchanged.
 var reason = new Argument<string[]>("reason") { Arity = ArgumentArity.ZeroOrMore, Description = "why (accepted, as Bucardo does)" };
-var start = new Command("start", "Start the relay in the background; returns once it runs.") { foreground, reason };
+var prefers = new Option<string>("--prefers") { Description = "Databases (comma-separated) whose syncs this relay takes first when several relays share a PostgreSQL store (FERRY_RELAY_PREFERS)." };
+var start = new Command("start", "Start the relay in the background; returns once it runs.") { foreground, prefers, reason };
 start.SetAction((result, ct) => Guard("start", () =>
 {
     // An argument that takes free words also swallows misspelt options (--forground): refuse those.
     if ((result.GetValue(reason) ?? []).FirstOrDefault(w => w.StartsWith('-')) is { } bad)
-        throw new UsageException($"Unknown option '{bad}' for start: ferry start [--foreground] [reason ...]");
+        throw new UsageException($"Unknown option '{bad}' for start: ferry start [--foreground] [--prefers=DB,...] [reason ...]");
+    // Through the environment: the detached relay inherits it, and it reads the setting as it would from ferry.conf.
+    if (result.GetValue(prefers) is { } preferred) Environment.SetEnvironmentVariable("FERRY_RELAY_PREFERS", preferred);
     return RelayCommands.StartAsync(result.GetValue(foreground), ct);
 }));
 root.Subcommands.Add(start);

@@ -66,6 +66,18 @@ public static class Defaults
     /// <summary>The NOTIFY channel the capture triggers wake the relay on.</summary>
     public const string Channel = "ferry";
 
+    /// <summary>
+    /// Relays sharing a PostgreSQL store: how long a sync's lease lasts unless renewed. A relay heartbeats (renews) every
+    /// third of it; a killed or cut-off relay's syncs are taken over by the others within about this time.
+    /// </summary>
+    public static TimeSpan LeaseTime => Settings.Seconds("FERRY_LEASE_SECONDS", 15, 1, 3600);
+
+    public static TimeSpan HeartbeatInterval => LeaseTime / 3;
+
+    /// <summary>Databases (comma-separated) whose syncs this relay takes first; `ferry start --prefers=` sets it.</summary>
+    public static IReadOnlyList<string> RelayPrefers =>
+        (Settings.Text("FERRY_RELAY_PREFERS") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     /// <summary>Notifications are lost when a link drops, so every pair also polls.</summary>
     public static TimeSpan PollInterval => Settings.Seconds("FERRY_POLL_SECONDS", 1.0, 0.01, 3600);
 

@@ -112,6 +112,7 @@ public static class RelayCommands
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // Listen before the pairs start: a port in use stops the relay before it has done anything.
         endpoint.Start(Defaults.HttpBind, Defaults.HttpPort, stopping.Token);
+        relay.HttpAddress = $"http://{endpoint.Host}:{endpoint.Port}/";
         await host.StartAsync(ct);
         await relay.Started.Task.WaitAsync(TimeSpan.FromSeconds(60), ct);
         new RelayProcess(Environment.ProcessId, endpoint.Port, startedAt, endpoint.Host).Write();

@@ -26,7 +26,12 @@ public static class StatusCommand
             return 0;
         }
         Output.Line($"Store: {store.Address.Describe()}");
-        Output.Line(relay is null
+        // With no relay in this home, relays of other homes on a shared store may be running the syncs.
+        var othersRun = relay is null && store.Address.IsPostgres
+                        && (await store.ListRelaysAsync(ct)).Any(r => r.HeartbeatAgeSeconds < Defaults.LeaseTime.TotalSeconds);
+        Output.Line(othersRun
+            ? "Relay: none in this home; the relays listed below run the syncs"
+            : relay is null
             ? "Relay: not running; changes wait in the databases until it runs. Start it with: ferry start"
             : relay.Starting ? $"Relay: starting, pid {relay.Pid}"
             : $"Relay: running, pid {relay.Pid}, since {relay.StartedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}, {relay.Url}");
@@ -47,7 +52,7 @@ public static class StatusCommand
             var stored = storedPairs.Where(p => p.Sync == sync.Name).ToList();
             // A held table makes its pair's state "tables held": never good while one waits.
             var state = !sync.Active ? "inactive"
-                : relay is null ? "stopped"
+                : relay is null && !othersRun ? "stopped"
                 : stored.Any(p => p.State != "replicating") ? "degraded"
                 : stored.Count == 0 ? "starting" : "good";
             var lastGood = stored.Select(p => p.LastGoodAt).Where(t => t is not null).DefaultIfEmpty(null).Min();
@@ -64,6 +69,7 @@ public static class StatusCommand
                 p.LastError is null ? "" : (p.ErrorSince is null ? "" : $"(since {Output.Ago(Iso(p.ErrorSince))}) ") + p.LastError,
             }));
         }
+        PrintRelays(document.Relays);
         await PrintHeldTablesAsync(store, syncs, ct);
         PrintCopies(document.Copies, args.Words.Count > 0 ? args.Words : null);
         var dbs = await store.ListDatabaseStatusAsync(ct);
@@ -102,6 +108,25 @@ public static class StatusCommand
         }
         var document = await StatusDocument.FromStoreAsync(store, relay?.Pid, relay is null, ct);
         return JsonSerializer.Serialize(document, StatusEndpoint.JsonOptions);
+    }
+
+    /// <summary>Relays sharing a PostgreSQL store: each runs the syncs it holds leases on.</summary>
+    private static void PrintRelays(IReadOnlyList<Ferry.Relay.RelayRegistration>? relays)
+    {
+        if (relays is null) return;
+        var lease = Defaults.LeaseTime.TotalSeconds;
+        Output.Line();
+        Output.Line($"Relays on this store (each runs the syncs it leases; a lease lasts {lease:0.#} s unless renewed):");
+        if (relays.Count == 0)
+        {
+            Output.Line("  none running");
+            return;
+        }
+        Output.Table(["relay", "http", "heartbeat", "prefers", "leases"], relays.Select(r => new[]
+        {
+            r.Id, r.Http ?? "", $"{r.HeartbeatAgeSeconds.ToString("F1", CultureInfo.InvariantCulture)} s ago" + (r.HeartbeatAgeSeconds > lease ? " (dead?)" : ""),
+            string.Join(",", r.Prefers), r.Leases.Count == 0 ? "none" : $"{r.Leases.Count}: {string.Join(", ", r.Leases)}",
+        }));
     }
 
     /// <summary>

@@ -123,6 +123,8 @@ internal sealed class SqliteBackend : StoreBackend
             return await command.ExecuteNonQueryAsync(ct);
         }, ct);
 
+    public override string ClockSql => "SELECT (julianday('now') - 2440587.5) * 86400.0";
+
     public override void Dispose()
     {
         _connection.Dispose();

@@ -26,13 +26,15 @@ public sealed partial class Store
     /// error, since when it first appeared, until a good record comes without one, which clears it: a pair that
     /// recovered shows no error.
     /// </summary>
+    // $e is cast where it stands alone: PostgreSQL cannot type a NULL parameter in `$e IS NULL` (42P08), which failed
+    // every pair after each good batch on a PostgreSQL store.
     public Task RecordPairAsync(Pair pair, string state, long? lagRows, double? lagSeconds, long rowsMoved, long batches,
         bool good, string? error, CancellationToken ct) =>
         ExecuteAsync("""
             INSERT INTO pair_status (sync, source, target, state, lag_rows, lag_seconds, rows_moved, batches,
                                      last_batch_at, last_good_at, last_error, error_since, updated_at)
             VALUES ($s, $src, $tgt, $state, $lr, $ls, $rows, $b, $t, CASE WHEN $good = 1 THEN $t END, $e,
-                    CASE WHEN $e IS NOT NULL THEN $t END, $t)
+                    CASE WHEN CAST($e AS TEXT) IS NOT NULL THEN $t END, $t)
             ON CONFLICT (sync, source, target) DO UPDATE SET
                 state = excluded.state,
                 lag_rows = coalesce(excluded.lag_rows, pair_status.lag_rows),
@@ -42,7 +44,7 @@ public sealed partial class Store
                 last_batch_at = CASE WHEN $b > pair_status.batches THEN excluded.last_batch_at ELSE pair_status.last_batch_at END,
                 last_good_at = coalesce(excluded.last_good_at, pair_status.last_good_at),
                 last_error = excluded.last_error,
-                error_since = CASE WHEN $good = 1 AND $e IS NULL THEN NULL
+                error_since = CASE WHEN $good = 1 AND CAST($e AS TEXT) IS NULL THEN NULL
                                    WHEN pair_status.error_since IS NOT NULL THEN pair_status.error_since
                                    ELSE excluded.error_since END,
                 updated_at = excluded.updated_at

@@ -14,6 +14,9 @@ internal abstract class StoreBackend : IDisposable
     public abstract Task MigrateAsync(IReadOnlyList<(string Name, string Sql)> files,
         IReadOnlyList<(string Table, string Column, string Type)> addedColumns, bool create, CancellationToken ct);
 
+    /// <summary>A query for the store's clock, in seconds since the epoch: leases expire by it, not by any relay host's.</summary>
+    public abstract string ClockSql { get; }
+
     /// <summary>The statement as this database reads it.</summary>
     public virtual string Sql(string sql) => sql;
 

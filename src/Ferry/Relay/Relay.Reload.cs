@@ -29,7 +29,8 @@ public sealed partial class Relay
             if (_stopping.IsCancellationRequested)
                 throw new FerryException("The relay is stopping; it reads the configuration again when it starts.");
             // Read all of it before changing anything: a store that cannot be read leaves every pair as it was.
-            var plan = await RelayPlan.ReadAsync(store, ct);
+            // Several relays on one store: only the syncs this one holds leases on (the next heartbeat may change them).
+            var plan = (await RelayPlan.ReadAsync(store, ct)).Only(_held);
             var report = await ApplyAsync(plan, _stopping);
             LogReloaded(report.ToString());
             return report;
@@ -41,7 +42,8 @@ public sealed partial class Relay
     }
 
     /// <summary>Called with <see cref="_reloading"/> held: at start, with nothing running, and on each reload.</summary>
-    private async Task<ReloadReport> ApplyAsync(RelayPlan plan, CancellationToken ct)
+    /// <param name="grace">how long a stopping pair's batch in flight may take to commit</param>
+    private async Task<ReloadReport> ApplyAsync(RelayPlan plan, CancellationToken ct, TimeSpan? grace = null)
     {
         var before = _running;
         var next = new Dictionary<Pair, RunningPair>();
@@ -54,7 +56,7 @@ public sealed partial class Relay
         }
         starting.AddRange(plan.Pairs.Where(p => !next.ContainsKey(p.Key)).Select(p => p.Value));
 
-        await Task.WhenAll(stopping.Select(r => r.StopAsync(StopGrace)));
+        await Task.WhenAll(stopping.Select(r => r.StopAsync(grace ?? StopGrace)));
         // The endpoint lists the pairs left running from now on, not those stopped while the others start.
         _running = new Dictionary<Pair, RunningPair>(next);
         foreach (var r in stopping)
@@ -84,7 +86,9 @@ public sealed partial class Relay
             if (before.Count > 0) listeners.Add($"listener on {name} {(before.Keys.Any(p => p.Source == name) ? "restarted" : "started")}");
         }
 
-        await Status.SeedAsync(starting.Select(s => s.Pair).Where(p => !before.ContainsKey(p)).ToList(), ct);
+        // Nothing to seed, no store read: the relay stopping its pairs because the store is unreachable gets here too.
+        var seeded = starting.Select(s => s.Pair).Where(p => !before.ContainsKey(p)).ToList();
+        if (seeded.Count > 0) await Status.SeedAsync(seeded, ct);
         foreach (var setup in starting)
         {
             var worker = new PairWorker(setup, new Wakeup(), Status, loggers.CreateLogger("ferry.pair"));

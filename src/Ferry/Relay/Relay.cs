@@ -45,7 +45,7 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
         await _reloading.WaitAsync(stoppingToken);
         try
         {
-            await ApplyAsync(await RelayPlan.ReadAsync(store, stoppingToken), stoppingToken);
+            await ApplyAsync(await FirstPlanAsync(stoppingToken), stoppingToken);
         }
         finally
         {
@@ -58,6 +58,7 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
             PruneHistoryAsync(stoppingToken),
             Status.SampleLagAsync(stoppingToken),
             new TombstonePurger(store, loggers.CreateLogger("ferry.purge")).RunAsync(stoppingToken),
+            KeepLeasesAsync(stoppingToken),
         };
         try
         {
@@ -70,6 +71,7 @@ public sealed partial class Relay(Store store, ILoggerFactory loggers) : Backgro
         // the host's shutdown timeout covers their chunks in flight, as when they were the service's own tasks.
         await _reloading.WaitAsync(CancellationToken.None);
         await Task.WhenAll(_running.Values.Select(r => r.StopAsync(TimeSpan.Zero)).Concat(_sources.Values.Select(s => s.StopAsync())));
+        await LeaveAsync();
     }
 
     private async Task PruneHistoryAsync(CancellationToken ct)

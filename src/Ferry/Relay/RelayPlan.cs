@@ -37,6 +37,24 @@ public sealed record RelayPlan(IReadOnlyDictionary<Pair, PairSetup> Pairs, IRead
         return new RelayPlan(pairs, sources);
     }
 
+    /// <summary>The plan for the syncs this relay holds leases on (all of them when <paramref name="syncs"/> is null).</summary>
+    public RelayPlan Only(IReadOnlySet<string>? syncs)
+    {
+        if (syncs is null) return this;
+        var pairs = Pairs.Where(p => syncs.Contains(p.Key.Sync)).ToDictionary(p => p.Key, p => p.Value);
+        return new RelayPlan(pairs, pairs.Keys.Select(p => p.Source).Distinct().ToDictionary(n => n, n => Sources[n]));
+    }
+
+    /// <summary>Every active sync that has pairs, with the databases they read from: what leases are taken on.</summary>
+    public IReadOnlyList<SyncSources> Syncs() =>
+        Pairs.Keys.GroupBy(p => p.Sync).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new SyncSources(g.Key, g.Select(p => p.Source).Distinct().Order(StringComparer.Ordinal).ToList())).ToList();
+
+    /// <summary>A digest of the whole plan's definitions: a heartbeat that finds it changed reloads (a verb run on another host).</summary>
+    public string Digest() =>
+        Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\u001e",
+            Pairs.OrderBy(p => p.Key.ToString(), StringComparer.Ordinal).Select(p => p.Key + "\u001d" + Definition(p.Value))))));
+
     /// <summary>
     /// Everything a running pair was built from: its sync's rule, its dbgroup (members, roles, order: the tie-break),
     /// its herd (tables, per-table rules, sequences), both databases' connection settings and password, and what the

@@ -18,6 +18,9 @@ public static class StatusDocument
         Func<int, bool>? copyRunning = null)
     {
         var states = (await store.ListPairStatusAsync(ct)).ToDictionary(p => new Pair(p.Sync, p.Source, p.Target));
+        var relays = store.Address.IsPostgres ? await store.ListRelaysAsync(ct) : null;
+        // On a shared store, relays of other homes may run the pairs: what they recorded is the state.
+        var othersRun = relays?.Any(r => r.HeartbeatAgeSeconds < Defaults.LeaseTime.TotalSeconds) == true;
         var known = await store.ListLagAsync(ct);
         var pairs = new List<(Pair Pair, Sync Sync, Task<PairLag> Lag)>();
         var databases = new Dictionary<string, Database>();
@@ -56,7 +59,7 @@ public static class StatusDocument
                     // Only a help for the next reader (a store busy or read-only now): the figure shown is right anyway.
                 }
             }
-            var state = !sync.Active ? "inactive" : pid is null ? "relay not running" : states.GetValueOrDefault(pair)?.State ?? "starting";
+            var state = !sync.Active ? "inactive" : pid is null && !othersRun ? "relay not running" : states.GetValueOrDefault(pair)?.State ?? "starting";
             var s = states.GetValueOrDefault(pair);
             snapshots.Add(PairSnapshot.Of(pair, state, s?.RowsMoved ?? 0, lag, Time(s?.LastGoodAt), s?.LastError, Time(s?.ErrorSince)));
         }
@@ -67,6 +70,7 @@ public static class StatusDocument
         return new RelaySnapshot(pid, dbs, snapshots, held)
         {
             Copies = await CopySnapshot.ListAsync(store, copyRunning ?? CopySnapshot.ProcessAlive, ct),
+            Relays = relays,
         };
     }
 

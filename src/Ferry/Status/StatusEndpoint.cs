@@ -202,7 +202,12 @@ public sealed partial class StatusEndpoint(Relay.Relay relay, ILogger logger) : 
 
     /// <summary>The snapshot with the copies in progress, which other processes (ferry copy) record in the store.</summary>
     public async Task<RelaySnapshot> SnapshotWithCopiesAsync(CancellationToken ct) =>
-        Snapshot() with { Copies = await CopySnapshot.ListAsync(relay.Store, CopySnapshot.ProcessAlive, ct) };
+        Snapshot() with
+        {
+            Copies = await CopySnapshot.ListAsync(relay.Store, CopySnapshot.ProcessAlive, ct),
+            Relays = relay.Store.Address.IsPostgres ? await relay.Store.ListRelaysAsync(ct) : null,
+            RelayId = relay.Identity?.Id,
+        };
 
     private static async Task WriteAsync(HttpListenerResponse response, string type, string body, CancellationToken ct)
     {
@@ -278,6 +283,14 @@ public sealed record RelaySnapshot(int? Pid, IReadOnlyList<DatabaseSnapshot> Dat
     /// <summary>The last errors the relay's pairs met, the latest first (absent when no relay keeps them).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<Relay.RecentError>? RecentErrors { get; init; }
+
+    /// <summary>Every relay registered in a shared PostgreSQL store, its heartbeat's age and its leases (absent on SQLite).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<Relay.RelayRegistration>? Relays { get; init; }
+
+    /// <summary>Which of <see cref="Relays"/> served this document (absent when no relay of a shared store did).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? RelayId { get; init; }
 
     /// <summary>Copies into targets that began and have not finished: running, interrupted, failed or killed.</summary>
     public IReadOnlyList<CopySnapshot> Copies { get; init; } = [];

@@ -7,9 +7,12 @@ namespace Ferry.Tests.Harness;
 public static class RelayKiller
 {
     /// <summary>Kills the pid the relay wrote in relay.json, if it runs, and waits until it is really gone.</summary>
-    public static async Task<bool> KillAsync(Topology t)
+    public static Task<bool> KillAsync(Topology t) => KillAsync(t.Cli);
+
+    /// <summary>The relay of <paramref name="cli"/>'s home: one of several sharing a store.</summary>
+    public static async Task<bool> KillAsync(FerryCli cli)
     {
-        var path = Path.Combine(t.Cli.Home, "relay.json");
+        var path = Path.Combine(cli.Home, "relay.json");
         if (!File.Exists(path)) return false;
         int pid;
         try

@@ -1,0 +1,29 @@
+namespace Ferry.Relay;
+
+/// <summary>A relay as it registers in the store: who it is, where its HTTP endpoint is, the databases it prefers.</summary>
+public sealed record RelayIdentity(string Id, string Host, int Pid, string? Http, IReadOnlyList<string> Prefers)
+{
+    /// <summary>Host and pid name it for people; the random tail keeps a restarted relay that got the same pid distinct.</summary>
+    public static RelayIdentity Of(string? http, IReadOnlyList<string> prefers) =>
+        new($"{Environment.MachineName}:{Environment.ProcessId}:{Convert.ToHexString(Guid.NewGuid().ToByteArray())[..6].ToLowerInvariant()}",
+            Environment.MachineName, Environment.ProcessId, http, prefers);
+}
+
+/// <summary>An active sync and the databases its pairs read from: what a preference is matched against.</summary>
+public sealed record SyncSources(string Sync, IReadOnlyList<string> Sources);
+
+/// <summary>A registered relay as the heartbeat reads it; times by the store's clock, in seconds since the epoch.</summary>
+public sealed record LiveRelay(string Id, double HeartbeatAt, IReadOnlyList<string> Prefers);
+
+/// <summary>A sync's lease: the relay that runs it, until <paramref name="ExpiresAt"/> unless renewed.</summary>
+public sealed record Lease(string Sync, string RelayId, double ExpiresAt);
+
+/// <summary>What a heartbeat leaves this relay: the syncs it may run, and those it should stop and hand back.</summary>
+public sealed record LeaseRound(IReadOnlySet<string> Run, IReadOnlySet<string> Surplus)
+{
+    public static readonly LeaseRound Empty = new(new HashSet<string>(), new HashSet<string>());
+}
+
+/// <summary>A relay as `ferry status` shows it: its heartbeat's age by the store's clock and the syncs it holds.</summary>
+public sealed record RelayRegistration(string Id, string Host, int Pid, string? Http, double HeartbeatAgeSeconds,
+    IReadOnlyList<string> Prefers, IReadOnlyList<string> Leases);
