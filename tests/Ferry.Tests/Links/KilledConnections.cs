@@ -70,8 +70,10 @@ public sealed class KilledConnections(ServerFixture servers, ITestOutputHelper o
         int? pid;
         try
         {
+            // The source's backend may have written its whole COPY into the socket buffers and the proxy while the
+            // slowed link still carries it: it is then idle in its read transaction, which the chunk still needs.
             pid = await Eventually.UntilAsync(() => servers[end].ScalarAsync<int?>(t.Database,
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' " +
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state IN ('active', 'idle in transaction') " +
                     $"AND application_name LIKE '{applicationName}%' AND query ILIKE 'COPY%' LIMIT 1", default),
                 p => p is not null, TimeSpan.FromSeconds(60), $"a COPY of the relay's on db{end + 1}");
         }
