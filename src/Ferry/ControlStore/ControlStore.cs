@@ -38,21 +38,9 @@ public sealed partial class Store : IDisposable
         StoreBackend backend = address.IsPostgres
             ? await PostgresBackend.CreateAsync(address, ct)
             : await SqliteBackend.CreateAsync(address.File!, ct);
-        var store = new Store(backend, address);
-        try
-        {
-            await backend.MigrateAsync(Migrations(), AddedColumns, create: true, ct);
-            await store.ExecuteAsync("INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT DO NOTHING", ct);
-            return store;
-        }
-        catch
-        {
-            store.Dispose();
-            throw;
-        }
+        return await MigratedAsync(backend, address, create: true, ct);
     }
 
-    /// <summary>Opens the home's store (whichever kind <see cref="StoreAddress.For"/> finds); says how to create one when there is none.</summary>
     public static Task<Store> OpenAsync(string path, CancellationToken ct) => OpenAsync(StoreAddress.For(path), ct);
 
     public static async Task<Store> OpenAsync(StoreAddress address, CancellationToken ct)
@@ -60,10 +48,18 @@ public sealed partial class Store : IDisposable
         StoreBackend backend = address.IsPostgres
             ? await PostgresBackend.OpenAsync(address, ct)
             : await SqliteBackend.OpenAsync(address.File!, ct);
+        return await MigratedAsync(backend, address, create: false, ct);
+    }
+
+    /// <summary>Brings the store's tables to this version; a store that cannot be migrated is closed, not leaked.</summary>
+    private static async Task<Store> MigratedAsync(StoreBackend backend, StoreAddress address, bool create, CancellationToken ct)
+    {
         var store = new Store(backend, address);
         try
         {
-            await backend.MigrateAsync(Migrations(), AddedColumns, create: false, ct);
+            await backend.MigrateAsync(Migrations(), AddedColumns, create, ct);
+            if (create)
+                await store.ExecuteAsync("INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT DO NOTHING", ct);
             return store;
         }
         catch
