@@ -60,8 +60,8 @@ $fn$;
 -- DEFINER code. The transition tables ferry_new and ferry_old are the statement's own and are found first. Key
 -- columns are columns, not PL/pgSQL variables, whatever they are called (a key named found or tg_op).
 --
--- UPDATE and DELETE always append to the log, each key once, all at one clock per statement (a clock read per row
--- cost a tenth of the log's insert; the rows of one statement are one change, and every key in it is distinct). Upserting
+-- UPDATE and DELETE always append to the log, each key once, all at one clock reading per statement (the rows of one
+-- statement are one change, every key in it is distinct, and the next statement reads the clock after it). Upserting
 -- 100k row versions in the application's UPDATE made it 3.5x the same UPDATE without capture (bench bulk_statements):
 -- each ON CONFLICT DO UPDATE probes the key, locks and rewrites the entry and both its indexes; an append to a table
 -- with no index is a fraction of that, and the fold does the rest later, off the application's path. An INSERT of up
