@@ -66,6 +66,24 @@ public static class NodeInstaller
     /// </summary>
     public const int BulkRows = 1000;
 
+    /// <summary>
+    /// An UPDATE of up to this many rows, on a table whose key columns are all of fixed width, compares its old and new
+    /// keys as two arrays before it looks for moved keys (capture_table.sql says why): at most a few tens of MB in the
+    /// application's backend. Larger ones, and keys of variable width (which the arrays would hold detoasted), take the
+    /// hashed EXCEPT.
+    /// </summary>
+    public const int ZipRows = 1_000_000;
+
+    private static async Task<bool> FixedWidthKeyAsync(NpgsqlConnection c, TableShape shape, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT pg_catalog.bool_and(t.typlen > 0) FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid " +
+            "WHERE a.attrelid = $1::text::regclass AND a.attname = ANY($2) AND NOT a.attisdropped", c);
+        cmd.Parameters.AddWithValue(Quote.Qualified(shape.Name));
+        cmd.Parameters.AddWithValue(shape.Key.ToArray());
+        return await cmd.ExecuteScalarAsync(ct) is true;
+    }
+
     /// <param name="triggers">
     /// Whether the table's writes are captured here: on a database some pair reads from. Elsewhere the row-version
     /// table is still made (the apply keeps versions there) and capture triggers left by an earlier install go.
@@ -94,6 +112,7 @@ public static class NodeInstaller
     {
         var names = new CaptureNames(shape.Name);
         var partitioned = (await TableKind.ReadAsync(c, shape.Name, ct))?.Partitioned == true;
+        var zipRows = await FixedWidthKeyAsync(c, shape, ct) ? ZipRows : 0;
         var parts = !triggers ? new[] { "capture_drop.sql", "capture_table.sql" }
             : partitioned ? ["capture_table.sql", "capture_rows.sql", "capture_row_triggers.sql"]
             : ["capture_table.sql", "capture_triggers.sql"];
@@ -104,6 +123,8 @@ public static class NodeInstaller
             ["log"] = names.Log,
             ["fold"] = names.Fold,
             ["bulk_rows"] = BulkRows.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["zip_rows"] = zipRows.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["key_row"] = shape.Key.Count == 1 ? Quote.Ident(shape.Key[0]) : "ROW(" + Quote.List(shape.Key) + ")",
             ["truncated"] = $"(SELECT t.version OPERATOR(pg_catalog.+) interval '1 microsecond' FROM ferry.truncates AS t " +
                             $"WHERE t.schema_name OPERATOR(pg_catalog.=) {Quote.Literal(shape.Name.Schema)} " +
                             $"AND t.table_name OPERATOR(pg_catalog.=) {Quote.Literal(shape.Name.Name)})",

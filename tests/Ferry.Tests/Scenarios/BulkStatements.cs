@@ -1,3 +1,4 @@
+using Ferry.Capture;
 using Ferry.Tests.Harness;
 using Xunit;
 
@@ -54,5 +55,39 @@ public sealed class BulkStatements(ServerFixture servers)
             t.ExecAsync(0, "DELETE FROM accounts WHERE id % 7 = 0"),
             t.ExecAsync(1, "DELETE FROM accounts WHERE id % 5 = 0"));
         await t.ConvergedAsync("accounts", [0, 1, 2]);
+    }
+    /// <summary>
+    /// What an UPDATE logs, with the relay stopped: each key once, whether it moves keys or not, for a key of fixed
+    /// width (old and new keys compared as arrays first) and of variable width (always the EXCEPT). The keys shift by
+    /// one, so every old key but the first is also a new one: logged twice, a fold limit could split them.
+    /// </summary>
+    [Fact]
+    public async Task an_update_logs_each_key_once_whether_it_moves_keys_or_not()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(an_update_logs_each_key_once_whether_it_moves_keys_or_not),
+            "CREATE TABLE numbered (id int PRIMARY KEY, v text); CREATE TABLE named (name text PRIMARY KEY, v text)",
+            ["public.numbered", "public.named"]);
+        await t.TwoMastersAndReplicaAsync();
+        // Inserted from the highest key down, so a sequential UPDATE moves each row onto a key its neighbour just left.
+        await t.ExecAsync(0, "INSERT INTO numbered SELECT g, 'a' FROM generate_series(3000, 1, -1) g; " +
+                             "INSERT INTO named SELECT 'k' || pg_catalog.lpad(g::text, 5, '0'), 'a' FROM generate_series(3000, 1, -1) g");
+        foreach (var (table, key, shift, kept, moved) in new[]
+                 {
+                     ("numbered", "id", "id = id + 1", "3000 3000 1 3000", "3001 3001 1 3001"),
+                     ("named", "name", "name = 'k' || pg_catalog.lpad((pg_catalog.substr(name, 2)::int + 1)::text, 5, '0')",
+                      "3000 3000 k00001 k03000", "3001 3001 k00001 k03001"),
+                 })
+        {
+            var log = new CaptureNames(new TableName("public", table)).Log;
+            async Task<string?> LoggedAsync(string statement)
+            {
+                await servers[0].ExecuteAsync(t.Database, $"TRUNCATE {log}", default);
+                await t.ExecAsync(0, statement);
+                return await servers[0].ScalarAsync<string>(t.Database,
+                    $"SELECT concat_ws(' ', count(*), count(DISTINCT {key}), min({key}), max({key})) FROM {log}", default);
+            }
+            Assert.Equal(kept, await LoggedAsync($"UPDATE {table} SET v = 'b'"));
+            Assert.Equal(moved, await LoggedAsync($"UPDATE {table} SET {shift}"));
+        }
     }
 }
