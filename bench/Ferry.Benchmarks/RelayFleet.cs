@@ -81,6 +81,22 @@ public sealed class RelayFleet(string storeUri, string storePassword, string sto
     public string HomeOf(string relayId, IReadOnlyDictionary<string, int> pids) =>
         pids.Single(p => relayId.Contains($":{p.Value}:", StringComparison.Ordinal)).Key;
 
+    /// <summary>
+    /// How often the relays have logged that they stopped their pairs for want of a lease renewal, and that a heartbeat
+    /// failed, over all their logs so far: a window's figures are the difference of two readings.
+    /// </summary>
+    public (int WatchdogStops, int FailedHeartbeats) Troubles()
+    {
+        var (stops, failed) = (0, 0);
+        foreach (var log in _homes.Select(h => Path.Combine(h, "ferry.log")).Where(File.Exists))
+        {
+            var text = File.ReadAllText(log);
+            stops += text.Split("No lease renewal for").Length - 1;
+            failed += text.Split("Cannot renew this relay's leases").Length - 1;
+        }
+        return (stops, failed);
+    }
+
     /// <summary>The tail of a relay's log, for an error that should say why.</summary>
     public string LogTails() => string.Join("\n", _homes.Select(h =>
     {
@@ -181,6 +197,9 @@ public sealed class RelayFleet(string storeUri, string storePassword, string sto
             if (PidOf(home) is { } pid && !IsGone(pid) && IsOurRelay(pid, home))
                 Kill(pid);
         await Task.Delay(200);
+        // To read the relays' logs after a run: BENCH_KEEP_RELAY_HOMES=1 leaves the homes (ferry.log in each). Not a
+        // FERRY_ name: the relays inherit the environment and warn of FERRY_ variables they do not know.
+        if (Environment.GetEnvironmentVariable("BENCH_KEEP_RELAY_HOMES") == "1") return;
         foreach (var home in _homes)
         {
             try

@@ -20,6 +20,7 @@ public sealed partial class SeveralRelaysScenario
         var before = await fleet.LeasesAsync(ct);
         var victim = before.Values.GroupBy(x => x).OrderByDescending(g => g.Count()).First().Key;
         var victimSyncs = before.Where(kv => kv.Value == victim).Select(kv => kv.Key).ToList();
+        var troubles = fleet.Troubles();
         var clock = Stopwatch.StartNew();
         await fleet.KillAsync(fleet.HomeOf(victim, pids), ct);
         // A row with an id above these was committed after the kill, so only a survivor can have applied it.
@@ -31,9 +32,13 @@ public sealed partial class SeveralRelaysScenario
         await using var target = await BenchCluster.OpenAsync(BenchRoles.FerryConnectionString(cluster.Target, Database), ct);
         while (flowing.Count < victimSyncs.Count)
         {
+            // Recorded, not thrown: the figures of the other phases stand, and a sync that never came back is one.
             if (clock.Elapsed > timeout)
-                throw new TimeoutException($"{victimSyncs.Count - flowing.Count} of the killed relay's {victimSyncs.Count} syncs did not " +
-                                           $"replicate again within {timeout.TotalSeconds:F0} s ({leased.Count} leased by a survivor).");
+            {
+                log($"{Name}: {victimSyncs.Count - flowing.Count} of the killed relay's {victimSyncs.Count} syncs did not replicate " +
+                    $"again within {timeout.TotalSeconds:F0} s ({leased.Count} leased by a survivor)");
+                break;
+            }
             var now = await fleet.LeasesAsync(ct);
             var at = clock.Elapsed.TotalSeconds;
             foreach (var sync in victimSyncs.Where(s => !leased.ContainsKey(s) && now.TryGetValue(s, out var holder) && holder != victim))
@@ -47,6 +52,7 @@ public sealed partial class SeveralRelaysScenario
             await Task.Delay(100, ct);
         }
         await writes.StopAsync();
+        var troublesAfter = fleet.Troubles();
         var drain = await DrainAsync(TimeSpan.FromSeconds(60), ct);
         var after = await fleet.LeasesAsync(ct);
         var figures = new JsonObject
@@ -56,14 +62,19 @@ public sealed partial class SeveralRelaysScenario
             ["victim_syncs"] = victimSyncs.Count,
             ["leases_before"] = Counts(before),
             ["leases_after"] = Counts(after),
-            ["leased_s"] = Stats.Round(leased.Values.Max(), 2),
-            ["leased_s_first"] = Stats.Round(leased.Values.Min(), 2),
-            ["rows_flowing_s"] = Stats.Round(flowing.Values.Max(), 2),
-            ["rows_flowing_s_median"] = Stats.Round(Stats.Median(flowing.Values.ToList()), 2),
+            // Null when some sync was not leased, or did not move rows, within the timeout.
+            ["leased_s"] = leased.Count == victimSyncs.Count ? Stats.Round(leased.Values.Max(), 2) : null,
+            ["leased_s_first"] = leased.Count > 0 ? Stats.Round(leased.Values.Min(), 2) : null,
+            ["rows_flowing_s"] = flowing.Count == victimSyncs.Count ? Stats.Round(flowing.Values.Max(), 2) : null,
+            ["rows_flowing_s_median"] = flowing.Count > 0 ? Stats.Round(Stats.Median(flowing.Values.ToList()), 2) : null,
+            ["syncs_not_flowing"] = victimSyncs.Count - flowing.Count,
+            ["timeout_s"] = timeout.TotalSeconds,
             ["drain_after_s"] = Stats.Round(drain, 2),
+            ["survivor_watchdog_stops"] = troublesAfter.WatchdogStops - troubles.WatchdogStops,
+            ["survivor_failed_heartbeats"] = troublesAfter.FailedHeartbeats - troubles.FailedHeartbeats,
         };
-        log($"{Name}: takeover with a {leaseSeconds} s lease: {victimSyncs.Count} syncs leased by survivors {figures["leased_s"]} s after " +
-            $"kill -9, rows flowing {figures["rows_flowing_s"]} s after it");
+        log($"{Name}: takeover with a {leaseSeconds} s lease: {victimSyncs.Count} syncs leased by survivors {figures["leased_s"]?.ToString() ?? "not all"} s " +
+            $"after kill -9, rows flowing {figures["rows_flowing_s"]?.ToString() ?? "not for all"} s after it");
         return figures;
     }
 
