@@ -51,6 +51,8 @@ var scenarios = new (string Name, Func<Task<ScenarioResult>> Run)[]
     // Issue 17, performance: the application's bulk statements under capture, and the apply of updates and deletes.
     (BulkStatementsScenario.Name, () => new BulkStatementsScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
     (ApplyUpdatesScenario.Name, () => new ApplyUpdatesScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
+    // Issue 18, several relays on one PostgreSQL control store: throughput with 1, 2, 3 relays and takeover after kill -9.
+    (SeveralRelaysScenario.Name, () => new SeveralRelaysScenario(cluster, Log).RunAsync(ct)),
 };
 var failed = 0;
 foreach (var (name, run) in scenarios.Where(s => options.Runs(s.Name)))

@@ -91,23 +91,37 @@ public sealed partial class Store : IDisposable
 
     public void Dispose() => _backend.Dispose();
 
+    private long _calls;
+
+    /// <summary>
+    /// Statements and transactions sent to the store so far, each one connection taken from the pool: what a reader
+    /// that runs on every heartbeat must keep independent of the number of syncs (tests count it).
+    /// </summary>
+    internal long Calls => Interlocked.Read(ref _calls);
+
     internal Task ExecuteAsync(string sql, CancellationToken ct, params (string Name, object? Value)[] args) =>
-        _backend.WithConnectionAsync(async c =>
+        Counted(_backend.WithConnectionAsync(async c =>
         {
             await using var command = Command(c, null, sql, args);
             return await command.ExecuteNonQueryAsync(ct);
-        }, ct);
+        }, ct));
 
     internal Task<List<T>> QueryAsync<T>(string sql, Func<DbDataReader, T> map, CancellationToken ct,
         params (string Name, object? Value)[] args) =>
-        _backend.WithConnectionAsync(async c =>
+        Counted(_backend.WithConnectionAsync(async c =>
         {
             await using var command = Command(c, null, sql, args);
             await using var reader = await command.ExecuteReaderAsync(ct);
             var rows = new List<T>();
             while (await reader.ReadAsync(ct)) rows.Add(map(reader));
             return rows;
-        }, ct);
+        }, ct));
+
+    private Task<T> Counted<T>(Task<T> call)
+    {
+        Interlocked.Increment(ref _calls);
+        return call;
+    }
 
     /// <summary>
     /// Runs several statements as one transaction: a configuration change lands whole or not at all. On PostgreSQL the
@@ -115,7 +129,11 @@ public sealed partial class Store : IDisposable
     /// relay's commit conflicts with it (or the link drops): <paramref name="work"/> must set, not add to, what it
     /// tells its caller.
     /// </summary>
-    internal Task InTransactionAsync(Func<DbTransaction, Task> work, CancellationToken ct) => _backend.InTransactionAsync(work, ct);
+    internal Task InTransactionAsync(Func<DbTransaction, Task> work, CancellationToken ct)
+    {
+        Interlocked.Increment(ref _calls);
+        return _backend.InTransactionAsync(work, ct);
+    }
 
     internal DbCommand Command(DbTransaction tx, string sql, params (string Name, object? Value)[] args) =>
         Command(tx.Connection!, tx, sql, args);

@@ -64,12 +64,18 @@ public sealed partial class Store
         await FindDbGroupAsync(name, ct) ?? throw new FerryException(
             $"Unknown dbgroup '{name}'. Add it with: ferry add dbgroup {name} db1:source db2:target");
 
+    /// <summary>
+    /// Every dbgroup in two queries, whatever their number: each relay reads the configuration on every heartbeat, and on
+    /// a PostgreSQL store a query per dbgroup waited behind the pairs' status writes for a pooled connection, long
+    /// enough with 50 syncs on a loaded host for the heartbeat to miss its lease renewal.
+    /// </summary>
     public async Task<List<DbGroup>> ListDbGroupsAsync(CancellationToken ct)
     {
         var names = await QueryAsync("SELECT name FROM dbgroups ORDER BY name", r => r.GetString(0), ct);
-        var groups = new List<DbGroup>();
-        foreach (var n in names) groups.Add((await FindDbGroupAsync(n, ct))!);
-        return groups;
+        var members = (await QueryAsync("SELECT dbgroup, database, role FROM dbgroup_members ORDER BY dbgroup, position",
+                r => (Group: r.GetString(0), Member: new DbGroupMember(r.GetString(1), r.GetString(2) == "source" ? Role.Source : Role.Target)), ct))
+            .ToLookup(m => m.Group, m => m.Member);
+        return names.Select(n => new DbGroup(n, members[n].ToList())).ToList();
     }
 
     /// <summary>Adds tables to a herd, creating the herd if needed; tables already in it are left as they are.</summary>
@@ -131,12 +137,21 @@ public sealed partial class Store
         await FindHerdAsync(name, ct) ?? throw new FerryException(
             $"Unknown herd '{name}'. Add tables to it with: ferry add all tables herd={name}");
 
+    /// <summary>Every herd in three queries, whatever their number (see <see cref="ListDbGroupsAsync"/>).</summary>
     public async Task<List<Herd>> ListHerdsAsync(CancellationToken ct)
     {
         var names = await QueryAsync("SELECT name FROM herds ORDER BY name", r => r.GetString(0), ct);
-        var herds = new List<Herd>();
-        foreach (var n in names) herds.Add((await FindHerdAsync(n, ct))!);
-        return herds;
+        var tables = (await QueryAsync("SELECT herd, schema_name, table_name, conflict_rule FROM herd_tables ORDER BY herd, position",
+                r => (Herd: r.GetString(0), Table: new TableName(r.GetString(1), r.GetString(2)), Rule: r.IsDBNull(3) ? null : r.GetString(3)), ct))
+            .ToLookup(t => t.Herd);
+        var sequences = (await QueryAsync("SELECT herd, schema_name, sequence_name FROM herd_sequences ORDER BY herd, position",
+                r => (Herd: r.GetString(0), Sequence: new TableName(r.GetString(1), r.GetString(2))), ct))
+            .ToLookup(q => q.Herd, q => q.Sequence);
+        return names.Select(n => new Herd(n, tables[n].Select(t => t.Table).ToList())
+        {
+            Rules = tables[n].Where(t => t.Rule is not null).ToDictionary(t => t.Table, t => Rule(t.Rule!)),
+            Sequences = sequences[n].ToList(),
+        }).ToList();
     }
 
     public async Task AddSyncAsync(Sync sync, CancellationToken ct)
@@ -169,8 +184,10 @@ public sealed partial class Store
     /// <summary>Every sync with its dbgroup: what decides where capture goes and which targets are plain.</summary>
     public async Task<List<(Sync Sync, DbGroup Group)>> ListSyncGroupsAsync(CancellationToken ct)
     {
+        var groups = (await ListDbGroupsAsync(ct)).ToDictionary(g => g.Name);
         var syncs = new List<(Sync, DbGroup)>();
-        foreach (var sync in await ListSyncsAsync(ct)) syncs.Add((sync, await GetDbGroupAsync(sync.DbGroup, ct)));
+        foreach (var sync in await ListSyncsAsync(ct))
+            syncs.Add((sync, groups.TryGetValue(sync.DbGroup, out var g) ? g : await GetDbGroupAsync(sync.DbGroup, ct)));
         return syncs;
     }
 

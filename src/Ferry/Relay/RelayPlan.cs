@@ -17,11 +17,15 @@ public sealed record RelayPlan(IReadOnlyDictionary<Pair, PairSetup> Pairs, IRead
         var plainTargets = PlainTargets.Of(syncGroups);
         // Databases some pair reads from, in any sync: a column only such a target has holds its tables (PairSetup).
         var readFrom = syncGroups.SelectMany(s => Sync.PairsOf(s.Sync, s.Group)).Select(p => p.Source).ToHashSet();
-        var databases = new Dictionary<string, Database>();
+        // Each kind read whole, once: every heartbeat reads the plan, and a query per sync made it a few hundred queries
+        // with 50 syncs, each waiting for a pooled store connection behind the pairs' status writes.
+        var herds = (await store.ListHerdsAsync(ct)).ToDictionary(h => h.Name);
+        var databases = (await store.ListDatabasesAsync(ct)).ToDictionary(d => d.Name);
         var pairs = new Dictionary<Pair, PairSetup>();
         foreach (var (sync, group) in syncGroups.Where(s => s.Sync.Active))
         {
-            var herd = await store.GetHerdAsync(sync.Herd, ct);
+            // Unknown ones (removed meanwhile) fail as before, with the message that says what to do.
+            var herd = herds.TryGetValue(sync.Herd, out var h) ? h : await store.GetHerdAsync(sync.Herd, ct);
             foreach (var pair in Sync.PairsOf(sync, group))
             {
                 var source = databases.TryGetValue(pair.Source, out var s) ? s : databases[pair.Source] = await store.GetDatabaseAsync(pair.Source, ct);
