@@ -6,8 +6,8 @@ namespace Ferry.Relay;
 /// <summary>
 /// A relay cut off from one database only (a partition between its host and one side of a firewall) reports that
 /// database in its heartbeat, and <see cref="LeaseShare"/> hands the syncs touching it to a relay that reaches it,
-/// while this one keeps the rest. Reported from the pairs' own link state (<see cref="RelayStatus.Databases"/>, set
-/// unreachable on a link failure and reachable on any connection that succeeds), and only once it has held for the
+/// while this one keeps the rest. Reported from the pairs' own link state (<see cref="RelayStatus.Unreached"/>: set by a
+/// link failure, cleared by any connection or drain that succeeds), and only once it has held for the
 /// lease time: a link that resets now and then but connects in between never moves a sync. Once its pairs there are
 /// handed back, nothing of this relay connects to that database any more, so a probe tries it each heartbeat; the first
 /// connection that succeeds makes it reachable again, and the share rebalances.
@@ -21,7 +21,7 @@ public sealed partial class Relay
     private List<UnreachableDatabase> Unreachable()
     {
         var now = DateTimeOffset.UtcNow;
-        return Status.Databases.Where(d => !d.Value.Reachable && now - d.Value.Since >= Defaults.LeaseTime && _planned.ContainsKey(d.Key))
+        return Status.Unreached.Where(d => now - d.Value.Since >= Defaults.LeaseTime && _planned.ContainsKey(d.Key))
             .OrderBy(d => d.Key, StringComparer.Ordinal)
             .Select(d => new UnreachableDatabase(d.Key, d.Value.Since, d.Value.LastError)).ToList();
     }
@@ -36,8 +36,8 @@ public sealed partial class Relay
                 await Task.Delay(Defaults.HeartbeatInterval, ct);
                 var used = _running.Keys.SelectMany(p => new[] { p.Source, p.Target }).ToHashSet();
                 var planned = _planned;
-                var probes = Status.Databases.Where(d => !d.Value.Reachable && !used.Contains(d.Key) && planned.ContainsKey(d.Key))
-                    .Select(d => ProbeAsync(planned[d.Key], ct)).ToList();
+                var probes = Status.Unreached.Keys.Where(d => !used.Contains(d) && planned.ContainsKey(d))
+                    .Select(d => ProbeAsync(planned[d], ct)).ToList();
                 await Task.WhenAll(probes);
             }
         }
