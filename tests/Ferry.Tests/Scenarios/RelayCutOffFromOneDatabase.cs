@@ -74,38 +74,33 @@ public sealed class RelayCutOffFromOneDatabase(ServerFixture servers, ITestOutpu
                 TimeSpan.FromSeconds(30), $"{n} to replicate before the cut");
 
         // The partition: every connection of the cut relay's process through db3's proxy goes silent, and stays so.
+        var cutAt = DateTimeOffset.UtcNow;
         proxy.Only = SocketOwner.Of(cutPid);
         proxy.Blackhole = true;
-        output.WriteLine($"blackholed at {DateTimeOffset.UtcNow:HH:mm:ss.fff}");
         var clock = Stopwatch.StartNew();
         var mark = await t.ScalarAsync<int>(0, "SELECT coalesce(max(id), 0) FROM t2");
         using var sampling = new CancellationTokenSource();
         var stall = StallAsync(t, "t1", 1, sampling.Token);
-        TimeSpan? movedAt = null, flowingAt = null;
-        while (flowingAt is null || clock.Elapsed < flowingAt + TimeSpan.FromSeconds(2))
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"s_t2 not taken over after {clock.Elapsed}; cut relay's log:\n{Tail(cut.LogText)}");
-            if (movedAt is null)
-            {
-                var leases = await LeasesAsync(cut);
-                Assert.Contains("s_t1", leases.Single(kv => SharedStoreRelays.IsRelay(kv.Key, cutPid)).Value);
-                if (leases.Single(kv => !SharedStoreRelays.IsRelay(kv.Key, cutPid)).Value.Contains("s_t2")) movedAt = clock.Elapsed;
-            }
-            else if (flowingAt is null && await t.ScalarAsync<bool>(2, $"SELECT EXISTS (SELECT 1 FROM t2 WHERE id > {mark})"))
-                flowingAt = clock.Elapsed;
-            await Task.Delay(200);
-        }
+        // s_t2's rows reach db3 again: the other relay runs it. Polled with a query; `ferry status` costs a process start.
+        await Eventually.UntilAsync(() => t.ScalarAsync<bool>(2, $"SELECT EXISTS (SELECT 1 FROM t2 WHERE id > {mark})"),
+            TimeSpan.FromSeconds(60), "s_t2 to replicate to db3 again");
+        var flowing = clock.Elapsed;
         await sampling.CancelAsync();
         var longestGap = await stall;
-        output.WriteLine($"cut from db3: s_t2 leased by the other relay {movedAt!.Value.TotalSeconds:F1} s after the cut, its rows on db3 again " +
-                         $"{flowingAt!.Value.TotalSeconds:F1} s after it; rows written on db1 for s_t1 (the cut relay's) never waited " +
-                         $"more than {longestGap.TotalSeconds:F1} s without one arriving on db2 (lease {LeaseSeconds} s, dead-link bound {DeadLinkSeconds} s)");
-        output.WriteLine("cut relay's log:\n" + string.Join('\n', cut.LogText.Split('\n').Where(l => l.Contains("db3", StringComparison.Ordinal)
-            || l.Contains("Leases", StringComparison.Ordinal)).TakeLast(30)));
+        // When each relay moved the lease, by their own logs (this host's clock, as cutAt).
+        var handedBack = LeaseChange(cut, "sync s_t2 stopped", cutAt);
+        var taken = LeaseChange(direct, "sync s_t2 started", cutAt);
+        output.WriteLine($"cut from db3: s_t2 handed back {handedBack.TotalSeconds:F1} s after the cut, started by the other relay " +
+                         $"{taken.TotalSeconds:F1} s after it, its rows on db3 again {flowing.TotalSeconds:F1} s after it; rows written on db1 for " +
+                         $"s_t1 (the cut relay's) never waited more than {longestGap.TotalSeconds:F1} s without one arriving on db2 " +
+                         $"(lease {LeaseSeconds} s, dead-link bound {DeadLinkSeconds} s)");
         // Noticing the dead link (a command's D/2, its cancel up to two connects of D/4), the grace (a lease), and a
         // heartbeat of each relay.
-        Assert.True(flowingAt < TimeSpan.FromSeconds(DeadLinkSeconds + 2 * LeaseSeconds + 4), $"handover took {flowingAt}");
-        Assert.True(longestGap < TimeSpan.FromSeconds(LeaseSeconds), $"s_t1 stalled for {longestGap}");
+        Assert.True(taken < TimeSpan.FromSeconds(DeadLinkSeconds + 2 * LeaseSeconds + 4), $"handover took {taken}");
+        Assert.True(longestGap < TimeSpan.FromSeconds(2 * LeaseSeconds), $"s_t1 stalled for {longestGap}");
+        var after = await LeasesAsync(cut);
+        Assert.Equal(["s_t1"], after.Single(kv => SharedStoreRelays.IsRelay(kv.Key, cutPid)).Value);
+        Assert.Equal(["s_t2", "s_t3", "s_t4"], after.Single(kv => !SharedStoreRelays.IsRelay(kv.Key, cutPid)).Value.Order());
 
         // status names what the cut relay cannot reach, in text and JSON.
         using (var doc = JsonDocument.Parse((await direct.OkAsync("status", "--json")).Out))
@@ -173,5 +168,13 @@ public sealed class RelayCutOffFromOneDatabase(ServerFixture servers, ITestOutpu
             .GetProperty("unreachable").EnumerateArray().Select(e => e.GetString()!).ToList();
     }
 
-    private static string Tail(string log) => string.Join('\n', log.Split('\n').TakeLast(40));
+    /// <summary>How long after <paramref name="since"/> the relay first logged a lease change that says <paramref name="what"/>.</summary>
+    private static TimeSpan LeaseChange(FerryCli relay, string what, DateTimeOffset since)
+    {
+        foreach (var line in relay.LogText.Split('\n').Where(l => l.Contains("Leases:", StringComparison.Ordinal) && l.Contains(what, StringComparison.Ordinal)))
+            if (DateTimeOffset.TryParse(line[..24], System.Globalization.CultureInfo.InvariantCulture,
+                    System.Globalization.DateTimeStyles.AssumeUniversal, out var at) && at >= since)
+                return at - since;
+        throw new Xunit.Sdk.XunitException($"the relay never logged '{what}' after the cut:\n{string.Join('\n', relay.LogText.Split('\n').TakeLast(40))}");
+    }
 }
