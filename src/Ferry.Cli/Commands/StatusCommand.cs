@@ -122,10 +122,12 @@ public static class StatusCommand
             Output.Line("  none running");
             return;
         }
-        Output.Table(["relay", "http", "heartbeat", "prefers", "leases"], relays.Select(r => new[]
+        // Cannot reach: databases its links have failed to for over a lease time; their syncs run on a relay that reaches them.
+        Output.Table(["relay", "http", "heartbeat", "prefers", "leases", "cannot reach"], relays.Select(r => new[]
         {
             r.Id, r.Http ?? "", $"{r.HeartbeatAgeSeconds.ToString("F1", CultureInfo.InvariantCulture)} s ago" + (r.HeartbeatAgeSeconds > lease ? " (dead?)" : ""),
             string.Join(",", r.Prefers), r.Leases.Count == 0 ? "none" : $"{r.Leases.Count}: {string.Join(", ", r.Leases)}",
+            string.Join(",", r.Unreachable),
         }));
     }
 

@@ -14,8 +14,10 @@ public sealed partial class Store
     /// One heartbeat, in one serializable transaction: registers or refreshes <paramref name="me"/>, renews its leases,
     /// and takes or hands back leases so that it holds its fair share of <paramref name="syncs"/> (<see cref="LeaseShare"/>).
     /// Two relays deciding at once conflict and one of them runs again, so a sync is never taken twice.
+    /// <paramref name="unreachable"/> replaces what the relay reported before: the databases it cannot reach now.
     /// </summary>
-    public async Task<LeaseRound> HeartbeatAsync(RelayIdentity me, IReadOnlyList<SyncSources> syncs, TimeSpan lease, CancellationToken ct)
+    public async Task<LeaseRound> HeartbeatAsync(RelayIdentity me, IReadOnlyList<SyncSources> syncs, TimeSpan lease,
+        IReadOnlyList<UnreachableDatabase> unreachable, CancellationToken ct)
     {
         LeaseRound round = LeaseRound.Empty;
         await InTransactionAsync(async tx =>
@@ -31,8 +33,18 @@ public sealed partial class Store
             // A relay silent for ten lease times is gone for good: status stops listing it.
             await using (var gone = Command(tx, "DELETE FROM relays WHERE heartbeat_at < $old", ("$old", now - 10 * seconds)))
                 await gone.ExecuteNonQueryAsync(ct);
+            await using (var goneToo = Command(tx, "DELETE FROM relay_unreachable WHERE relay_id NOT IN (SELECT id FROM relays)"))
+                await goneToo.ExecuteNonQueryAsync(ct);
+            var cannot = (await ReadAsync(tx, "SELECT relay_id, database_name FROM relay_unreachable", r => (Relay: r.GetString(0), Db: r.GetString(1)), ct))
+                .ToLookup(u => u.Relay, u => u.Db);
+            var mine = unreachable.Select(u => u.Name).ToHashSet();
+            // Written only when it changed: each write is a conflict for every other relay's serializable heartbeat.
+            if (!mine.SetEquals(cannot[me.Id])) await ReportUnreachableAsync(tx, me.Id, unreachable, ct);
             var relays = await ReadAsync(tx, "SELECT id, heartbeat_at, prefers FROM relays", r =>
-                new LiveRelay(r.GetString(0), r.GetDouble(1), Split(r.GetString(2))), ct);
+                new LiveRelay(r.GetString(0), r.GetDouble(1), Split(r.GetString(2)))
+                {
+                    Unreachable = r.GetString(0) == me.Id ? mine : cannot[r.GetString(0)].ToHashSet(),
+                }, ct);
             var leases = await ReadAsync(tx, "SELECT sync, relay_id, expires_at FROM leases", r =>
                 new Lease(r.GetString(0), r.GetString(1), r.GetDouble(2)), ct);
             var decision = LeaseShare.Decide(me, now, seconds, syncs, relays, leases);
@@ -67,6 +79,7 @@ public sealed partial class Store
         InTransactionAsync(async tx =>
         {
             await using (var l = Command(tx, "DELETE FROM leases WHERE relay_id = $id", ("$id", relayId))) await l.ExecuteNonQueryAsync(ct);
+            await ReportUnreachableAsync(tx, relayId, [], ct);
             await using (var r = Command(tx, "DELETE FROM relays WHERE id = $id", ("$id", relayId))) await r.ExecuteNonQueryAsync(ct);
         }, ct);
 
@@ -76,10 +89,25 @@ public sealed partial class Store
         var now = (await QueryAsync(Clock(), r => r.GetDouble(0), ct))[0];
         var leases = await QueryAsync("SELECT sync, relay_id FROM leases WHERE expires_at > $now ORDER BY sync",
             r => (Sync: r.GetString(0), Relay: r.GetString(1)), ct, ("$now", now));
+        var cannot = (await QueryAsync("SELECT relay_id, database_name FROM relay_unreachable ORDER BY database_name",
+            r => (Relay: r.GetString(0), Db: r.GetString(1)), ct)).ToLookup(u => u.Relay, u => u.Db);
         return await QueryAsync("SELECT id, host, pid, http, heartbeat_at, prefers, started_at FROM relays ORDER BY started_at, id",
             r => new RelayRegistration(r.GetString(0), r.GetString(1), (int)r.GetInt64(2), r.IsDBNull(3) ? null : r.GetString(3),
                 Math.Max(0, now - r.GetDouble(4)), Split(r.GetString(5)),
-                leases.Where(l => l.Relay == r.GetString(0)).Select(l => l.Sync).ToList()), ct);
+                leases.Where(l => l.Relay == r.GetString(0)).Select(l => l.Sync).ToList(), cannot[r.GetString(0)].ToList()), ct);
+    }
+
+    private async Task ReportUnreachableAsync(DbTransaction tx, string relayId, IReadOnlyList<UnreachableDatabase> unreachable, CancellationToken ct)
+    {
+        await using (var clear = Command(tx, "DELETE FROM relay_unreachable WHERE relay_id = $id", ("$id", relayId)))
+            await clear.ExecuteNonQueryAsync(ct);
+        foreach (var u in unreachable)
+        {
+            await using var add = Command(tx, "INSERT INTO relay_unreachable (relay_id, database_name, since, last_error) VALUES ($id, $db, $since, $e)",
+                ("$id", relayId), ("$db", u.Name), ("$since", u.Since.ToUniversalTime().ToString("O", System.Globalization.CultureInfo.InvariantCulture)),
+                ("$e", u.LastError));
+            await add.ExecuteNonQueryAsync(ct);
+        }
     }
 
     private string Clock() => _backend.ClockSql;

@@ -27,6 +27,8 @@ public sealed partial class FaultProxy
 
         public long Id => id;
 
+        public Socket Client => client;
+
         /// <summary>Once set it stays set: this connection forwards nothing more, and the proxy never closes it.</summary>
         public bool Blackholed
         {

@@ -76,6 +76,26 @@ public sealed partial class FaultProxy : IAsyncDisposable
         set => _up.Rate = _down.Rate = Math.Max(0, value);
     }
 
+    /// <summary>
+    /// When set, the blackhole, resets and refusal act only on connections whose client address (as the proxy sees it)
+    /// this accepts; the others pass untouched. Two processes on one host reaching the same address, one cut off and
+    /// one not, stand for two hosts on either side of a partition. Null: every connection.
+    /// </summary>
+    public Func<IPEndPoint, bool>? Only { get; set; }
+
+    private bool Affects(Socket client)
+    {
+        if (Only is not { } only) return true;
+        try
+        {
+            return client.RemoteEndPoint is IPEndPoint ep && only(ep);
+        }
+        catch (Exception e) when (e is ObjectDisposedException or SocketException)
+        {
+            return false; // closed already: nothing left to fault
+        }
+    }
+
     /// <summary>The chance, per connection and per second, that it is reset. 0 turns random resets off.</summary>
     public double ResetsPerSecond { get; set; }
 
@@ -91,7 +111,7 @@ public sealed partial class FaultProxy : IAsyncDisposable
         {
             _blackhole = value;
             if (value)
-                foreach (var link in _links.Values) link.Blackholed = true;
+                foreach (var link in _links.Values.Where(l => Affects(l.Client))) link.Blackholed = true;
         }
     }
 
@@ -128,7 +148,7 @@ public sealed partial class FaultProxy : IAsyncDisposable
     {
         var n = 0;
         foreach (var link in _links.Values)
-            if (link.Abort()) n++;
+            if (Affects(link.Client) && link.Abort()) n++;
         Interlocked.Add(ref _resets, n);
         return n;
     }
@@ -157,13 +177,13 @@ public sealed partial class FaultProxy : IAsyncDisposable
                 return;
             }
             Interlocked.Increment(ref _accepted);
-            if (Refusing || _links.Count >= MaxConnections)
+            if ((Refusing && Affects(client)) || _links.Count >= MaxConnections)
             {
                 Interlocked.Increment(ref _refused);
                 Link.Reset(client);
                 continue;
             }
-            var link = new Link(this, Interlocked.Increment(ref _nextId), client) { Blackholed = _blackhole };
+            var link = new Link(this, Interlocked.Increment(ref _nextId), client) { Blackholed = _blackhole && Affects(client) };
             _links[link.Id] = link;
             _ = RunLinkAsync(link, ct);
         }
@@ -193,7 +213,7 @@ public sealed partial class FaultProxy : IAsyncDisposable
                 var p = ResetsPerSecond / 10;
                 if (p <= 0) continue;
                 foreach (var link in _links.Values)
-                    if (Random.Shared.NextDouble() < p && link.Abort())
+                    if (Random.Shared.NextDouble() < p && Affects(link.Client) && link.Abort())
                         Interlocked.Increment(ref _resets);
             }
         }

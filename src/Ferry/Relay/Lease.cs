@@ -9,11 +9,23 @@ public sealed record RelayIdentity(string Id, string Host, int Pid, string? Http
             Environment.MachineName, Environment.ProcessId, http, prefers);
 }
 
-/// <summary>An active sync and the databases its pairs read from: what a preference is matched against.</summary>
-public sealed record SyncSources(string Sync, IReadOnlyList<string> Sources);
+/// <summary>
+/// An active sync and the databases its pairs read from: what a preference is matched against. <see cref="Databases"/>
+/// are all it touches, read from or written to: a relay that cannot reach one of them cannot run it.
+/// </summary>
+public sealed record SyncSources(string Sync, IReadOnlyList<string> Sources)
+{
+    public IReadOnlyList<string> Databases { get; init; } = Sources;
+}
 
-/// <summary>A registered relay as the heartbeat reads it; times by the store's clock, in seconds since the epoch.</summary>
-public sealed record LiveRelay(string Id, double HeartbeatAt, IReadOnlyList<string> Prefers);
+/// <summary>
+/// A registered relay as the heartbeat reads it; times by the store's clock, in seconds since the epoch.
+/// <see cref="Unreachable"/>: the databases it reported it cannot reach (its links to them failing for over a grace).
+/// </summary>
+public sealed record LiveRelay(string Id, double HeartbeatAt, IReadOnlyList<string> Prefers)
+{
+    public IReadOnlySet<string> Unreachable { get; init; } = new HashSet<string>();
+}
 
 /// <summary>A sync's lease: the relay that runs it, until <paramref name="ExpiresAt"/> unless renewed.</summary>
 public sealed record Lease(string Sync, string RelayId, double ExpiresAt);
@@ -24,6 +36,12 @@ public sealed record LeaseRound(IReadOnlySet<string> Run, IReadOnlySet<string> S
     public static readonly LeaseRound Empty = new(new HashSet<string>(), new HashSet<string>());
 }
 
-/// <summary>A relay as `ferry status` shows it: its heartbeat's age by the store's clock and the syncs it holds.</summary>
+/// <summary>
+/// A relay as `ferry status` shows it: its heartbeat's age by the store's clock, the syncs it holds, and the databases it
+/// cannot reach (whose syncs another relay that reaches them runs).
+/// </summary>
 public sealed record RelayRegistration(string Id, string Host, int Pid, string? Http, double HeartbeatAgeSeconds,
-    IReadOnlyList<string> Prefers, IReadOnlyList<string> Leases);
+    IReadOnlyList<string> Prefers, IReadOnlyList<string> Leases, IReadOnlyList<string> Unreachable);
+
+/// <summary>A database this relay cannot reach, as its heartbeat reports it: since when (its clock), and the last error.</summary>
+public sealed record UnreachableDatabase(string Name, DateTimeOffset Since, string? LastError);

@@ -44,7 +44,8 @@ public sealed partial class Relay
         try
         {
             var began = Stopwatch.GetTimestamp();
-            var round = await store.HeartbeatAsync(_identity, plan.Syncs(), Defaults.LeaseTime, ct);
+            _planned = plan.Databases();
+            var round = await store.HeartbeatAsync(_identity, plan.Syncs(), Defaults.LeaseTime, [], ct);
             Volatile.Write(ref _renewedAt, began);
             Hold(round.Run);
             _digest = plan.Digest();
@@ -67,6 +68,7 @@ public sealed partial class Relay
     {
         if (!SharesStore) return;
         var watchdog = WatchLeasesAsync(ct);
+        var probe = ProbeUnreachableAsync(ct);
         try
         {
             // At once, then on a fixed beat: the first renewal began before the pairs started, which may have taken a
@@ -93,6 +95,7 @@ public sealed partial class Relay
         {
         }
         await watchdog;
+        await probe;
     }
 
     private async Task HeartbeatAsync(CancellationToken ct)
@@ -103,7 +106,8 @@ public sealed partial class Relay
         try
         {
             plan = await RelayPlan.ReadAsync(store, ct);
-            round = await store.HeartbeatAsync(_identity!, plan.Syncs(), Defaults.LeaseTime, ct);
+            _planned = plan.Databases();
+            round = await store.HeartbeatAsync(_identity!, plan.Syncs(), Defaults.LeaseTime, Unreachable(), ct);
         }
         catch (Exception e) when (!ct.IsCancellationRequested)
         {

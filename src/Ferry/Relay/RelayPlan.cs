@@ -49,10 +49,17 @@ public sealed record RelayPlan(IReadOnlyDictionary<Pair, PairSetup> Pairs, IRead
         return new RelayPlan(pairs, pairs.Keys.Select(p => p.Source).Distinct().ToDictionary(n => n, n => Sources[n]));
     }
 
-    /// <summary>Every active sync that has pairs, with the databases they read from: what leases are taken on.</summary>
+    /// <summary>Every active sync that has pairs, with the databases they read from and touch: what leases are taken on.</summary>
     public IReadOnlyList<SyncSources> Syncs() =>
         Pairs.Keys.GroupBy(p => p.Sync).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new SyncSources(g.Key, g.Select(p => p.Source).Distinct().Order(StringComparer.Ordinal).ToList())).ToList();
+            .Select(g => new SyncSources(g.Key, g.Select(p => p.Source).Distinct().Order(StringComparer.Ordinal).ToList())
+            {
+                Databases = g.SelectMany(p => new[] { p.Source, p.Target }).Distinct().Order(StringComparer.Ordinal).ToList(),
+            }).ToList();
+
+    /// <summary>Every database some pair of the plan reads from or writes to, with its connection settings.</summary>
+    public IReadOnlyDictionary<string, Database> Databases() =>
+        Pairs.Values.SelectMany(s => new[] { s.Source, s.Target }).DistinctBy(d => d.Name).ToDictionary(d => d.Name);
 
     /// <summary>A digest of the whole plan's definitions: a heartbeat that finds it changed reloads (a verb run on another host).</summary>
     public string Digest() =>

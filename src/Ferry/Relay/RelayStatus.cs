@@ -176,9 +176,18 @@ public sealed partial class RelayStatus(Store store)
 
     public IReadOnlyDictionary<string, DatabaseLive> Databases => _databases;
 
+    // The databases this relay cannot reach, since when: unlike _databases, kept when no running pair uses one any more
+    // (KeepDatabases), since several relays hand such a database's syncs away and then only a probe tries it again.
+    private readonly ConcurrentDictionary<string, DatabaseLive> _unreached = new();
+
+    /// <summary>The databases whose last connection from this relay failed (link failures), with since when and why.</summary>
+    public IReadOnlyDictionary<string, DatabaseLive> Unreached => _unreached;
+
     public async Task DatabaseAsync(string name, bool reachable, string? error, CancellationToken ct)
     {
         var now = DateTimeOffset.UtcNow;
+        if (reachable) _unreached.TryRemove(name, out _);
+        else _unreached.AddOrUpdate(name, new DatabaseLive(false, error, now), (_, old) => old with { LastError = error ?? old.LastError });
         // A database reached again has no error to show; since when it is reachable says how long it has held.
         _databases.AddOrUpdate(name, new DatabaseLive(reachable, error, now),
             (_, old) => old.Reachable == reachable ? old with { LastError = reachable ? null : error ?? old.LastError }
@@ -191,6 +200,11 @@ public sealed partial class RelayStatus(Store store)
     /// source alone should the target become unreachable</param>
     public async Task PairGoodAsync(Pair pair, DrainResult result, long pendingAfter, string? position, CancellationToken ct)
     {
+        // A drain that ended well reached both ends: a database shown down (another pair's link to it failed, or the
+        // blame fell on the wrong end) is up again for this relay, which the several-relays heartbeat reports.
+        foreach (var name in new[] { pair.Source, pair.Target })
+            if (_unreached.ContainsKey(name))
+                await DatabaseAsync(name, true, null, ct);
         var labels = new[] { pair.Sync, pair.Source, pair.Target };
         // What the chunks reported already counted: only the rest (held tables' catch-up) is added here.
         var counted = _counted.GetOrAdd(pair, _ => new DrainCount());

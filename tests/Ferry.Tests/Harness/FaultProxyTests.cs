@@ -128,6 +128,29 @@ public sealed class FaultProxyTests(ServerFixture servers) : IDisposable
     }
 
     [Fact]
+    public async Task faults_act_only_on_the_connections_of_the_chosen_process()
+    {
+        await using var proxy = FaultProxy.Start(servers[0]);
+        await using var mine = await OpenAsync(proxy, timeoutSeconds: 1);
+        // SocketOwner finds this process's end of a connection (as a relay's, in RelayCutOffFromOneDatabase), not pid 1's.
+        using (var raw = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await raw.ConnectAsync(IPAddress.Loopback, proxy.Port, Ct);
+            Assert.True(SocketOwner.Owns(Environment.ProcessId, (IPEndPoint)raw.LocalEndPoint!));
+            Assert.False(SocketOwner.Owns(1, (IPEndPoint)raw.LocalEndPoint!));
+        }
+        proxy.Only = SocketOwner.Of(1);
+        proxy.Blackhole = true;
+        Assert.Equal(0, proxy.ResetAll());
+        Assert.Equal(1, await ScalarAsync<int>(mine, "SELECT 1"));
+        await using (var fresh = await OpenAsync(proxy, timeoutSeconds: 1))
+            Assert.Equal(1, await ScalarAsync<int>(fresh, "SELECT 1"));
+        proxy.Only = SocketOwner.Of(Environment.ProcessId);
+        proxy.Blackhole = true;
+        await Assert.ThrowsAnyAsync<NpgsqlException>(() => ScalarAsync<int>(mine, "SELECT 1"));
+    }
+
+    [Fact]
     public async Task refuses_new_connections_for_a_period_then_accepts_again()
     {
         await using var proxy = FaultProxy.Start(servers[0]);

@@ -49,4 +49,53 @@ public sealed class LeaseShareTests
         Assert.Equal(["gone"], d.Forget);
         Assert.Empty(d.Take);
     }
+
+    // db1 → db2 and db1 → db3, two syncs each: what a relay cut off from db3 alone divides.
+    private static readonly SyncSources[] Cut =
+    [
+        new("s12a", ["db1"]) { Databases = ["db1", "db2"] }, new("s12b", ["db1"]) { Databases = ["db1", "db2"] },
+        new("s13a", ["db1"]) { Databases = ["db1", "db3"] }, new("s13b", ["db1"]) { Databases = ["db1", "db3"] },
+    ];
+
+    private static LiveRelay Cannot(string id, params string[] unreachable) => new(id, 100, []) { Unreachable = unreachable.ToHashSet() };
+
+    [Fact]
+    public void a_relay_cut_off_from_one_database_hands_back_the_syncs_there_and_keeps_the_others()
+    {
+        var relays = new[] { Cannot("a", "db3"), Cannot("b") };
+        var leases = new[] { new Lease("s12a", "a", 110), new Lease("s13a", "a", 110), new Lease("s12b", "b", 110), new Lease("s13b", "b", 110) };
+        var d = LeaseShare.Decide(Relay("a"), 100, 15, Cut, relays, leases);
+        Assert.Equal(["s12a"], d.Run.Order());
+        Assert.Equal(["s13a"], d.Surplus.Order());
+        Assert.Empty(d.Take);
+    }
+
+    [Fact]
+    public void the_relay_that_reaches_every_database_takes_a_cut_off_relays_sync_beyond_its_share_and_keeps_it()
+    {
+        var relays = new[] { Cannot("a", "db3"), Cannot("b") };
+        // a handed s13a back; b already holds its share of the ordinary syncs (s12b: 2 over 2 relays) and s13b.
+        var leases = new[] { new Lease("s12a", "a", 110), new Lease("s12b", "b", 110), new Lease("s13b", "b", 110) };
+        var d = LeaseShare.Decide(Relay("b"), 100, 15, Cut, relays, leases);
+        Assert.Equal(["s13a"], d.Take);
+        Assert.Equal(["s12b", "s13a", "s13b"], d.Run.Order());
+        Assert.Empty(d.Surplus);
+    }
+
+    [Fact]
+    public void a_relay_never_takes_a_sync_it_cannot_reach_while_another_can_but_one_nobody_reaches_stays_where_it_is()
+    {
+        var leases = new[] { new Lease("s12b", "b", 110), new Lease("s13b", "b", 110) };
+        var d = LeaseShare.Decide(Relay("a"), 100, 15, Cut, [Cannot("a", "db3"), Cannot("b")], leases);
+        Assert.Equal(["s12a"], d.Take);
+        // db3 down for both: moving its syncs would help nothing; a keeps what it holds, up to its share as always.
+        var held = new[] { new Lease("s12a", "a", 110), new Lease("s13a", "a", 110), new Lease("s12b", "b", 110), new Lease("s13b", "b", 110) };
+        var nobody = LeaseShare.Decide(Relay("a"), 100, 15, Cut, [Cannot("a", "db3"), Cannot("b", "db3")], held);
+        Assert.Equal(["s12a", "s13a"], nobody.Run.Order());
+        Assert.Empty(nobody.Surplus);
+        // A dead relay's report counts for nothing: b is silent, so a is the only live relay and runs everything.
+        var alone = LeaseShare.Decide(Relay("a"), 100, 15, Cut, [Cannot("a", "db3"), Cannot("b") with { HeartbeatAt = 50 }],
+            held.Where(l => l.RelayId == "a").ToArray());
+        Assert.Equal(["s12a", "s12b", "s13a", "s13b"], alone.Run.Order());
+    }
 }

@@ -52,9 +52,9 @@ public sealed class SeveralRelays(ServerFixture servers, ITestOutputHelper outpu
             TimeSpan.FromSeconds(30), "writes on both masters");
 
         // Kill the relay holding the most leases.
-        var pids = relays.ToDictionary(r => r, r => JsonDocument.Parse(File.ReadAllText(Path.Combine(r.Home, "relay.json"))).RootElement.GetProperty("Pid").GetInt32());
+        var pids = relays.ToDictionary(r => r, SharedStoreRelays.Pid);
         var (victimId, victimSyncs) = before.OrderByDescending(kv => kv.Value.Count).First();
-        var victim = relays.Single(r => victimId.Contains($":{pids[r]}:", StringComparison.Ordinal));
+        var victim = relays.Single(r => SharedStoreRelays.IsRelay(victimId, pids[r]));
         var survivor = relays.First(r => r != victim);
         var clock = Stopwatch.StartNew();
         Assert.True(await RelayKiller.KillAsync(victim));
@@ -123,10 +123,10 @@ public sealed class SeveralRelays(ServerFixture servers, ITestOutputHelper outpu
         SharedStore(t.Cli, t, servers[0].Port);
         await t.Cli.OkAsync("start");
         await cut.OkAsync("start", "--prefers=db2");
-        var cutPid = JsonDocument.Parse(File.ReadAllText(Path.Combine(cut.Home, "relay.json"))).RootElement.GetProperty("Pid").GetInt32();
+        var cutPid = SharedStoreRelays.Pid(cut);
         var before = await Eventually.UntilAsync(() => LeasesAsync(t.Cli), l => l.Count == 2 && l.Values.All(x => x.Count == 1),
             TimeSpan.FromSeconds(30), "two relays holding one sync each");
-        var cutSync = before.Single(kv => kv.Key.Contains($":{cutPid}:", StringComparison.Ordinal)).Value.Single();
+        var cutSync = before.Single(kv => SharedStoreRelays.IsRelay(kv.Key, cutPid)).Value.Single();
         // What it registered: its preference (from --prefers), and the lease count in its /metrics.
         using (var doc = JsonDocument.Parse((await t.Cli.OkAsync("status", "--json")).Out))
             Assert.Equal("db2", doc.RootElement.GetProperty("relays").EnumerateArray()
@@ -171,19 +171,7 @@ public sealed class SeveralRelays(ServerFixture servers, ITestOutputHelper outpu
     }
 
     /// <summary>A relay home on the test's store, reached on <paramref name="port"/>, with short leases.</summary>
-    private void SharedStore(FerryCli cli, Topology t, int port)
-    {
-        cli.Environment["FERRY_STORE"] = $"postgresql://{RestrictedRole.User}@{servers[0].Host}:{port}/{t.Database}";
-        cli.Environment["PGPASSWORD"] = RestrictedRole.Password;
-        cli.Environment["FERRY_LEASE_SECONDS"] = LeaseSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-    }
+    private void SharedStore(FerryCli cli, Topology t, int port) => SharedStoreRelays.Use(cli, servers[0], t.Database, port, LeaseSeconds);
 
-    /// <summary>Each registered relay's unexpired leases, from `ferry status --json` of <paramref name="cli"/>'s relay.</summary>
-    private static async Task<Dictionary<string, List<string>>> LeasesAsync(FerryCli cli)
-    {
-        using var doc = JsonDocument.Parse((await cli.OkAsync("status", "--json")).Out);
-        if (!doc.RootElement.TryGetProperty("relays", out var relays)) return [];
-        return relays.EnumerateArray().Where(r => r.GetProperty("heartbeat_age_seconds").GetDouble() < LeaseSeconds)
-            .ToDictionary(r => r.GetProperty("id").GetString()!, r => r.GetProperty("leases").EnumerateArray().Select(l => l.GetString()!).ToList());
-    }
+    private static Task<Dictionary<string, List<string>>> LeasesAsync(FerryCli cli) => SharedStoreRelays.LeasesAsync(cli, LeaseSeconds);
 }
