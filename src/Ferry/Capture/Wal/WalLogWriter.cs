@@ -64,7 +64,7 @@ public sealed class WalLogWriter
     /// <summary>Logs the transactions not logged yet; returns false when all of them were.</summary>
     public async Task<bool> WriteAsync(IReadOnlyList<WalTransaction> transactions, CancellationToken ct)
     {
-        var fresh = transactions.Where(t => t.EndLsn > Written).ToList();
+        var fresh = transactions.Where(t => t.EndLsn > Written && t.Changes.Count > 0).ToList();
         if (fresh.Count == 0) return false;
         var upTo = fresh[^1].EndLsn;
         await using var batch = new NpgsqlBatch(_c);
