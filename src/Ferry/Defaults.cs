@@ -138,6 +138,9 @@ public static class Defaults
     /// </summary>
     public static TimeSpan WalWaitTimeout => Settings.Seconds("FERRY_WAL_WAIT_SECONDS", 10, 0.01, 3600);
 
+    /// <summary>How long WAL capture's stream may deliver nothing while its database writes WAL before it is read again.</summary>
+    public static TimeSpan WalStallTimeout => Settings.Seconds("FERRY_WAL_STALL_SECONDS", 60, 1, 86_400);
+
     /// <summary>A duration as PostgreSQL's timeout settings take it: whole milliseconds.</summary>
     public static string Millis(TimeSpan t) => ((int)t.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
 

@@ -145,6 +145,7 @@ public sealed partial class WalCapture(Database source, IReadOnlyList<TableName>
     {
         var lastStatus = DateTime.UtcNow;
         var lastFlush = DateTime.MinValue;
+        var stall = new WalStallCheck();
         var batch = new List<WalTransaction>();
         Task<bool>? ready = null;
         while (true)
@@ -161,7 +162,11 @@ public sealed partial class WalCapture(Database source, IReadOnlyList<TableName>
                 }
                 if (DateTime.UtcNow - lastStatus > StatusEvery)
                 {
-                    if (await WalSlot.ReadAsync(c, slot, ct) is { } seen) Observed?.Invoke(seen);
+                    if (await WalSlot.ReadAsync(c, slot, ct) is { } seen)
+                    {
+                        Observed?.Invoke(seen);
+                        stall.Check(stream.LastReceivedLsn, seen.Flushed, Volatile.Read(ref _unlogged) == 0 && committed.Count == 0, source.Name);
+                    }
                     lastStatus = DateTime.UtcNow;
                 }
                 await Task.WhenAny(ready, Task.Delay(IdlePoll, ct));
