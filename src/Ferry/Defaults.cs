@@ -132,6 +132,15 @@ public static class Defaults
 
     public static TimeSpan LockTimeout => Settings.Seconds("FERRY_LOCK_TIMEOUT_SECONDS", 10, 0.001, 3600);
 
+    /// <summary>
+    /// How long an apply into a database captured by WAL waits for the capture to log what committed there before
+    /// it gives up and retries the chunk (ferry.wal_wait): a stopped or stalled capture fails the pair, never hangs it.
+    /// </summary>
+    public static TimeSpan WalWaitTimeout => Settings.Seconds("FERRY_WAL_WAIT_SECONDS", 10, 0.01, 3600);
+
+    /// <summary>How long WAL capture's stream may deliver nothing while its database writes WAL before it is read again.</summary>
+    public static TimeSpan WalStallTimeout => Settings.Seconds("FERRY_WAL_STALL_SECONDS", 60, 1, 86_400);
+
     /// <summary>A duration as PostgreSQL's timeout settings take it: whole milliseconds.</summary>
     public static string Millis(TimeSpan t) => ((int)t.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
 

@@ -18,10 +18,20 @@ namespace Ferry.Apply;
 /// <param name="shapeNames">with <paramref name="targetShapes"/>: the tables' qualified names and the target's column
 /// fingerprints the SQL was built for; each apply compares them again, after the apply lock, and raises
 /// <c>FY002</c> (<see cref="ShapeChanged"/>) rather than apply rows in a shape the table no longer has</param>
+/// <param name="waitForWal">The target is captured by WAL: before the fold and before the race check, the apply waits
+/// for the capture to have logged what has committed there (<see cref="WalWaitSql"/>).</param>
 public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroupOrder,
     IReadOnlyList<ApplySql> tables, bool useReplicaRole, bool keepVersions = true, string[]? shapeNames = null,
-    string[]? targetShapes = null)
+    string[]? targetShapes = null, bool waitForWal = false)
 {
+    /// <summary>
+    /// Waits until WAL capture has logged every transaction committed on the target so far (node_070_wal_wait.sql):
+    /// then its change log holds them, as trigger capture's would, for the fold and the race check to see. The insert
+    /// position, not the flush position: a commit with synchronous_commit = off is not flushed when its locks go.
+    /// </summary>
+    public static string WalWaitSql => "SELECT ferry.wal_wait(pg_current_wal_insert_lsn(), " +
+                                       Defaults.Millis(Defaults.WalWaitTimeout) + ")";
+
     private bool _tempTablesReady;
 
     private readonly string _foldAll = "SELECT " + string.Join(", ", ChangeLog.Folds(tables.Select(t => t.Shape.Name), limited: false));
@@ -63,6 +73,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         IReadOnlySet<int>? held = null, TableName? catchUp = null)
     {
         held ??= new HashSet<int>();
+        using var flushes = waitForWal ? Capture.Wal.WalFlushDemand.Enter(pair.Target) : null;
         var inChunk = chunk.Slices.Select(s => s.Table).ToList();
         await using var batch = new NpgsqlBatch(target);
         var owners = new Dictionary<NpgsqlBatchCommand, int>();
@@ -103,6 +114,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
         // Decisions read this database's row versions: the application's changes still in the change logs go in
         // first, all of them. Every table, since truncates and foreign keys reach beyond the chunk's own.
+        if (keepVersions && waitForWal) Add(WalWaitSql);
         if (keepVersions && tables.Count > 0) Add(_foldAll);
 
         // Every chunk of a batch reads the batch's truncates again. With versions, applying one again spares the rows
@@ -169,6 +181,8 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             Add(t.UpsertNew);
         }
 
+        // Captured by WAL, a change committed while this apply ran reaches the log only once decoded: wait for it.
+        if (keepVersions && waitForWal && inChunk.Count > 0) Add(WalWaitSql);
         foreach (var i in keepVersions ? inChunk : [])
         {
             owner = i;

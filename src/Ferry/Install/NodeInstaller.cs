@@ -12,7 +12,7 @@ public static class NodeInstaller
 {
     private static readonly string[] NodeScripts =
         ["node_001_schema.sql", "node_010_progress.sql", "node_020_truncates.sql", "node_030_conflicts.sql", "node_040_origin.sql",
-         "node_050_holds.sql", "node_060_wal.sql"];
+         "node_050_holds.sql", "node_060_wal.sql", "node_070_wal_wait.sql"];
 
     /// <summary>
     /// The version of ferry's schema and capture that this build installs. 2: capture appends to change logs that
@@ -22,9 +22,9 @@ public static class NodeInstaller
     /// key's owner widens it. Also tables held per pair (ferry.held_tables) and the column fingerprints both
     /// ends of a pair compare (ferry.shapes). 4: an application's UPDATE and DELETE append to the change log whatever
     /// their size (a version-3 capture upserts the row versions of a large one in the application's statement, at
-    /// 3x its cost).
+    /// 3x its cost). 5: ferry.wal_wait, the apply's wait for WAL capture (a version-4 database lacks it).
     /// </summary>
-    public const int SchemaVersion = 4;
+    public const int SchemaVersion = 5;
 
     public static async Task InstallSchemaAsync(NpgsqlConnection c, CancellationToken ct)
     {

@@ -103,7 +103,7 @@ public sealed partial class PairRunner : IAsyncDisposable
             var replicaRole = await GrantCheck.CanSetReplicationRoleAsync(target, ct);
             var reader = new PairReader(source, setup.Pair, setup.SkipOrigins, read, tables.Names);
             var applier = new Applier(target, setup.Pair, setup.Order, apply, replicaRole, setup.TargetKeepsVersions,
-                tables.Names, tables.TargetShapes);
+                tables.Names, tables.TargetShapes, waitForWal: setup.Target.CapturesWal && setup.TargetIsRead);
             var runner = new PairRunner(setup, source, target, reader, applier, tables);
             await runner.LoadHoldsAsync(ct);
             return runner;

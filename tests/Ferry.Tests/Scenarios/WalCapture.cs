@@ -113,6 +113,51 @@ public sealed class WalCapture(ServerFixture servers)
         }
     }
 
+    private const string WonByDb2 = "SELECT count(*) FROM ferry.conflicts WHERE table_name = 'customers' AND winner = 'db2'";
+
+    /// <summary>
+    /// ApplyRaces for WAL capture: the cloud's edit commits while the relay applies the office's earlier edit of the
+    /// same row, waiting for the cloud's row lock. Its change reaches the change log only once decoded, after the
+    /// apply's race check unless the apply waits for the capture (ferry.wal_wait): without the wait the office's edit
+    /// overwrites it, unseen, and it is lost everywhere.
+    /// </summary>
+    [Fact]
+    public async Task a_local_change_committing_during_the_apply_is_decided_not_overwritten()
+    {
+        var t = await SetUpAsync(nameof(a_local_change_committing_during_the_apply_is_decided_not_overwritten));
+        try
+        {
+            await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g");
+            await t.ExecAsync(0, "INSERT INTO customers VALUES (1, 'n', 'start')");
+            await t.Cli.OkAsync("start");
+            await ConvergedAsync(t, "customers");
+
+            await using var cloud = await t.AppAsync(1);
+            await using var tx = await cloud.BeginTransactionAsync();
+            await using (var edit = new Npgsql.NpgsqlCommand("UPDATE customers SET city = 'cloud' WHERE id = 1", cloud, tx))
+                await edit.ExecuteNonQueryAsync();
+            await t.ExecAsync(0, "UPDATE customers SET city = 'office' WHERE id = 1");
+            await Eventually.UntilAsync(
+                () => servers[1].ScalarAsync<long>(t.Database, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() " +
+                                                               "AND wait_event_type = 'Lock' AND application_name LIKE 'ferry apply%'", default),
+                waiting => waiting > 0, TimeSpan.FromSeconds(30), "the apply to wait for the cloud's row");
+            await tx.CommitAsync();
+
+            // Retried, the two edits meet as a conflict, and the later one (the cloud's) wins everywhere.
+            await ConvergedAsync(t, "customers");
+            foreach (var server in new[] { 0, 1, 2 })
+                Assert.Equal("cloud", await t.ScalarAsync<string>(server, "SELECT city FROM customers WHERE id = 1"));
+            // Recorded where the two met: on db2 when the retried apply decided, or on db1 if db2's edit got there first.
+            Assert.True(await servers[0].ScalarAsync<long>(t.Database, WonByDb2, default) +
+                        await servers[1].ScalarAsync<long>(t.Database, WonByDb2, default) > 0, "a conflict won by db2");
+        }
+        finally
+        {
+            await DropSlotsAsync(t);
+            await t.DisposeAsync();
+        }
+    }
+
     [Fact]
     public async Task relay_killed_while_capturing_loses_nothing_and_truncates_and_partitions_follow()
     {

@@ -28,11 +28,17 @@ public sealed partial class WalCapture(Database source, IReadOnlyList<TableName>
     /// <summary>The last error, null while capturing; shown as the database's.</summary>
     public string? LastError { get; private set; }
 
-    // Transactions begun in the stream and not yet logged (or dropped): the slot may move past a skipped transaction
-    // only while this is zero (see IdleConfirm).
-    private int _unlogged;
+    // How often the logger, when nothing waits to be logged, looks at how far the stream has read: the walsender's
+    // keepalives move that position without delivering anything, and applies waiting for it (ferry.wal_wait) see it
+    // only once the slot is told.
+    private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(2);
 
-    private long _skippedEnd;
+    // While an apply into this database waits for the capture, how often it flushes the WAL (WalFlushDemand).
+    private static readonly TimeSpan FlushEvery = TimeSpan.FromMilliseconds(4);
+
+    // Transactions begun in the stream and not yet logged (or passed over): the slot may move to the stream's position
+    // only while this is zero (see IdleConfirmAsync).
+    private int _unlogged;
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -66,6 +72,10 @@ public sealed partial class WalCapture(Database source, IReadOnlyList<TableName>
     private async Task CaptureAsync(CancellationToken ct, Relay.Backoff backoff)
     {
         await using var c = await Connect.OpenAsync(source, ct, "ferry wal", deadLinkBound: true);
+        // The slot may forget a transaction once its log entries commit: they must be on disk by then, whatever the
+        // server's default. It also makes the flushes waiting applies need (WalFlushDemand).
+        await using (var sync = new NpgsqlCommand("SET synchronous_commit = on", c))
+            await sync.ExecuteNonQueryAsync(ct);
         var slotName = await WalSlot.NameAsync(c, ct);
         if (await WalSlot.ReadAsync(c, slotName, ct) is { } seen) Observed?.Invoke(seen);
         await WalSlot.ThrowIfLostAsync(c, source, ct);
@@ -103,14 +113,10 @@ public sealed partial class WalCapture(Database source, IReadOnlyList<TableName>
             {
                 if (message is Npgsql.Replication.PgOutput.Messages.BeginMessage) Interlocked.Increment(ref _unlogged);
                 var tx = await decoder.HandleAsync(message, stop.Token);
-                if (message is not Npgsql.Replication.PgOutput.Messages.CommitMessage) continue;
-                if (tx is null)
-                {
-                    // Ferry's own, or none of the herds' tables: nothing to log, the slot may pass it once all before it are logged.
-                    Interlocked.Exchange(ref _skippedEnd, (long)(ulong)((Npgsql.Replication.PgOutput.Messages.CommitMessage)message).TransactionEndLsn);
-                    Interlocked.Decrement(ref _unlogged);
-                }
-                else await committed.Writer.WriteAsync(tx, stop.Token);
+                if (message is not Npgsql.Replication.PgOutput.Messages.CommitMessage commit) continue;
+                // Every commit goes to the logger, in order; ferry's own and other tables' with nothing to log: the slot
+                // may pass one of those only once every transaction before it is logged.
+                await committed.Writer.WriteAsync(tx ?? WalTransaction.Nothing(commit.TransactionEndLsn), stop.Token);
                 LastError = null;
                 backoff.Reset();
             }
@@ -130,51 +136,77 @@ public sealed partial class WalCapture(Database source, IReadOnlyList<TableName>
     }
 
     /// <summary>
-    /// Logs what the stream committed, as many transactions a round as are waiting, and after each round lets the slot
-    /// forget them. When nothing is waiting, lets it pass the transactions that needed no logging (ferry's own, other
-    /// tables'), so that the slot does not hold WAL nobody needs.
+    /// Logs what the stream committed, as many transactions a round as are waiting, and after each round tells the slot
+    /// at once (an apply into this database may be waiting for it: ferry.wal_wait). When nothing is waiting, lets the
+    /// slot move to where the stream has read, so that it holds no WAL nobody needs and waiting applies go on.
     /// </summary>
     private async Task LogAsync(NpgsqlConnection c, string slot, LogicalReplicationConnection stream, WalLogWriter writer,
         ChannelReader<WalTransaction> committed, CancellationToken ct)
     {
         var lastStatus = DateTime.UtcNow;
+        var lastFlush = DateTime.MinValue;
+        var stall = new WalStallCheck();
         var batch = new List<WalTransaction>();
+        Task<bool>? ready = null;
         while (true)
         {
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            wait.CancelAfter(TimeSpan.FromSeconds(1));
-            try
+            ready ??= committed.WaitToReadAsync(ct).AsTask();
+            if (!ready.IsCompleted)
             {
-                if (!await committed.WaitToReadAsync(wait.Token)) return;
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                IdleConfirm(stream);
+                await IdleConfirmAsync(stream, committed, ct);
+                if (WalFlushDemand.Wanted(source.Name) && DateTime.UtcNow - lastFlush > FlushEvery)
+                {
+                    await using (var flush = new NpgsqlCommand("SELECT pg_current_xact_id()", c))
+                        await flush.ExecuteNonQueryAsync(ct);
+                    lastFlush = DateTime.UtcNow;
+                }
                 if (DateTime.UtcNow - lastStatus > StatusEvery)
                 {
-                    if (await WalSlot.ReadAsync(c, slot, ct) is { } seen) Observed?.Invoke(seen);
+                    if (await WalSlot.ReadAsync(c, slot, ct) is { } seen)
+                    {
+                        Observed?.Invoke(seen);
+                        stall.Check(stream.LastReceivedLsn, seen.Flushed, Volatile.Read(ref _unlogged) == 0 && committed.Count == 0, source.Name);
+                    }
                     lastStatus = DateTime.UtcNow;
                 }
-                continue;
+                await Task.WhenAny(ready, Task.Delay(IdlePoll, ct));
+                ct.ThrowIfCancellationRequested();
+                if (!ready.IsCompleted) continue;
             }
+            if (!await ready) return;
+            ready = null;
             batch.Clear();
             while (batch.Count < 5000 && committed.TryRead(out var tx)) batch.Add(tx);
             var wrote = await writer.WriteAsync(batch, ct);
-            stream.SetReplicationStatus(batch[^1].EndLsn);
             Interlocked.Add(ref _unlogged, -batch.Count);
+            await ConfirmAsync(stream, batch[^1].EndLsn, ct);
             if (wrote) wake();
         }
     }
 
     /// <summary>
-    /// Nothing begun is unlogged: the slot may pass the last transaction that needed no logging. Not the stream's
-    /// received position: a message's WAL end is the server's, past commits not yet sent, which a relay killed then
-    /// would never be sent again.
+    /// Nothing begun is unlogged and nothing waits: every transaction that ends at or before the stream's received
+    /// position (a commit's end, or the walsender's keepalive: how far it has decoded) is logged or needs no logging.
+    /// The position is read before the count, so a commit it covers was counted as begun by then.
     /// </summary>
-    private void IdleConfirm(LogicalReplicationConnection stream)
+    private async Task IdleConfirmAsync(LogicalReplicationConnection stream, ChannelReader<WalTransaction> committed, CancellationToken ct)
     {
-        var skipped = new NpgsqlLogSequenceNumber((ulong)Interlocked.Read(ref _skippedEnd));
-        if (Volatile.Read(ref _unlogged) == 0 && skipped > stream.LastFlushedLsn) stream.SetReplicationStatus(skipped);
+        var received = stream.LastReceivedLsn;
+        if (Volatile.Read(ref _unlogged) == 0 && committed.Count == 0) await ConfirmAsync(stream, received, ct);
+    }
+
+    private static async Task ConfirmAsync(LogicalReplicationConnection stream, NpgsqlLogSequenceNumber through, CancellationToken ct)
+    {
+        if (through <= stream.LastFlushedLsn) return;
+        stream.SetReplicationStatus(through);
+        try
+        {
+            await stream.SendStatusUpdate(ct);
+        }
+        catch (InvalidOperationException)
+        {
+            // The stream has ended: its reader fails and the capture starts again from the slot.
+        }
     }
 
     [LoggerMessage(EventId = 900, Level = LogLevel.Warning, Message = "WAL capture of {Database} failed, retrying: {Message}")]

@@ -14,6 +14,7 @@ public sealed class WalDecoder(IReadOnlyDictionary<TableName, IReadOnlyList<stri
     private List<WalChange>? _changes;
     private DateTime _commitTime;
     private bool _ferrys;
+    private uint _xid;
 
     /// <summary>Returns the transaction a commit ends, or null (other messages, ferry's own or untouched transactions).</summary>
     public async Task<WalTransaction?> HandleAsync(PgOutputReplicationMessage message, CancellationToken ct)
@@ -24,6 +25,7 @@ public sealed class WalDecoder(IReadOnlyDictionary<TableName, IReadOnlyList<stri
                 _changes = [];
                 _commitTime = b.TransactionCommitTimestamp;
                 _ferrys = false;
+                _xid = b.TransactionXid;
                 return null;
             case LogicalDecodingMessage m when m.Prefix == WalMarker.Prefix:
                 using (var reader = new StreamReader(m.Data))
@@ -57,7 +59,7 @@ public sealed class WalDecoder(IReadOnlyDictionary<TableName, IReadOnlyList<stri
                 var changes = _changes;
                 _changes = null;
                 if (changes is null || changes.Count == 0 || _ferrys) return null;
-                return new WalTransaction { EndLsn = c.TransactionEndLsn, CommitTime = _commitTime, Changes = changes };
+                return new WalTransaction { EndLsn = c.TransactionEndLsn, CommitTime = _commitTime, Changes = changes, Xid = _xid };
             default:
                 return null;
         }

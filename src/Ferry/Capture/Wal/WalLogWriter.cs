@@ -61,11 +61,34 @@ public sealed class WalLogWriter
         return w;
     }
 
+    /// <summary>
+    /// Waits until the transactions are visible to new snapshots. Their commit record is flushed, and so decoded and
+    /// sent, before the committing backend leaves the proc array; logged and folded in that gap, a key's entry would be
+    /// read by a pair whose snapshot does not yet see the row (an insert missed, an update read as its old content)
+    /// and the pair's position would pass it for good. Seen on a loaded machine as rows that never arrived.
+    /// </summary>
+    private async Task VisibleAsync(List<WalTransaction> transactions, CancellationToken ct)
+    {
+        var xids = transactions.Select(t => (long)t.Xid).Distinct().ToArray();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        await using var cmd = new NpgsqlCommand(
+            "SELECT NOT EXISTS (SELECT FROM pg_snapshot_xip(pg_current_snapshot()) AS x " +
+            "WHERE (x::text::bigint % 4294967296) = ANY ($1::bigint[]))", _c);
+        cmd.Parameters.AddWithValue(xids);
+        while (!(bool)(await cmd.ExecuteScalarAsync(ct))!)
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new FerryException("WAL capture: transactions decoded from the slot are still not visible after 10 s; reading the slot again.");
+            await Task.Delay(1, ct);
+        }
+    }
+
     /// <summary>Logs the transactions not logged yet; returns false when all of them were.</summary>
     public async Task<bool> WriteAsync(IReadOnlyList<WalTransaction> transactions, CancellationToken ct)
     {
-        var fresh = transactions.Where(t => t.EndLsn > Written).ToList();
+        var fresh = transactions.Where(t => t.EndLsn > Written && t.Changes.Count > 0).ToList();
         if (fresh.Count == 0) return false;
+        await VisibleAsync(fresh, ct);
         var upTo = fresh[^1].EndLsn;
         await using var batch = new NpgsqlBatch(_c);
         var move = new NpgsqlBatchCommand("""

@@ -5,6 +5,9 @@ namespace Ferry.Capture.Wal;
 /// <summary>What pg_replication_slots says of a database's slot: null when there is none.</summary>
 public sealed record SlotState(string Name, string? WalStatus, long? RetainedBytes)
 {
+    /// <summary>How far the server had flushed WAL when the slot was read.</summary>
+    public NpgsqlTypes.NpgsqlLogSequenceNumber Flushed { get; init; }
+
     /// <summary>WAL the slot needed was removed (max_slot_wal_keep_size): changes in it are gone for ferry.</summary>
     public bool Lost => WalStatus == "lost";
 }
@@ -31,7 +34,10 @@ public static class WalSlot
         cmd.Parameters.AddWithValue(slot);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         if (!await r.ReadAsync(ct)) return null;
-        return new SlotState(slot, r.IsDBNull(0) ? null : r.GetString(0), r.IsDBNull(1) ? null : r.GetInt64(1));
+        return new SlotState(slot, r.IsDBNull(0) ? null : r.GetString(0), r.IsDBNull(1) ? null : r.GetInt64(1))
+        {
+            Flushed = r.GetFieldValue<NpgsqlTypes.NpgsqlLogSequenceNumber>(2),
+        };
     }
 
     /// <summary>

@@ -18,4 +18,10 @@ public sealed class WalTransaction
     public required DateTime CommitTime { get; init; }
 
     public required IReadOnlyList<WalChange> Changes { get; init; }
+
+    /// <summary>The transaction's id (32 bits, as pgoutput gives it).</summary>
+    public uint Xid { get; init; }
+
+    /// <summary>A transaction with nothing to log (ferry's own, or other tables'): only where it ends.</summary>
+    public static WalTransaction Nothing(NpgsqlLogSequenceNumber end) => new() { EndLsn = end, CommitTime = default, Changes = [] };
 }
