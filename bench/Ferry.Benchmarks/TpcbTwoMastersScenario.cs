@@ -10,8 +10,8 @@ namespace Ferry.Benchmarks;
 /// <c>tpcb_two_masters</c>: pgbench's TPC-B-like transaction (three UPDATEs, a SELECT and an INSERT) run on both
 /// servers at once, as two masters, with ferry replicating between them in each direction, against the same load on
 /// databases ferry does not touch. Three databases on each server: without ferry, with trigger capture, with WAL
-/// capture (each mode its own relay process); phases rotate through them round by round, so each ratio compares
-/// phases of the same round, and after each phase with ferry both masters must hold the same rows before the next
+/// capture (each mode its own relay process); phases rotate through them, each round starting one mode further
+/// along, so each ratio compares phases of the same round, and after each phase with ferry both masters must hold the same rows before the next
 /// starts, so no phase pays for another's backlog.
 /// <para>
 /// pgbench's own tables, made as <c>pgbench -i</c> makes them at scale 1, but with primary keys (<c>-I p</c> adds
@@ -78,7 +78,8 @@ public sealed partial class TpcbTwoMastersScenario(BenchCluster cluster, TimeSpa
             var converged = Modes.ToDictionary(m => m, _ => new List<double>());
             for (var round = 0; round < rounds; round++)
             {
-                foreach (var mode in Modes)
+                // Each round starts one mode further along, so no mode always runs right after another.
+                foreach (var mode in Modes.Skip(round % Modes.Length).Concat(Modes.Take(round % Modes.Length)))
                 {
                     foreach (var server in new[] { cluster.Source, cluster.Target }) await server.ExecuteAsync("postgres", "CHECKPOINT", ct);
                     tps[mode].Add(await BothMastersAsync(pgbench, mode, phase, ct));
