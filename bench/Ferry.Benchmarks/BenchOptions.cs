@@ -6,7 +6,7 @@ namespace Ferry.Benchmarks;
 public sealed record BenchOptions(string OutPath, string? Only, TimeSpan PhaseDuration, int BulkRuns, int CaptureRounds)
 {
     public static readonly string[] ScenarioNames = ["bulk_100k", "latency_10ps", "capture_overhead", "capture_overhead_fsync_off", "capture_overhead_wal", "round_trips", "onetimecopy_100k",
-        "link_drain_100k", "link_latency_100ms", "blackhole_detection", "kill_recovery", "bulk_statements", "apply_updates", "several_relays"];
+        "link_drain_100k", "link_latency_100ms", "blackhole_detection", "kill_recovery", "bulk_statements", "apply_updates", "several_relays", "tpcb_two_masters"];
 
     public const string Usage = """
         Usage: dotnet run -c Release --project bench/Ferry.Benchmarks -- [options]
@@ -14,10 +14,10 @@ public sealed record BenchOptions(string OutPath, string? Only, TimeSpan PhaseDu
           --only NAME[,NAME]  run these scenarios only: bulk_100k, latency_10ps, capture_overhead, capture_overhead_fsync_off, capture_overhead_wal,
                               round_trips,
                               onetimecopy_100k, link_drain_100k, link_latency_100ms, blackhole_detection, kill_recovery,
-                              bulk_statements, apply_updates, several_relays
-          --duration SECONDS  length of each capture_overhead phase (default 20)
+                              bulk_statements, apply_updates, several_relays, tpcb_two_masters
+          --duration SECONDS  length of each capture_overhead and tpcb_two_masters phase (default 20)
           --runs N            bulk_100k, bulk_statements, apply_updates runs of each method, the median is reported (default 3)
-          --rounds N          capture_overhead rounds of (without, with) phases, medians reported (default 2)
+          --rounds N          capture_overhead and tpcb_two_masters rounds of (without, with) phases, medians reported (default 2)
         """;
 
     public bool Runs(string scenario) => Only is null || Only.Split(',').Contains(scenario);

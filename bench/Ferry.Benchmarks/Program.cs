@@ -38,7 +38,7 @@ var scenarios = new (string Name, Func<Task<ScenarioResult>> Run)[]
 {
     (BulkScenario.Name, () => new BulkScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
     (LatencyScenario.Name, () => new LatencyScenario(cluster, Log).RunAsync(ct)),
-    (CaptureOverheadScenario.Name, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log, durable: true).RunAsync(ct)),
+    (CaptureOverheadScenario.Name, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log, durable: true, alsoWal: true).RunAsync(ct)),
     (CaptureOverheadScenario.NameNotDurable, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log, durable: false).RunAsync(ct)),
     (CaptureOverheadScenario.NameWal, () => new CaptureOverheadScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log, durable: true, wal: true).RunAsync(ct)),
     (RoundTripScenario.Name, () => new RoundTripScenario(cluster, Log).RunAsync(ct)),
@@ -51,6 +51,7 @@ var scenarios = new (string Name, Func<Task<ScenarioResult>> Run)[]
     // Issue 17, performance: the application's bulk statements under capture, and the apply of updates and deletes.
     (BulkStatementsScenario.Name, () => new BulkStatementsScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
     (ApplyUpdatesScenario.Name, () => new ApplyUpdatesScenario(cluster, options.BulkRuns, Log).RunAsync(ct)),
+    (TpcbTwoMastersScenario.Name, () => new TpcbTwoMastersScenario(cluster, options.PhaseDuration, options.CaptureRounds, Log).RunAsync(ct)),
     // Issue 18, several relays on one PostgreSQL control store: throughput with 1, 2, 3 relays and takeover after kill -9.
     (SeveralRelaysScenario.Name, () => new SeveralRelaysScenario(cluster, Log).RunAsync(ct)),
 };

@@ -44,9 +44,10 @@ public sealed class RelayHarness : IAsyncDisposable
     /// As <see cref="CreateAsync(LocalServer, LocalServer, string, IReadOnlyList{string}, CancellationToken)"/>, with the
     /// target a second master (<see cref="Role.Source"/>: it keeps row versions and is captured too) or a replica.
     /// </summary>
+    /// <param name="walCapture">both capture by WAL (capture=wal), each with its publication</param>
     public static Task<RelayHarness> CreateAsync(LocalServer source, LocalServer target, string database,
-        IReadOnlyList<string> tables, Role targetRole, CancellationToken ct) =>
-        CreateAsync(source, target, database, null, tables, ct, targetRole);
+        IReadOnlyList<string> tables, Role targetRole, CancellationToken ct, bool walCapture = false) =>
+        CreateAsync(source, target, database, null, tables, ct, targetRole, walCapture);
 
     /// <summary>As <see cref="CreateAsync(LocalServer, LocalServer, string, IReadOnlyList{string}, CancellationToken)"/>, with the relay reaching the target through <paramref name="targetLink"/>.</summary>
     public static Task<RelayHarness> ThroughLinkAsync(BenchCluster cluster, string database, FaultProxy targetLink,
@@ -67,14 +68,13 @@ public sealed class RelayHarness : IAsyncDisposable
         try
         {
             var src = BenchRoles.FerryDatabase("src", source, database);
+            var direct = BenchRoles.FerryDatabase("tgt", target, database);
             if (walCapture)
             {
-                src = src with { Settings = new Dictionary<string, string>(src.Settings) { ["capture"] = "wal" } };
-                await source.ExecuteAsync("postgres", $"ALTER ROLE {BenchRoles.Ferry} REPLICATION", ct);
-                await source.ExecuteAsync(database, $"SET ROLE {BenchRoles.Owner}; CREATE PUBLICATION ferry FOR TABLE " +
-                                                    $"{string.Join(", ", tables)} WITH (publish_via_partition_root = true); RESET ROLE", ct);
+                src = await CaptureByWalAsync(source, src, database, tables, ct);
+                // A second master is read from too: it captures the same way.
+                if (targetRole == Role.Source) direct = await CaptureByWalAsync(target, direct, database, tables, ct);
             }
-            var direct = BenchRoles.FerryDatabase("tgt", target, database);
             var tgt = targetLink is null ? direct : direct with
             {
                 Settings = new Dictionary<string, string>(direct.Settings) { ["port"] = targetLink.Port.ToString(CultureInfo.InvariantCulture) },
@@ -87,6 +87,16 @@ public sealed class RelayHarness : IAsyncDisposable
             await harness.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>ferry's role gets REPLICATION and the tables' owner creates the publication, as the README says.</summary>
+    private static async Task<Database> CaptureByWalAsync(LocalServer server, Database db, string database, IReadOnlyList<string> tables,
+        CancellationToken ct)
+    {
+        await server.ExecuteAsync("postgres", $"ALTER ROLE {BenchRoles.Ferry} REPLICATION", ct);
+        await server.ExecuteAsync(database, $"SET ROLE {BenchRoles.Owner}; CREATE PUBLICATION ferry FOR TABLE " +
+                                            $"{string.Join(", ", tables)} WITH (publish_via_partition_root = true); RESET ROLE", ct);
+        return db with { Settings = new Dictionary<string, string>(db.Settings) { ["capture"] = "wal" } };
     }
 
     /// <summary>

@@ -15,10 +15,8 @@ public static class ProxiedTopology
         await t.Cli.OkAsync("install");
         for (var i = 0; i < count; i++)
         {
-            var s = t.Servers[i];
-            var port = via.TryGetValue(i, out var proxy) ? proxy.Port : s.Port;
-            await t.Cli.OkAsync("add", "database", Topology.NodeName(i), $"dbname={t.Database}", $"host={s.Host}", $"port={port}",
-                $"user={RestrictedRole.User}", $"pass={RestrictedRole.Password}");
+            var port = via.TryGetValue(i, out var proxy) ? proxy.Port : t.Servers[i].Port;
+            await t.Cli.OkAsync(t.DatabaseArguments(i, port));
         }
     }
 

@@ -9,11 +9,25 @@ namespace Ferry.Tests.Harness;
 /// </summary>
 public sealed class Topology : IAsyncDisposable
 {
-    private Topology(ServerFixture servers, string database)
+    private Topology(ServerFixture servers, string database, string capture)
     {
         Servers = servers;
         Database = database;
+        Capture = capture;
     }
+
+    /// <summary>How every database captures: "trigger" (the default) or "wal" (a logical slot, no capture triggers).</summary>
+    public string Capture { get; }
+
+    /// <summary>The role ferry connects as: with WAL capture, the restricted role plus REPLICATION.</summary>
+    public string FerryUser => Capture == "wal" ? RestrictedRole.WalUser : RestrictedRole.User;
+
+    /// <summary>`add database`'s arguments for server <paramref name="i"/>, reached on <paramref name="port"/>.</summary>
+    internal string[] DatabaseArguments(int i, int port) =>
+    [
+        "add", "database", NodeName(i), $"dbname={Database}", $"host={Servers[i].Host}", $"port={port}",
+        $"user={FerryUser}", $"pass={RestrictedRole.Password}", $"capture={Capture}",
+    ];
 
     public ServerFixture Servers { get; }
 
@@ -23,31 +37,35 @@ public sealed class Topology : IAsyncDisposable
 
     public static string NodeName(int server) => $"db{server + 1}";
 
-    /// <summary>Creates the databases, runs <paramref name="schemaSql"/> as app_owner on each, and grants the tables.</summary>
+    /// <summary>
+    /// Creates the databases, runs <paramref name="schemaSql"/> as app_owner on each, and grants the tables. With
+    /// <paramref name="capture"/> "wal", the tables' owner also publishes them, as the README tells an operator to.
+    /// </summary>
     public static async Task<Topology> CreateAsync(ServerFixture servers, string testName, string schemaSql,
-        IEnumerable<string> quotedTables, CancellationToken ct = default)
+        IEnumerable<string> quotedTables, CancellationToken ct = default, string capture = "trigger")
     {
-        var db = await servers.CreateDatabasesAsync(testName, ct);
-        var t = new Topology(servers, db);
+        if (capture is not ("trigger" or "wal")) throw new ArgumentException($"capture is trigger or wal, not {capture}", nameof(capture));
+        var db = await servers.CreateDatabasesAsync(capture == "wal" ? testName + "_wal" : testName, ct);
+        var t = new Topology(servers, db, capture);
         var tables = quotedTables.ToList();
         foreach (var s in servers.Servers)
         {
             await s.ExecuteAsync(db, $"SET ROLE {RestrictedRole.Owner}; {schemaSql}; RESET ROLE;", ct);
             await RestrictedRole.GrantTablesAsync(s, db, tables, ct);
+            if (capture != "wal") continue;
+            await RestrictedRole.EnsureWalRoleAsync(s, ct);
+            if (tables.Count > 0)
+                await s.ExecuteAsync(db, $"SET ROLE {RestrictedRole.Owner}; CREATE PUBLICATION ferry FOR TABLE {string.Join(", ", tables)} " +
+                                         "WITH (publish_via_partition_root = true); RESET ROLE", ct);
         }
         return t;
     }
 
-    /// <summary>`ferry install` and `ferry add database` for each server, as db1, db2, db3.</summary>
+    /// <summary>`ferry install` and `ferry add database` for each server, as db1, db2, db3, capturing as <see cref="Capture"/>.</summary>
     public async Task AddDatabasesAsync(int count = 3)
     {
         await Cli.OkAsync("install");
-        for (var i = 0; i < count; i++)
-        {
-            var s = Servers[i];
-            await Cli.OkAsync("add", "database", NodeName(i), $"dbname={Database}", $"host={s.Host}", $"port={s.Port}",
-                $"user={RestrictedRole.User}", $"pass={RestrictedRole.Password}");
-        }
+        for (var i = 0; i < count; i++) await Cli.OkAsync(DatabaseArguments(i, Servers[i].Port));
     }
 
     /// <summary>A connection as the application's role, which has no rights on schema ferry.</summary>
@@ -88,11 +106,27 @@ public sealed class Topology : IAsyncDisposable
         }, v => v == "same", timeout ?? TimeSpan.FromSeconds(30), $"{quotedTable} to converge on servers {string.Join(",", servers)}");
     }
 
+    /// <summary>
+    /// A slot keeps WAL on servers every test shares, for the rest of the run: each test drops its own. The relay's
+    /// walsender may outlive `ferry stop` by a moment.
+    /// </summary>
+    private async Task DropSlotsAsync()
+    {
+        var slots = $"FROM pg_replication_slots WHERE database = '{Database}'";
+        foreach (var s in Servers.Servers)
+            await Eventually.UntilAsync(async () =>
+            {
+                await s.ExecuteAsync("postgres", $"SELECT pg_drop_replication_slot(slot_name) {slots} AND NOT active", default);
+                return await s.ScalarAsync<long>("postgres", $"SELECT count(*) {slots}", default);
+            }, n => n == 0, TimeSpan.FromSeconds(20), $"the replication slots of {Database} on {s.Name} to be dropped");
+    }
+
     public async ValueTask DisposeAsync()
     {
         try
         {
             await Cli.RunAsync("stop");
+            if (Capture == "wal") await DropSlotsAsync();
         }
         finally
         {

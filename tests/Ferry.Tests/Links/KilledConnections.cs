@@ -21,13 +21,16 @@ public sealed class KilledConnections(ServerFixture servers, ITestOutputHelper o
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
     [Theory]
-    [InlineData(0, "ferry read ")]
-    [InlineData(1, "ferry apply ")]
+    [InlineData(0, "ferry read ", "trigger")]
+    [InlineData(1, "ferry apply ", "trigger")]
+    // The source's end under WAL capture: the reset also cuts the relay's replication connection through the link.
+    [InlineData(0, "ferry read ", "wal")]
     public async Task a_connection_killed_or_reset_mid_copy_is_a_link_failure_of_its_end_and_the_pair_converges_within_seconds(
-        int end, string applicationName)
+        int end, string applicationName, string capture)
     {
         await using var link = FaultProxy.Start(servers[end], TimeSpan.FromMinutes(5));
-        await using var t = await Topology.CreateAsync(servers, $"{nameof(KilledConnections)}_{end}", ResetsDuringBacklog.Schema, ["public.bulk"]);
+        await using var t = await Topology.CreateAsync(servers, $"{nameof(KilledConnections)}_{end}", ResetsDuringBacklog.Schema, ["public.bulk"],
+            capture: capture);
         await t.AddDatabasesAsync(new Dictionary<int, FaultProxy> { [end] = link }, count: 2);
         // Two masters: db2 keeps row versions, so the chunk lands in a temporary table and is decided there, the
         // way where a COPY cut off at its source held the table (22P04 is a data error's class) for 30 s.

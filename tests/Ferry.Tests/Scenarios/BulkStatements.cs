@@ -14,11 +14,13 @@ public sealed class BulkStatements(ServerFixture servers)
 {
     private const string Schema = "CREATE TABLE accounts (id int PRIMARY KEY, city text NOT NULL)";
 
-    [Fact]
-    public async Task bulk_updates_and_deletes_on_both_masters_converge_with_their_conflicts_decided()
+    [Theory]
+    [InlineData("trigger")]
+    [InlineData("wal")]
+    public async Task bulk_updates_and_deletes_on_both_masters_converge_with_their_conflicts_decided(string capture)
     {
         await using var t = await Topology.CreateAsync(servers, nameof(bulk_updates_and_deletes_on_both_masters_converge_with_their_conflicts_decided),
-            Schema, ["public.accounts"]);
+            Schema, ["public.accounts"], capture: capture);
         await t.TwoMastersAndReplicaAsync();
         await t.Cli.OkAsync("start");
         await t.ExecAsync(0, "INSERT INTO accounts SELECT g, 'start' FROM generate_series(1, 4000) g");

@@ -13,12 +13,14 @@ public sealed class GapFree(ServerFixture servers)
 {
     private const string Schema = "CREATE TABLE events (id int PRIMARY KEY, note text NOT NULL)";
 
-    [Fact]
-    public async Task transaction_that_commits_after_later_ones_were_applied_is_not_skipped()
+    [Theory]
+    [InlineData("trigger")]
+    [InlineData("wal")]
+    public async Task transaction_that_commits_after_later_ones_were_applied_is_not_skipped(string capture)
     {
         await using var t = await Topology.CreateAsync(servers,
             nameof(transaction_that_commits_after_later_ones_were_applied_is_not_skipped),
-            Schema, ["public.events"]);
+            Schema, ["public.events"], capture: capture);
         await t.OneSourceTwoTargetsAsync();
         await t.Cli.OkAsync("start");
         await t.ExecAsync(0, "INSERT INTO events VALUES (0, 'before')");

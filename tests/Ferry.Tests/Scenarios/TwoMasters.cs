@@ -9,9 +9,9 @@ public sealed class TwoMasters(ServerFixture servers)
 {
     private const string Schema = "CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, city text)";
 
-    private static async Task<Topology> StartAsync(ServerFixture servers, string name)
+    private static async Task<Topology> StartAsync(ServerFixture servers, string name, string capture = "trigger")
     {
-        var t = await Topology.CreateAsync(servers, name, Schema, ["public.customers"]);
+        var t = await Topology.CreateAsync(servers, name, Schema, ["public.customers"], capture: capture);
         await t.TwoMastersAndReplicaAsync();
         await t.Cli.OkAsync("start");
         return t;
@@ -20,6 +20,7 @@ public sealed class TwoMasters(ServerFixture servers)
     [Fact]
     public async Task the_later_of_two_conflicting_edits_wins_everywhere_and_is_recorded()
     {
+        // Under WAL capture the same is Scenarios/WalCapture's masters test.
         await using var t = await StartAsync(servers, nameof(the_later_of_two_conflicting_edits_wins_everywhere_and_is_recorded));
         await t.ExecAsync(0, "INSERT INTO customers VALUES (1, 'alice', 'nowhere')");
         await t.ConvergedAsync("customers", [0, 1, 2]);
@@ -35,10 +36,12 @@ public sealed class TwoMasters(ServerFixture servers)
         Assert.Contains("\"winner\": \"db2\"", conflicts.Out);
     }
 
-    [Fact]
-    public async Task writes_on_both_masters_reach_every_database_without_echo()
+    [Theory]
+    [InlineData("trigger")]
+    [InlineData("wal")]
+    public async Task writes_on_both_masters_reach_every_database_without_echo(string capture)
     {
-        await using var t = await StartAsync(servers, nameof(writes_on_both_masters_reach_every_database_without_echo));
+        await using var t = await StartAsync(servers, nameof(writes_on_both_masters_reach_every_database_without_echo), capture);
         await Task.WhenAll(
             t.ExecAsync(0, "INSERT INTO customers SELECT g, 'a' || g, 'office' FROM generate_series(1, 1000, 2) g"),
             t.ExecAsync(1, "INSERT INTO customers SELECT g, 'b' || g, 'cloud' FROM generate_series(2, 1000, 2) g"));
