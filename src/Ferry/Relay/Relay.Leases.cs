@@ -69,6 +69,7 @@ public sealed partial class Relay
         if (!SharesStore) return;
         var watchdog = WatchLeasesAsync(ct);
         var probe = ProbeUnreachableAsync(ct);
+        var applier = ApplyLeasesAsync(ct);
         try
         {
             // At once, then on a fixed beat: the first renewal began before the pairs started, which may have taken a
@@ -79,16 +80,7 @@ public sealed partial class Relay
                 var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
                 if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
                 next = Stopwatch.GetTimestamp() + (long)(Defaults.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
-                try
-                {
-                    await HeartbeatAsync(ct);
-                }
-                catch (Exception e) when (!ct.IsCancellationRequested)
-                {
-                    // A reload that failed half-way (a pair's seed read from the store): the next heartbeat applies again.
-                    _digest = null;
-                    LogHeartbeatFailed(e.Message);
-                }
+                await HeartbeatAsync(ct);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -96,57 +88,96 @@ public sealed partial class Relay
         }
         await watchdog;
         await probe;
+        await applier;
     }
 
+    // What the last good heartbeat decided, for the apply loop; replaced whole.
+    private sealed record LeaseWish(IReadOnlySet<string> Run, IReadOnlySet<string> Surplus, RelayPlan Plan, string Digest);
+
+    private LeaseWish? _wish;
+    private readonly SemaphoreSlim _wished = new(0, 1);
+    private CancellationTokenSource? _applying;
+
+    /// <summary>
+    /// Renews the leases and decides the share, on its beat whatever the pairs are doing: starting the pairs of syncs
+    /// taken over (each reads the store) can outlast a short lease on a loaded host, and a renewal waiting for it would
+    /// let the watchdog stop every pair, over and over. The apply loop acts on the decision.
+    /// </summary>
     private async Task HeartbeatAsync(CancellationToken ct)
     {
         var began = Stopwatch.GetTimestamp();
-        LeaseRound round;
-        RelayPlan plan;
         try
         {
-            plan = await RelayPlan.ReadAsync(store, ct);
+            var plan = await RelayPlan.ReadAsync(store, ct);
             _planned = plan.Databases();
-            round = await store.HeartbeatAsync(_identity!, plan.Syncs(), Defaults.LeaseTime, Unreachable(), ct);
+            var round = await store.HeartbeatAsync(_identity!, plan.Syncs(), Defaults.LeaseTime, Unreachable(), ct);
+            Volatile.Write(ref _renewedAt, began);
+            Volatile.Write(ref _wish, new LeaseWish(round.Run, round.Surplus, plan, plan.Digest()));
+            if (_wished.CurrentCount == 0) _wished.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // The apply loop is already woken: it reads the latest wish.
         }
         catch (Exception e) when (!ct.IsCancellationRequested)
         {
             LogHeartbeatFailed(e.Message);
-            return;
         }
-        await _reloading.WaitAsync(ct);
+    }
+
+    /// <summary>Starts and stops pairs to match the latest heartbeat's decision, then hands back the surplus it stopped.</summary>
+    private async Task ApplyLeasesAsync(CancellationToken ct)
+    {
         try
         {
-            Volatile.Write(ref _renewedAt, began);
-            var digest = plan.Digest();
-            if (!round.Run.SetEquals(_held!) || digest != _digest)
+            while (!ct.IsCancellationRequested)
             {
-                Hold(round.Run);
-                _digest = digest;
-                // Starting pairs reads the store (their last lag): bounded by the watchdog's deadline, so a store lost
-                // meanwhile cannot hold _reloading past it and keep the watchdog from stopping the pairs.
-                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
-                var left = Defaults.LeaseTime * 0.75 - Stopwatch.GetElapsedTime(began);
-                deadline.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1));
-                var report = await ApplyAsync(plan.Only(round.Run), deadline.Token);
-                if (report.Changed) LogLeasesChanged(round.Run.Count, report.ToString());
+                await _wished.WaitAsync(ct);
+                var wish = Volatile.Read(ref _wish)!;
+                await _reloading.WaitAsync(ct);
+                try
+                {
+                    if (!wish.Run.SetEquals(_held!) || wish.Digest != _digest)
+                    {
+                        Hold(wish.Run);
+                        _digest = wish.Digest;
+                        // The watchdog cancels this when the renewals stop (a store lost meanwhile), so that it can take
+                        // _reloading and stop the pairs in time.
+                        using var applying = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
+                        Volatile.Write(ref _applying, applying);
+                        var report = await ApplyAsync(wish.Plan.Only(wish.Run), applying.Token);
+                        if (report.Changed) LogLeasesChanged(wish.Run.Count, report.ToString());
+                    }
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    // A reload that failed half-way (a pair's seed read from the store): the next heartbeat applies again.
+                    _digest = null;
+                    LogHeartbeatFailed(e.Message);
+                    continue;
+                }
+                finally
+                {
+                    Volatile.Write(ref _applying, null);
+                    _reloading.Release();
+                }
+                // Only what no longer runs here is handed back: a relay that takes it cannot run it beside this one.
+                var surplus = wish.Surplus.Where(s => !_held!.Contains(s)).ToList();
+                if (surplus.Count == 0) continue;
+                try
+                {
+                    await store.ReleaseLeasesAsync(_identity!.Id, surplus, ct);
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    // Not handed back: it expires by itself within the lease time, unless a renewal keeps it first; the
+                    // next heartbeat decides it surplus again.
+                    LogHeartbeatFailed(e.Message);
+                }
             }
         }
-        finally
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            _reloading.Release();
-        }
-        if (round.Surplus.Count > 0)
-        {
-            try
-            {
-                await store.ReleaseLeasesAsync(_identity!.Id, round.Surplus, ct);
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                // Not handed back: it expires by itself within the lease time.
-                LogHeartbeatFailed(e.Message);
-            }
         }
     }
 
@@ -163,6 +194,14 @@ public sealed partial class Relay
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Clamp(lease.TotalMilliseconds / 20, 50, 500)), ct);
                 if (_held is not { Count: > 0 } || Stopwatch.GetElapsedTime(Volatile.Read(ref _renewedAt)) < lease * 0.75) continue;
+                try
+                {
+                    Volatile.Read(ref _applying)?.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // That apply has just ended.
+                }
                 await _reloading.WaitAsync(ct);
                 try
                 {
@@ -211,6 +250,6 @@ public sealed partial class Relay
     private partial void LogLeasesChanged(int syncs, string report);
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Error,
-        Message = "No lease renewal for {Seconds:0.0} s (the control store is unreachable): stopped the pairs of {Syncs} syncs; another relay may take them")]
+        Message = "No lease renewal for {Seconds:0.0} s (the control store did not answer in time): stopped the pairs of {Syncs} syncs; another relay may take them")]
     private partial void LogLeasesLost(int syncs, double seconds);
 }
