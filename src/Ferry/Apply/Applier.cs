@@ -100,22 +100,6 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             Add("SELECT ferry.shape_changed('the columns of a replicated table changed on this database; ferry reads them again') " +
                 "WHERE ferry.shapes($1::text[]) IS DISTINCT FROM $2::text[]", shapeNames, targetShapes);
         Add("SET CONSTRAINTS ALL DEFERRED");
-        // A large slice's temporary table gets statistics before anything joins it (a sample of 3,000 rows: the
-        // statistics target is 10 for this transaction). Without them the planner takes its keys for 200 distinct
-        // values, and for a chunk that is a part of its table, hashes the whole row-version table and the whole table
-        // in each statement rather than probing them by key: for 12,500 entries of a 100,000-row table the decision
-        // took 215 ms that way, 52-70 ms probing, after an ANALYZE of 8 ms.
-        // Only where that choice matters: for a slice of a quarter of its table or more, hashing is as good (and an
-        // ANALYZE of 100,000 rows costs 50 ms).
-        var analyze = chunk.Slices.Where(s => s.Limit >= AnalyzeMinRows && plan.InlineFor(s) is null
-                                              && s.Table < plan.TableRows.Count && s.Limit * 4.0 <= plan.TableRows[s.Table]).ToList();
-        if (analyze.Count > 0) Add("SELECT set_config('default_statistics_target', '10', true)");
-        foreach (var slice in analyze)
-        {
-            owner = slice.Table;
-            Add(tables[slice.Table].Analyze);
-        }
-        owner = null;
         if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
         // Decisions read this database's row versions: the application's changes still in the change logs go in
         // first, all of them. Every table, since truncates and foreign keys reach beyond the chunk's own.
@@ -259,9 +243,6 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
     public long LastConflicts { get; private set; }
 
     private const string CursorColumn = "ferry_cursor";
-
-    /// <summary>From this many entries a copied slice's temporary table is analyzed before it is joined.</summary>
-    public const int AnalyzeMinRows = 5_000;
 
     /// <summary>
     /// An empty batch still moves the stored snapshot forward, so the next read's xid range starts later; the

@@ -175,7 +175,6 @@ public sealed class ApplySql
         LastKey = $"(SELECT ARRAY[{string.Join(", ", shape.Key.Select(k => "i." + Quote.Ident(k) + "::text"))}] FROM {Temp} AS i " +
                   $"ORDER BY {string.Join(", ", shape.Key.Select(k => "i." + Quote.Ident(k) + " DESC"))} LIMIT 1)";
         Clear = $"TRUNCATE {Temp}";
-        Analyze = $"ANALYZE {Temp}";
         HasRow = $"SELECT EXISTS (SELECT FROM {table} AS t WHERE " +
                  string.Join(" AND ", shape.KeyColumns.Select((k, n) => $"t.{Quote.Ident(k.Name)} = ($1::text[])[{n + 1}]::{k.Type}")) + ")";
         Uniques = shape.UniqueKeys.Select(u => new UniqueSql(shape, u, Temp, f)).ToList();
@@ -259,13 +258,6 @@ public sealed class ApplySql
     public string LastKey { get; }
 
     public string Clear { get; }
-
-    /// <summary>
-    /// Statistics of the temporary table for the planner (<see cref="Applier.AnalyzeMinRows"/> says when): without
-    /// them it takes every key of it for one of 200 values, and hashes the whole row-version table and the table
-    /// itself instead, in each of the chunk's statements.
-    /// </summary>
-    public string Analyze { get; }
 
     /// <summary>Whether the table holds the row of a key given as text[] ($1).</summary>
     public string HasRow { get; }
