@@ -175,6 +175,8 @@ public sealed class ApplySql
         LastKey = $"(SELECT ARRAY[{string.Join(", ", shape.Key.Select(k => "i." + Quote.Ident(k) + "::text"))}] FROM {Temp} AS i " +
                   $"ORDER BY {string.Join(", ", shape.Key.Select(k => "i." + Quote.Ident(k) + " DESC"))} LIMIT 1)";
         Clear = $"TRUNCATE {Temp}";
+        HasRow = $"SELECT EXISTS (SELECT FROM {table} AS t WHERE " +
+                 string.Join(" AND ", shape.KeyColumns.Select((k, n) => $"t.{Quote.Ident(k.Name)} = ($1::text[])[{n + 1}]::{k.Type}")) + ")";
         Uniques = shape.UniqueKeys.Select(u => new UniqueSql(shape, u, Temp, f)).ToList();
         // The rows in the way of a unique value moving within the chunk (UniqueSql.InTheWay) are deleted, and every
         // row of the chunk written, in one statement: the scalar subquery makes the DELETE run to its end before the
@@ -256,6 +258,9 @@ public sealed class ApplySql
     public string LastKey { get; }
 
     public string Clear { get; }
+
+    /// <summary>Whether the table holds the row of a key given as text[] ($1).</summary>
+    public string HasRow { get; }
 
     public IReadOnlyList<UniqueSql> Uniques { get; }
 

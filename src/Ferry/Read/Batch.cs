@@ -33,6 +33,9 @@ public sealed record BatchPlan(BatchBounds Bounds, string SourceNodeId, long[] P
     /// <summary>The source's column fingerprints (<c>ferry.shapes</c>) in the read's snapshot; null where not asked.</summary>
     public IReadOnlyList<string>? SourceShapes { get; init; }
 
+    /// <summary>Per table, the key of the batch's latest entry from the cursor on, as text (null where none or not read).</summary>
+    public IReadOnlyList<string[]?> SampleKeys { get; init; } = [];
+
     /// <summary>Per table, about how many rows it holds on the source (0 where not read).</summary>
     public IReadOnlyList<double> TableRows { get; init; } = [];
 

@@ -100,6 +100,7 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
 
         var pending = new long[tables.Count];
         var tableRows = new double[tables.Count];
+        var sampleKeys = new string[]?[tables.Count];
         double? oldest = null;
         var truncates = new List<TruncateEntry>();
         var inline = new InlineRows?[tables.Count];
@@ -125,6 +126,7 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
                     pending[t] = r.GetInt64(0);
                     if (!r.IsDBNull(1)) oldest = Math.Max(oldest ?? 0, r.GetDouble(1));
                     tableRows[t] = r.IsDBNull(2) ? 0 : r.GetDouble(2);
+                    sampleKeys[t] = r.IsDBNull(3) ? null : r.GetFieldValue<string[]>(3);
                 }
                 await r.NextResultAsync(ct);
                 while (await r.ReadAsync(ct))
@@ -148,6 +150,7 @@ public sealed class PairReader(NpgsqlConnection source, Pair pair, string[] skip
         {
             Inline = inline,
             TableRows = tableRows,
+            SampleKeys = sampleKeys,
             StartsBatch = to is null,
             SourceShapes = shapes,
         };

@@ -97,7 +97,13 @@ public sealed class ReadSql
         Count = after =>
             $"SELECT count(*), extract(epoch FROM clock_timestamp() - min(r.ferry_version))::float8, " +
             $"(SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::float8 ELSE pg_relation_size(c.oid) / 100.0 END " +
-            $"FROM pg_class AS c WHERE c.oid = {Quote.Literal(table)}::regclass) " +
+            $"FROM pg_class AS c WHERE c.oid = {Quote.Literal(table)}::regclass), " +
+            // The key of the latest entry (the xid index read backwards), as text: a plain target is asked whether it
+            // has that row before the slice is copied straight into its table (an update or a delete there would only
+            // be refused, after a whole COPY). The latest, because a fold gives logged changes (updates, deletes) a
+            // later xid than a bulk INSERT's own entries: a batch mixing both is sampled at a change.
+            $"(SELECT ARRAY[{string.Join(", ", shape.Key.Select(k => $"r.{Quote.Ident(k)}::text"))}] FROM {names.RowVersions} AS r " +
+            $"WHERE {Slice(after)} ORDER BY r.ferry_xid DESC LIMIT 1) " +
             $"FROM {names.RowVersions} AS r WHERE {Predicate}{(after ? " AND " + afterKey : "")}";
     }
 
@@ -120,7 +126,10 @@ public sealed class ReadSql
     /// </summary>
     public Func<bool, string> Inline { get; }
 
-    /// <summary>How many entries the batch holds for this table, the age of the oldest in seconds, and the table's size in rows.</summary>
+    /// <summary>
+    /// How many entries the batch holds for this table, the age of the oldest in seconds, the table's size in rows,
+    /// and the key of its latest entry as text[] (null if none).
+    /// </summary>
     public Func<bool, string> Count { get; }
 
 

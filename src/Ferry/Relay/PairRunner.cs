@@ -227,7 +227,7 @@ public sealed partial class PairRunner : IAsyncDisposable
                 var chunk = Chunk.Plan(plan, budget, sizer.MaxBytes, sizer.BytesPerRow, sizer.MinRows);
                 InFlightRows = chunk.Rows;
                 trips++; // the read's begin, counts and truncates: one pipelined batch
-                _direct = chunk.Slices.Where(slice => CopiesDirect(plan, slice, sizer)).Select(slice => slice.Table).ToHashSet();
+                _direct = await DirectTablesAsync(plan, chunk, sizer, ct);
                 // Rows copied straight into their table must commit with the chunk's apply: the COPYs open its transaction
                 // (Npgsql sends the BEGIN with the first of them, no round trip of its own).
                 var transaction = _direct.Count > 0 ? await _target.BeginTransactionAsync(ct) : null;

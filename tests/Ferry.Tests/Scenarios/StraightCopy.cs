@@ -34,17 +34,19 @@ public sealed class StraightCopy(ServerFixture servers)
         Assert.DoesNotContain("refused", first.Out, StringComparison.Ordinal);
         Assert.Equal(await t.DumpAsync(0, "items"), await t.DumpAsync(1, "items"));
 
-        // Updates of rows the replica holds, with new rows: the COPY meets them, and the chunk is upserted instead.
+        // Updates of rows the replica holds, with new rows: the replica has the sampled key (the latest entry, an
+        // update), so the chunk is upserted at once, with no straight COPY to refuse.
         await t.ExecAsync(0, $"UPDATE items SET name = name || ' changed' WHERE id % 2 = 0");
         await t.ExecAsync(0, $"INSERT INTO items SELECT g, 'item ' || g, g FROM generate_series({Large + 1}, {Large + 5000}) g");
         var updated = await t.Cli.OkAsync(runOnce);
-        Assert.Contains("1 straight copies refused", updated.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("refused", updated.Out, StringComparison.Ordinal);
         Assert.DoesNotContain("copied straight in", updated.Out, StringComparison.Ordinal);
         Assert.Equal(await t.DumpAsync(0, "items"), await t.DumpAsync(1, "items"));
 
-        // New rows and deletes in one batch: the deletes have no row to copy, so the count comes up short.
+        // New rows and deletes of some of them in one batch: the replica has none of them, so the straight COPY is
+        // tried, and the deletes have no row to copy, so the count comes up short.
         await t.ExecAsync(0, $"INSERT INTO items SELECT g, 'item ' || g, g FROM generate_series({Large + 5001}, {2 * Large + 5000}) g");
-        await t.ExecAsync(0, "DELETE FROM items WHERE id <= 10");
+        await t.ExecAsync(0, $"DELETE FROM items WHERE id BETWEEN {Large + 5001} AND {Large + 5010}");
         var deleted = await t.Cli.OkAsync(runOnce);
         Assert.Contains("1 straight copies refused", deleted.Out, StringComparison.Ordinal);
         Assert.Equal(await t.DumpAsync(0, "items"), await t.DumpAsync(1, "items"));
