@@ -18,7 +18,7 @@ if (options is null)
     return 0;
 }
 
-using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(15));
+using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(45));
 Console.CancelKeyPress += (_, e) =>
 {
     e.Cancel = true;
