@@ -61,19 +61,31 @@ public sealed class WalLogWriter
         return w;
     }
 
+    /// <summary>Whether every xid in $1 (32-bit, as the slot gives them, in a bigint[]) is visible to a new snapshot.</summary>
+    public const string VisibleSql = """
+        SELECT bool_and(pg_visible_in_snapshot((w.x + CASE WHEN w.x > s.m + 2147483648 THEN -4294967296
+                                                          WHEN w.x < s.m - 2147483648 THEN 4294967296 ELSE 0 END)::text::xid8, s.snap))
+        FROM (SELECT snap, pg_snapshot_xmax(snap)::text::bigint AS m FROM pg_current_snapshot() AS snap) AS s,
+             LATERAL (SELECT (s.m / 4294967296) * 4294967296 + x AS x FROM unnest($1::bigint[]) AS x) AS w
+        """;
+
     /// <summary>
     /// Waits until the transactions are visible to new snapshots. Their commit record is flushed, and so decoded and
     /// sent, before the committing backend leaves the proc array; logged and folded in that gap, a key's entry would be
     /// read by a pair whose snapshot does not yet see the row (an insert missed, an update read as its old content)
     /// and the pair's position would pass it for good. Seen on a loaded machine as rows that never arrived.
+    /// <para>
+    /// Visible means what a reader's snapshot makes of it (pg_visible_in_snapshot), not "absent from the snapshot's
+    /// xip": a snapshot lists only running xids below its xmax, and a committing transaction that holds the newest xid
+    /// (often so under single-row writes: none with a higher xid has ended yet) is at or above xmax until it leaves the proc array, so it was never
+    /// listed and the wait passed at once. The slot gives 32-bit xids; each is widened to the epoch nearest xmax.
+    /// </para>
     /// </summary>
     private async Task VisibleAsync(List<WalTransaction> transactions, CancellationToken ct)
     {
         var xids = transactions.Select(t => (long)t.Xid).Distinct().ToArray();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        await using var cmd = new NpgsqlCommand(
-            "SELECT NOT EXISTS (SELECT FROM pg_snapshot_xip(pg_current_snapshot()) AS x " +
-            "WHERE (x::text::bigint % 4294967296) = ANY ($1::bigint[]))", _c);
+        await using var cmd = new NpgsqlCommand(VisibleSql, _c);
         cmd.Parameters.AddWithValue(xids);
         while (!(bool)(await cmd.ExecuteScalarAsync(ct))!)
         {
