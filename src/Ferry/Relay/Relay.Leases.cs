@@ -1,3 +1,4 @@
+using Ferry.ControlStore;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Prometheus;
@@ -67,6 +68,16 @@ public sealed partial class Relay
     private async Task KeepLeasesAsync(CancellationToken ct)
     {
         if (!SharesStore) return;
+        // The heartbeat has a pool of its own: on the relay's, it queued behind the status writes of the pairs it had
+        // just started (a takeover) and came late enough for the watchdog to stop them.
+        try
+        {
+            _beat = await Store.OpenAsync(store.Address, ct);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            LogHeartbeatFailed(e.Message);
+        }
         var watchdog = WatchLeasesAsync(ct);
         var probe = ProbeUnreachableAsync(ct);
         var applier = ApplyLeasesAsync(ct);
@@ -89,7 +100,10 @@ public sealed partial class Relay
         await watchdog;
         await probe;
         await applier;
+        _beat?.Dispose();
     }
+
+    private Store? _beat;
 
     // What the last good heartbeat decided, for the apply loop; replaced whole.
     private sealed record LeaseWish(IReadOnlySet<string> Run, IReadOnlySet<string> Surplus, RelayPlan Plan, string Digest);
@@ -108,9 +122,10 @@ public sealed partial class Relay
         var began = Stopwatch.GetTimestamp();
         try
         {
-            var plan = await RelayPlan.ReadAsync(store, ct);
+            var beat = _beat ??= await Store.OpenAsync(store.Address, ct);
+            var plan = await RelayPlan.ReadAsync(beat, ct);
             _planned = plan.Databases();
-            var round = await store.HeartbeatAsync(_identity!, plan.Syncs(), Defaults.LeaseTime, Unreachable(), ct);
+            var round = await beat.HeartbeatAsync(_identity!, plan.Syncs(), Defaults.LeaseTime, Unreachable(), ct);
             Volatile.Write(ref _renewedAt, began);
             Volatile.Write(ref _wish, new LeaseWish(round.Run, round.Surplus, plan, plan.Digest()));
             if (_wished.CurrentCount == 0) _wished.Release();
