@@ -42,7 +42,11 @@ public sealed class SetupThroughResets(ServerFixture servers, ITestOutputHelper 
             results.Add(await t.Cli.OkAsync("add", "sync", "s", "tables=bulk", "dbs=db1:source,db2:target", "onetimecopy=1")), r => rounds += r);
         // An older install on the source, which upgrade brings to this version through the same resets.
         await servers[0].ExecuteAsync(t.Database, "UPDATE ferry.meta SET value = '2' WHERE key = 'schema_version'", default);
-        await WithResetsAsync(links, 2, 5, async () =>
+        // compare holds both links for its whole attempt (its checks, then one hash pass per database): with each link
+        // reset every 2 to 5 s, the next reset on either comes about every 1.75 s, and on a loaded CI machine (the other
+        // collection running its WAL cases beside it) 30 attempts in a row did not fit. Every 3 to 6 s, as a link that
+        // resets often but not constantly.
+        await WithResetsAsync(links, 3, 6, async () =>
         {
             results.Add(await t.Cli.OkAsync("compare", "s"));
             results.Add(await t.Cli.OkAsync("upgrade"));
