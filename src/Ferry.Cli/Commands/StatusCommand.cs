@@ -126,7 +126,8 @@ public static class StatusCommand
         Output.Table(["relay", "http", "heartbeat", "prefers", "leases", "cannot reach"], relays.Select(r => new[]
         {
             r.Id, r.Http ?? "", $"{r.HeartbeatAgeSeconds.ToString("F1", CultureInfo.InvariantCulture)} s ago" + (r.HeartbeatAgeSeconds > lease ? " (dead?)" : ""),
-            string.Join(",", r.Prefers), r.Leases.Count == 0 ? "none" : $"{r.Leases.Count}: {string.Join(", ", r.Leases)}",
+            string.Join(",", r.Prefers), (r.Leases.Count == 0 ? "none" : $"{r.Leases.Count}: {string.Join(", ", r.Leases)}") +
+            string.Concat(r.Together.Select(u => $" ({string.Join(" + ", u.Syncs)} together: WAL of {string.Join(", ", u.Wal)})")),
             string.Join(",", r.Unreachable),
         }));
     }

@@ -91,10 +91,25 @@ public sealed partial class Store
             r => (Sync: r.GetString(0), Relay: r.GetString(1)), ct, ("$now", now));
         var cannot = (await QueryAsync("SELECT relay_id, database_name FROM relay_unreachable ORDER BY database_name",
             r => (Relay: r.GetString(0), Db: r.GetString(1)), ct)).ToLookup(u => u.Relay, u => u.Db);
+        var together = await UnitsAsync(ct);
         return await QueryAsync("SELECT id, host, pid, http, heartbeat_at, prefers, started_at FROM relays ORDER BY started_at, id",
-            r => new RelayRegistration(r.GetString(0), r.GetString(1), (int)r.GetInt64(2), r.IsDBNull(3) ? null : r.GetString(3),
-                Math.Max(0, now - r.GetDouble(4)), Split(r.GetString(5)),
-                leases.Where(l => l.Relay == r.GetString(0)).Select(l => l.Sync).ToList(), cannot[r.GetString(0)].ToList()), ct);
+            r =>
+            {
+                var held = leases.Where(l => l.Relay == r.GetString(0)).Select(l => l.Sync).ToList();
+                return new RelayRegistration(r.GetString(0), r.GetString(1), (int)r.GetInt64(2), r.IsDBNull(3) ? null : r.GetString(3),
+                    Math.Max(0, now - r.GetDouble(4)), Split(r.GetString(5)), held, cannot[r.GetString(0)].ToList())
+                {
+                    Together = together.Where(u => u.Syncs.Any(held.Contains)).ToList(),
+                };
+            }, ct);
+    }
+
+    /// <summary>The units of several active syncs that move between relays only together (<see cref="LeaseShare.Units"/>).</summary>
+    private async Task<List<SyncUnit>> UnitsAsync(CancellationToken ct)
+    {
+        var pairs = (await ListSyncGroupsAsync(ct)).Where(s => s.Sync.Active).SelectMany(s => Sync.PairsOf(s.Sync, s.Group));
+        var wal = (await ListDatabasesAsync(ct)).Where(d => d.CapturesWal).Select(d => d.Name).ToHashSet();
+        return LeaseShare.Units(RelayPlan.Syncs(pairs, wal)).Where(u => u.Syncs.Count > 1).ToList();
     }
 
     private async Task ReportUnreachableAsync(DbTransaction tx, string relayId, IReadOnlyList<UnreachableDatabase> unreachable, CancellationToken ct)

@@ -51,11 +51,28 @@ public sealed record RelayPlan(IReadOnlyDictionary<Pair, PairSetup> Pairs, IRead
 
     /// <summary>Every active sync that has pairs, with the databases they read from and touch: what leases are taken on.</summary>
     public IReadOnlyList<SyncSources> Syncs() =>
-        Pairs.Keys.GroupBy(p => p.Sync).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new SyncSources(g.Key, g.Select(p => p.Source).Distinct().Order(StringComparer.Ordinal).ToList())
+        Syncs(Pairs.Keys, Pairs.Values.SelectMany(s => new[] { s.Source, s.Target }).Where(d => d.CapturesWal).Select(d => d.Name).ToHashSet());
+
+    /// <summary>
+    /// The syncs of <paramref name="pairs"/> (active ones), each with the databases it reads from and touches, and those
+    /// of <paramref name="capturesWal"/> it touches whose capture runs: a relay runs a WAL capture for a database some
+    /// running pair reads from, and an apply into such a database waits for it (PairRunner's waitForWal).
+    /// </summary>
+    public static IReadOnlyList<SyncSources> Syncs(IEnumerable<Pair> pairs, IReadOnlySet<string> capturesWal)
+    {
+        var all = pairs.ToList();
+        var captured = all.Select(p => p.Source).Where(capturesWal.Contains).ToHashSet();
+        return all.GroupBy(p => p.Sync).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g =>
             {
-                Databases = g.SelectMany(p => new[] { p.Source, p.Target }).Distinct().Order(StringComparer.Ordinal).ToList(),
+                var databases = g.SelectMany(p => new[] { p.Source, p.Target }).Distinct().Order(StringComparer.Ordinal).ToList();
+                return new SyncSources(g.Key, g.Select(p => p.Source).Distinct().Order(StringComparer.Ordinal).ToList())
+                {
+                    Databases = databases,
+                    Wal = databases.Where(captured.Contains).ToList(),
+                };
             }).ToList();
+    }
 
     /// <summary>Every database some pair of the plan reads from or writes to, with its connection settings.</summary>
     public IReadOnlyDictionary<string, Database> Databases() =>

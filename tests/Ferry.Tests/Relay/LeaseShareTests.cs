@@ -98,4 +98,104 @@ public sealed class LeaseShareTests
             held.Where(l => l.RelayId == "a").ToArray());
         Assert.Equal(["s12a", "s12b", "s13a", "s13b"], alone.Run.Order());
     }
+
+    // w1, w2 share db1's WAL capture, w2 and w3 share db2's (so w1, w2, w3 are one unit); t1..t3 are trigger-captured.
+    private static readonly SyncSources[] Wal =
+    [
+        new("t1", ["db5"]) { Databases = ["db5", "db6"] }, new("t2", ["db5"]) { Databases = ["db5", "db6"] },
+        new("t3", ["db5"]) { Databases = ["db5", "db6"] },
+        new("w1", ["db1"]) { Databases = ["db1", "db3"], Wal = ["db1"] }, new("w2", ["db1", "db2"]) { Databases = ["db1", "db2"], Wal = ["db1", "db2"] },
+        new("w3", ["db4"]) { Databases = ["db2", "db4"], Wal = ["db2"] },
+    ];
+
+    private static readonly LiveRelay[] Two = [new("a", 100, []), new("b", 100, [])];
+
+    /// <summary>Every sync's holder once a and b have each decided in turn, until nothing changes (leases handed back at once).</summary>
+    private static Dictionary<string, string> Settle(SyncSources[] syncs, LiveRelay[] relays, Dictionary<string, string> held)
+    {
+        for (var round = 0; round < 10; round++)
+        {
+            var before = string.Join(",", held.OrderBy(h => h.Key).Select(h => h.Key + "=" + h.Value));
+            foreach (var r in relays)
+            {
+                var d = LeaseShare.Decide(Relay(r.Id, [.. r.Prefers]), 100, 15, syncs, relays,
+                    held.Select(h => new Lease(h.Key, h.Value, 110)).ToArray());
+                foreach (var s in d.Surplus) held.Remove(s);
+                foreach (var s in d.Take) held[s] = r.Id;
+                Assert.True(d.Run.SetEquals(held.Where(h => h.Value == r.Id).Select(h => h.Key)), $"{r.Id} runs only what it holds");
+            }
+            if (string.Join(",", held.OrderBy(h => h.Key).Select(h => h.Key + "=" + h.Value)) == before) return held;
+        }
+        throw new Xunit.Sdk.XunitException("the leases never settled: " + string.Join(",", held));
+    }
+
+    [Fact]
+    public void syncs_sharing_a_wal_captured_database_are_one_unit_transitively_and_trigger_syncs_stay_alone()
+    {
+        var units = LeaseShare.Units(Wal);
+        Assert.Equal(["t1", "t2", "t3", "w1+w2+w3"], units.Select(u => string.Join("+", u.Syncs)));
+        Assert.Equal(["db1", "db2"], units.Single(u => u.Syncs.Count == 3).Wal);
+    }
+
+    [Fact]
+    public void two_relays_keep_a_wal_unit_together_spread_the_trigger_syncs_and_a_takeover_moves_the_whole_unit()
+    {
+        var held = Settle(Wal, Two, []);
+        // 6 syncs over 2 relays, share 3: the unit (3) on one relay, the three trigger syncs on the other.
+        var unitHome = held["w1"];
+        Assert.All(new[] { "w2", "w3" }, s => Assert.Equal(unitHome, held[s]));
+        Assert.All(new[] { "t1", "t2", "t3" }, s => Assert.NotEqual(unitHome, held[s]));
+
+        // The unit's relay dies: once its leases expire, the survivor takes the whole unit in one heartbeat.
+        var survivor = unitHome == "a" ? "b" : "a";
+        var leases = held.Select(h => new Lease(h.Key, h.Value, h.Value == survivor ? 110 : 95)).ToArray();
+        var relays = Two.Select(r => r.Id == survivor ? r : r with { HeartbeatAt = 80 }).ToArray();
+        var d = LeaseShare.Decide(Relay(survivor), 100, 15, Wal, relays, leases);
+        Assert.Equal(["w1", "w2", "w3"], d.Take.Order());
+        Assert.Equal(Wal.Select(s => s.Sync), d.Run.Order());
+
+        // With one more trigger sync than the share leaves room for, a unit is never split to fill it.
+        var crowded = Wal.Append(new SyncSources("t4", ["db5"]) { Databases = ["db5", "db6"] }).ToArray();
+        var spread = Settle(crowded, Two, []);
+        Assert.Single(new[] { "w1", "w2", "w3" }.Select(s => spread[s]).Distinct());
+        Assert.Equal(7, spread.Count);
+    }
+
+    [Fact]
+    public void a_unit_split_between_relays_gathers_on_the_one_holding_most_of_it_and_moves_whole_when_a_database_is_cut_off()
+    {
+        // w1 and w2 ran apart until db1 switched to capture=wal: a holds two of the unit, b one, so b hands w2 back.
+        var split = new Dictionary<string, string> { ["w1"] = "a", ["w3"] = "a", ["w2"] = "b", ["t1"] = "b", ["t2"] = "b", ["t3"] = "a" };
+        var d = LeaseShare.Decide(Relay("b"), 100, 15, Wal, Two, split.Select(h => new Lease(h.Key, h.Value, 110)).ToArray());
+        Assert.Equal(["w2"], d.Surplus.Order());
+        Assert.DoesNotContain("w2", d.Run);
+        var held = Settle(Wal, Two, split);
+        Assert.Single(new[] { "w1", "w2", "w3" }.Select(s => held[s]).Distinct());
+
+        // Whoever holds the unit cannot reach db3 (w1's target): the whole unit moves, w2 and w3 with it.
+        var home = held["w1"];
+        var cut = Two.Select(r => r.Id == home ? r with { Unreachable = new HashSet<string> { "db3" } } : r).ToArray();
+        var moved = Settle(Wal, cut, held);
+        Assert.All(new[] { "w1", "w2", "w3" }, s => Assert.NotEqual(home, moved[s]));
+    }
+
+    [Fact]
+    public void a_relay_that_prefers_one_sync_of_a_unit_takes_the_whole_unit()
+    {
+        var relays = new[] { new LiveRelay("a", 100, []), new LiveRelay("b", 100, ["db4"]) };
+        var held = Settle(Wal, relays, []);
+        Assert.All(new[] { "w1", "w2", "w3" }, s => Assert.Equal("b", held[s]));
+        Assert.All(new[] { "t1", "t2", "t3" }, s => Assert.Equal("a", held[s]));
+    }
+
+    [Fact]
+    public void a_sync_binds_to_a_wal_captured_database_it_reads_or_writes_only_while_some_pair_reads_from_it()
+    {
+        // db1 (WAL) is read by s1 and written by s2; db9 (WAL) is only ever written: nothing captures it, nothing waits.
+        Pair[] pairs = [new("s1", "db1", "db2"), new("s2", "db3", "db1"), new("s3", "db3", "db9"), new("s4", "db5", "db6")];
+        var syncs = RelayPlan.Syncs(pairs, new HashSet<string> { "db1", "db9" });
+        Assert.Equal(["db1"], syncs.Single(x => x.Sync == "s2").Wal);
+        Assert.Empty(syncs.Single(x => x.Sync == "s3").Wal);
+        Assert.Equal(["s1+s2", "s3", "s4"], LeaseShare.Units(syncs).Select(u => string.Join("+", u.Syncs)));
+    }
 }
