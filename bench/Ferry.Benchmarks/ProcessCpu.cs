@@ -9,8 +9,8 @@ namespace Ferry.Benchmarks;
 /// CPU seconds per process class over a phase, read from /proc/&lt;pid&gt;/stat (utime + stime, all threads), so a
 /// phase's cost per application transaction can be compared across capture modes on a machine others load too: CPU
 /// time per transaction moves far less than wall time when the cores are shared. Classes: the source's client
-/// backends (the application), its walsenders (logical decoding), its ferry backends (log writer, fold, read; by
-/// application_name), its other processes (walwriter, checkpointer, autovacuum, postmaster), the target's processes,
+/// backends (the application), its walsenders (logical decoding), its ferry backends (src.ferry.wal: the WAL capture's
+/// log writer; src.ferry.read: the pair's fold and read; by application_name), its other processes (walwriter, checkpointer, autovacuum, postmaster), the target's processes,
 /// each relay process, and this benchmark process (the clients' driver).
 /// </summary>
 public sealed partial class ProcessCpu(LocalServer source, LocalServer target, IReadOnlyDictionary<string, Func<int?>> relays)
@@ -61,7 +61,8 @@ public sealed partial class ProcessCpu(LocalServer source, LocalServer target, I
                 var app = r.GetString(2);
                 kinds[r.GetInt32(0)] = type == "walsender" ? "walsender"
                     : type != "client backend" ? "server"
-                    : app.StartsWith("ferry", StringComparison.Ordinal) ? "ferry"
+                    // "ferry wal" (the WAL capture's log writer), "ferry read" (the pair's fold and read), ...
+                    : app.StartsWith("ferry", StringComparison.Ordinal) ? "ferry." + string.Join('_', app.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(1))
                     : "clients";
             }
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
