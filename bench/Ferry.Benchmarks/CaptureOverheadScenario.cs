@@ -39,6 +39,7 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
     private const int Clients = 2;
     private const long Preloaded = 10_000;
     private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(2);
+    private readonly CpuTally _cpu = new();
 
     public async Task<ScenarioResult> RunAsync(CancellationToken ct)
     {
@@ -70,6 +71,9 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
             foreach (var capture in Captures) await CaughtUpAsync(capture, relays[capture], ct);
 
             var tps = loads.Keys.ToDictionary(k => k, _ => new List<double>());
+            var cpu = new ProcessCpu(cluster.Source, cluster.Target, relays.ToDictionary(r => r.Key, r => (Func<int?>)(() => r.Value.ProcessId)));
+            ProcessCpu.Snapshot? phaseStart = null;
+            Dictionary<string, double> phaseCpu = [];
             var catchUp = Captures.ToDictionary(k => k, _ => new List<double>());
             // With three kinds of phase, each round starts one further along (without, trigger, WAL; then trigger, WAL,
             // without; ...): in a fixed order WAL always followed trigger and came out faster than the phases without.
@@ -78,7 +82,13 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
                          kinds.Count > 2 ? kinds.Skip(r % kinds.Count).Concat(kinds.Take(r % kinds.Count)) : kinds))
             {
                 await cluster.Source.ExecuteAsync("postgres", "CHECKPOINT", ct);
-                tps[phaseOf].Add(await loads[phaseOf].RunAsync(Clients, phase, ct));
+                tps[phaseOf].Add(await loads[phaseOf].RunAsync(Clients, phase, ct, async starting =>
+                {
+                    if (starting) phaseStart = await cpu.TakeAsync(ct);
+                    else phaseCpu = ProcessCpu.Between(phaseStart!, await cpu.TakeAsync(ct));
+                }));
+                _cpu.Add(phaseOf, phaseCpu, loads[phaseOf].LastTransactions);
+                log($"{ScenarioName} {phaseOf} phase CPU: {CpuTally.Line(phaseCpu, loads[phaseOf].LastTransactions)}");
                 var line = $"{ScenarioName} {(phaseOf == Without ? "without capture" : "with " + phaseOf + " capture")}: {tps[phaseOf][^1]:F0} tps";
                 if (phaseOf != Without)
                 {
@@ -122,6 +132,8 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
             ["tps_without_capture_phases"] = Array(without, 0),
             ["tps_with_capture_phases"] = Array(tps[main], 0),
             ["target_catch_up_ms_after_phase"] = Array(catchUp[main], 1),
+            // CPU time per process class over the measured phases (ProcessCpu): steadier than tps on shared cores.
+            ["cpu_ms_per_1000_tx"] = _cpu.Figures(),
         };
         var summary = new List<string>
         {

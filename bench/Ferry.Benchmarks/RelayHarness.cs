@@ -155,6 +155,9 @@ public sealed class RelayHarness : IAsyncDisposable
 
     private bool _relayProcess;
 
+    /// <summary>The relay process's pid while it runs (<see cref="StartProcessAsync"/>), for its CPU time.</summary>
+    public int? ProcessId => _relayProcess ? ProcessCpu.RelayPid(_home) : null;
+
     private async Task<(int Exit, string Output)> CliAsync(CancellationToken ct, params string[] args)
     {
         var psi = new System.Diagnostics.ProcessStartInfo("dotnet")

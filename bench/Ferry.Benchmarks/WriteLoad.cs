@@ -17,16 +17,23 @@ public sealed class WriteLoad(string connectionString, string table, long preloa
         SELECT g, 'customer ' || g, round((g * 1.37)::numeric, 2), now() FROM generate_series(1, {rows}) AS g
         """;
 
+    /// <summary>Transactions committed by the last <see cref="RunAsync"/>.</summary>
+    public long LastTransactions { get; private set; }
+
     /// <summary>Runs <paramref name="clients"/> connections for <paramref name="duration"/>; returns transactions per second.</summary>
-    public async Task<double> RunAsync(int clients, TimeSpan duration, CancellationToken ct)
+    /// <param name="around">called with the connections open, before the clock starts and after it stops (CPU snapshots)</param>
+    public async Task<double> RunAsync(int clients, TimeSpan duration, CancellationToken ct, Func<bool, Task>? around = null)
     {
         var connections = new List<NpgsqlConnection>();
         try
         {
             for (var i = 0; i < clients; i++) connections.Add(await BenchCluster.OpenAsync(connectionString, ct));
+            if (around is not null) await around(true);
             var started = Stopwatch.GetTimestamp();
             var counts = await Task.WhenAll(connections.Select((c, i) => ClientAsync(c, i, started, duration, ct)));
             var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            if (around is not null) await around(false);
+            LastTransactions = counts.Sum();
             return counts.Sum() / elapsed;
         }
         finally
