@@ -104,7 +104,7 @@ public sealed class ApplyUpdatesScenario(BenchCluster cluster, int runs, Action<
                 $"SELECT NOT EXISTS (SELECT FROM {table} WHERE id = {Rows})", $"SELECT {Rows} - count(*) FROM {table}", ct);
             await cluster.SettleAsync(database, ct);
             // The source's rows are gone now: a delete needs only their keys, and raw_{run} on the target has them all.
-            var rawDelete = await RawChangeAsync(database, $"generate_series(1, {Rows}) AS g (id)", $"raw_{run}", delete: true, ct);
+            var rawDelete = await RawChangeAsync(database, $"generate_series(1::bigint, {Rows}) AS g (id)", $"raw_{run}", delete: true, ct);
             if (run == 0) continue;
             updates.Add(update);
             deletes.Add(delete);
