@@ -151,10 +151,7 @@ public sealed class ApplySql
         // Keys without an entry here are almost always new rows: a plain INSERT writes them at half the cost of
         // ON CONFLICT's speculative insertion. Rows that predate ferry's capture have no entry either; if one is in
         // the way, the insert is undone and the keys upserted instead. A DO block, so the fallback costs no round trip.
-        // On a plain target, which keeps no versions, every entry comes here: where the first row is there already
-        // (an application's bulk UPDATE), the rows are updated first, as above, instead of an INSERT refused at once
-        // and then the upsert (100k rows: 0.4-0.5 s in the bench). Its column names are the table's, not PL/pgSQL
-        // variables (FOUND), whatever they are called.
+        // Its column names are the table's, not PL/pgSQL variables (FOUND), whatever they are called.
         var newRows = $"SELECT {fromTemp} FROM {Temp} AS i WHERE {Unknown("i")}";
         var insertNew = $"""
                 BEGIN
@@ -163,15 +160,16 @@ public sealed class ApplySql
                     {insert} {newRows} ON CONFLICT ({keys}) {onConflict};
                 END;
             """;
+        UpsertNew = "DO " + Quote.Literal($"""
+            #variable_conflict use_column
+            BEGIN
+            {insertNew}
+            END
+            """);
         var updateNew = UpdateFirst(Unknown);
-        UpsertNew = "DO " + Quote.Literal(updateNew is null
-            ? $"""
-              #variable_conflict use_column
-              BEGIN
-              {insertNew}
-              END
-              """
-            : $"""
+        UpsertPlain = updateNew is null
+            ? UpsertNew
+            : "DO " + Quote.Literal($"""
               #variable_conflict use_column
               BEGIN
                   IF EXISTS (SELECT 1 FROM (SELECT {Quote.List(shape.Key, "i")} FROM {Temp} AS i WHERE {Unknown("i")} LIMIT 1) AS i
@@ -296,6 +294,14 @@ public sealed class ApplySql
 
     /// <summary>The upsert of the keys new to this database: a DO block, without parameters.</summary>
     public string UpsertNew { get; }
+
+    /// <summary>
+    /// A plain target's write of every row: <see cref="UpsertNew"/>, except that where the first row is there already
+    /// (an application's bulk UPDATE), the rows are updated first, as <see cref="Upsert"/> does, instead of an INSERT
+    /// refused at once and then the upsert. Not on a database that keeps versions: there the rows of keys without an
+    /// entry are new, but for the few that predate ferry's capture, and the probe would cost a scan for nothing.
+    /// </summary>
+    public string UpsertPlain { get; }
 
     public string StampVersions { get; }
 
