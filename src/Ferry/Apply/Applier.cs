@@ -119,6 +119,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
 
         // Every chunk of a batch reads the batch's truncates again. With versions, applying one again spares the rows
         // written after it; without, it would delete the rows the batch's earlier chunks wrote.
+        var truncated = new List<(int Table, DateTime Version)>();
         foreach (var tr in keepVersions || plan.StartsBatch ? plan.Truncates.Reverse() : [])
         {
             var index = tables.ToList().FindIndex(x => x.Shape.Name == tr.Table);
@@ -126,7 +127,16 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             var t = tables[index];
             owner = index;
             Add(t.RecordTruncate, tr.Table.Schema, tr.Table.Name, tr.Version, tr.Origin);
-            Add(t.ApplyTruncate, tr.Version);
+            if (!keepVersions)
+            {
+                Add(t.ApplyTruncate, tr.Version);
+                continue;
+            }
+            // The deleted keys are noted for the race check at the end (TruncateRaceCheck).
+            Add(t.NoteTruncated);
+            Add(t.NoteTruncatedSince);
+            Add(t.ApplyTruncateNoting, tr.Version);
+            truncated.Add((index, tr.Version));
         }
         foreach (var i in inChunk)
         {
@@ -182,11 +192,16 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         }
 
         // Captured by WAL, a change committed while this apply ran reaches the log only once decoded: wait for it.
-        if (keepVersions && waitForWal && inChunk.Count > 0) Add(WalWaitSql);
+        if (keepVersions && waitForWal && (inChunk.Count > 0 || truncated.Count > 0)) Add(WalWaitSql);
         foreach (var i in keepVersions ? inChunk : [])
         {
             owner = i;
             Add(tables[i].RaceCheck, tables[i].Shape.Name.ToString());
+        }
+        foreach (var (i, version) in truncated)
+        {
+            owner = i;
+            Add(tables[i].TruncateRaceCheck, tables[i].Shape.Name.ToString(), version);
         }
         owner = null;
 

@@ -106,10 +106,24 @@ public sealed class ApplySql
             : null;
 
         // $1 the truncate's version: rows with no newer entry die, rows written after it survive.
-        ApplyTruncate = $"""
+        var truncateDelete = $"""
             DELETE FROM {table} AS t
             WHERE NOT EXISTS (SELECT 1 FROM {rv} AS r WHERE {Match("r", "t")} AND r.ferry_version > $1::timestamptz)
             """;
+        ApplyTruncate = truncateDelete;
+        // Where versions are kept, the keys the truncate deleted are noted for TruncateRaceCheck: a set of keys the
+        // size of the table, in a temporary table that lives until the commit (nothing to clear, none on rollback),
+        // with the oldest transaction still running just before the DELETE (a custom setting, this transaction's):
+        // whatever commits after the DELETE began has an xid at least that.
+        TruncatedKeys = Quote.Qualified("pg_temp", "ferry_truncated_" + index);
+        var since = Quote.Literal("ferry.truncated_since_" + index);
+        NoteTruncated = $"CREATE TEMP TABLE IF NOT EXISTS {TruncatedKeys} " +
+                        $"({string.Join(", ", shape.KeyColumns.Select(c => Quote.Ident(c.Name) + " " + c.Type))}) ON COMMIT DROP";
+        // The first noted stays: a second truncate of the table in the chunk must not raise the bound of the first.
+        NoteTruncatedSince = $"SELECT set_config({since}, coalesce(nullif(current_setting({since}, true), ''), " +
+                             "pg_snapshot_xmin(pg_current_snapshot())::text), true)";
+        ApplyTruncateNoting = $"WITH deleted AS ({truncateDelete} RETURNING {Quote.List(shape.Key, "t")}) " +
+                              $"INSERT INTO {TruncatedKeys} ({keys}) SELECT {keys} FROM deleted";
 
         Delete = $"DELETE FROM {table} AS t USING {Temp} AS i WHERE {Match("t", "i")} AND i.{f.Win} AND i.{f.Deleted}";
 
@@ -170,6 +184,26 @@ public sealed class ApplySql
         RaceCheck = $"""
             SELECT ferry.retry(format('an application changed a row of %s that ferry was applying a change to; retrying', $1))
             FROM {names.Log} AS l WHERE EXISTS (SELECT 1 FROM {Temp} AS i WHERE {Match("i", "l")} AND i.{f.Win}) LIMIT 1
+            """;
+
+        // $1 the table's name, $2 the truncate's version. A local write that committed after the apply folded the log,
+        // to a row the truncate then deleted (its DELETE waited for the row, or began after the write), was deleted
+        // without its version being looked at: folded later, that version would go out as the row's absence. Retried,
+        // the fold takes the write in first, and the DELETE spares the row if the write is newer than the truncate.
+        // The write is either still in the log, or a concurrent fold (a read's, in its own transaction) has moved it
+        // into a row version since the DELETE began: one statement sees one or the other. Writes the DELETE did not
+        // meet (a key inserted after it began, a row deleted first) need no retry: the row and its later version
+        // agree. Usually the log is empty and no other transaction has written a row version since: each first EXISTS,
+        // evaluated first, then keeps its join from reading the set of deleted keys at all.
+        var sinceXid = $"current_setting({since})::xid8";
+        const string others = "r.ferry_xid <> pg_current_xact_id()";
+        TruncateRaceCheck = $"""
+            SELECT ferry.retry(format('an application changed a row of %s while ferry applied a truncate of it; retrying', $1))
+            WHERE (EXISTS (SELECT 1 FROM {names.Log} AS l)
+                   AND EXISTS (SELECT 1 FROM {names.Log} AS l JOIN {TruncatedKeys} AS d ON {Match("d", "l")}))
+               OR (EXISTS (SELECT 1 FROM {rv} AS r WHERE r.ferry_xid >= {sinceXid} AND {others})
+                   AND EXISTS (SELECT 1 FROM {rv} AS r JOIN {TruncatedKeys} AS d ON {Match("d", "r")}
+                               WHERE r.ferry_xid >= {sinceXid} AND {others} AND r.ferry_version > $2::timestamptz))
             """;
 
         LastKey = $"(SELECT ARRAY[{string.Join(", ", shape.Key.Select(k => "i." + Quote.Ident(k) + "::text"))}] FROM {Temp} AS i " +
@@ -241,7 +275,23 @@ public sealed class ApplySql
 
     public string RecordTruncate { get; }
 
+    /// <summary>The truncate's DELETE, on a plain target: nothing local to race with there.</summary>
     public string ApplyTruncate { get; }
+
+    /// <summary>The temporary table of the keys a truncate deleted in this transaction.</summary>
+    public string TruncatedKeys { get; }
+
+    /// <summary>Creates <see cref="TruncatedKeys"/>, dropped at the commit; before <see cref="ApplyTruncateNoting"/>.</summary>
+    public string NoteTruncated { get; }
+
+    /// <summary>Notes, before <see cref="ApplyTruncateNoting"/>, the oldest xid a write racing its DELETE can have.</summary>
+    public string NoteTruncatedSince { get; }
+
+    /// <summary>The truncate's DELETE, noting the keys it deleted in <see cref="TruncatedKeys"/>.</summary>
+    public string ApplyTruncateNoting { get; }
+
+    /// <summary>Retries the chunk if a local write to a row the truncate deleted committed after the fold.</summary>
+    public string TruncateRaceCheck { get; }
 
     public string Delete { get; }
 
