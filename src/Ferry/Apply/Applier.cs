@@ -112,6 +112,8 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
                 "WHERE ferry.shapes($1::text[]) IS DISTINCT FROM $2::text[]", shapeNames, targetShapes);
         Add("SET CONSTRAINTS ALL DEFERRED");
         if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
+        // Before the fold: what commits after it, a truncate's race check must see (ApplySql.TruncateRaceCheck).
+        if (keepVersions && plan.Truncates.Count > 0) Add(ApplySql.NoteTruncatedSince);
         // Decisions read this database's row versions: the application's changes still in the change logs go in
         // first, all of them. Every table, since truncates and foreign keys reach beyond the chunk's own.
         if (keepVersions && waitForWal) Add(WalWaitSql);
@@ -132,9 +134,9 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
                 Add(t.ApplyTruncate, tr.Version);
                 continue;
             }
-            // The deleted keys are noted for the race check at the end (TruncateRaceCheck).
+            // The keys of rows written lately are noted for the race check at the end (TruncateRaceCheck).
+            Add(t.ApplyTruncateSettled, tr.Version);
             Add(t.NoteTruncated);
-            Add(t.NoteTruncatedSince);
             Add(t.ApplyTruncateNoting, tr.Version);
             truncated.Add((index, tr.Version));
         }
