@@ -119,7 +119,8 @@ public sealed class ApplySql
         // is rechecked in its new version (READ COMMITTED), whose xmin is recent, and left for the second, which notes
         // what it deletes.
         TruncatedKeys = Quote.Qualified("pg_temp", "ferry_truncated_" + index);
-        ApplyTruncateSettled = $"{truncateDelete} AND age(t.xmin) > age({TruncatedSince}::xid)";
+        // The bound as a subquery, evaluated once: per row, reading the setting cost the DELETE a quarter of its time.
+        ApplyTruncateSettled = $"{truncateDelete} AND age(t.xmin) > (SELECT age({TruncatedSince}::xid))";
         NoteTruncated = $"CREATE TEMP TABLE IF NOT EXISTS {TruncatedKeys} " +
                         $"({string.Join(", ", shape.KeyColumns.Select(c => Quote.Ident(c.Name) + " " + c.Type))}) ON COMMIT DROP";
         ApplyTruncateNoting = $"WITH deleted AS ({truncateDelete} RETURNING {Quote.List(shape.Key, "t")}) " +
@@ -191,10 +192,10 @@ public sealed class ApplySql
         // without its version being looked at: folded later, that version would go out as the row's absence. Retried,
         // the fold takes the write in first, and the DELETE spares the row if the write is newer than the truncate.
         // The write is either still in the log, or a concurrent fold (a read's, in its own transaction) has moved it
-        // into a row version since the DELETE began: one statement sees one or the other. Writes the DELETE did not
-        // meet (a key inserted after it began, a row deleted first) need no retry: the row and its later version
-        // agree. Usually the log is empty and no other transaction has written a row version since: each first EXISTS,
-        // evaluated first, then keeps its join from reading the set of deleted keys at all.
+        // into a row version since the apply began (NoteTruncatedSince): one statement sees one or the other. Writes
+        // the DELETEs did not meet (a key inserted after the second began, a row deleted first) need no retry: the
+        // row and its later version agree. Usually the log is empty and no other transaction has written a row
+        // version since: each first EXISTS, evaluated first, then keeps its join from reading the noted keys at all.
         const string others = "r.ferry_xid <> pg_current_xact_id()";
         TruncateRaceCheck = $"""
             SELECT ferry.retry(format('an application changed a row of %s while ferry applied a truncate of it; retrying', $1))

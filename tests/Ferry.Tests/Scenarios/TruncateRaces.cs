@@ -33,9 +33,9 @@ public sealed class TruncateRaces(ServerFixture servers)
         var pid = await CloudAsync<int>(cloud, tx, "SELECT pg_backend_pid()");
         await CloudAsync<object>(cloud, tx, "SELECT id FROM items WHERE id IN (5, 6) FOR UPDATE");
         await t.ExecAsync(0, "TRUNCATE items");
-        await Eventually.UntilAsync(
-            () => servers[1].ScalarAsync<long>(t.Database, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() " +
-                                                           $"AND application_name LIKE 'ferry apply%' AND {pid} = ANY (pg_blocking_pids(pid))", default),
+        var blocked = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() " +
+                      $"AND application_name LIKE 'ferry apply%' AND {pid} = ANY (pg_blocking_pids(pid))";
+        await Eventually.UntilAsync(() => servers[1].ScalarAsync<long>(t.Database, blocked, default),
             waiting => waiting > 0, TimeSpan.FromSeconds(30), "the truncate's apply on db2 to wait for the cloud's rows");
         // An update of a held row, a delete of the other, and a key new to the table, all committing while the
         // truncate's DELETE waits.
@@ -50,7 +50,8 @@ public sealed class TruncateRaces(ServerFixture servers)
                 $"items on db{server + 1} to hold only the cloud's rows written during the truncate");
         await t.ConvergedAsync("items", [0, 1, 2]);
         // It got there by the retry, not by the DELETE missing the row.
-        Assert.Contains("an application changed a row of \"public\".\"items\" while ferry applied a truncate of it", t.Cli.LogText);
+        Assert.Contains("an application changed a row of \"public\".\"items\" while ferry applied a truncate of it",
+            t.Cli.LogText);
     }
 
     private static async Task<T> CloudAsync<T>(Npgsql.NpgsqlConnection cloud, Npgsql.NpgsqlTransaction tx, string sql)
