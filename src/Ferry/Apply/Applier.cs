@@ -112,6 +112,8 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
                 "WHERE ferry.shapes($1::text[]) IS DISTINCT FROM $2::text[]", shapeNames, targetShapes);
         Add("SET CONSTRAINTS ALL DEFERRED");
         if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
+        // Before the fold: what commits after it, a truncate's race check must see (ApplySql.TruncateRaceCheck).
+        if (keepVersions && plan.Truncates.Count > 0) Add(ApplySql.NoteTruncatedSince);
         // Decisions read this database's row versions: the application's changes still in the change logs go in
         // first, all of them. Every table, since truncates and foreign keys reach beyond the chunk's own.
         if (keepVersions && waitForWal) Add(WalWaitSql);
@@ -119,6 +121,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
 
         // Every chunk of a batch reads the batch's truncates again. With versions, applying one again spares the rows
         // written after it; without, it would delete the rows the batch's earlier chunks wrote.
+        var truncated = new List<(int Table, DateTime Version)>();
         foreach (var tr in keepVersions || plan.StartsBatch ? plan.Truncates.Reverse() : [])
         {
             var index = tables.ToList().FindIndex(x => x.Shape.Name == tr.Table);
@@ -126,7 +129,16 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             var t = tables[index];
             owner = index;
             Add(t.RecordTruncate, tr.Table.Schema, tr.Table.Name, tr.Version, tr.Origin);
-            Add(t.ApplyTruncate, tr.Version);
+            if (!keepVersions)
+            {
+                Add(t.ApplyTruncate, tr.Version);
+                continue;
+            }
+            // The keys of rows written lately are noted for the race check at the end (TruncateRaceCheck).
+            Add(t.ApplyTruncateSettled, tr.Version);
+            Add(t.NoteTruncated);
+            Add(t.ApplyTruncateNoting, tr.Version);
+            truncated.Add((index, tr.Version));
         }
         foreach (var i in inChunk)
         {
@@ -182,11 +194,16 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         }
 
         // Captured by WAL, a change committed while this apply ran reaches the log only once decoded: wait for it.
-        if (keepVersions && waitForWal && inChunk.Count > 0) Add(WalWaitSql);
+        if (keepVersions && waitForWal && (inChunk.Count > 0 || truncated.Count > 0)) Add(WalWaitSql);
         foreach (var i in keepVersions ? inChunk : [])
         {
             owner = i;
             Add(tables[i].RaceCheck, tables[i].Shape.Name.ToString());
+        }
+        foreach (var (i, version) in truncated)
+        {
+            owner = i;
+            Add(tables[i].TruncateRaceCheck, tables[i].Shape.Name.ToString(), version);
         }
         owner = null;
 
