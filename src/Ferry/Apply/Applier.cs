@@ -112,8 +112,8 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
                 "WHERE ferry.shapes($1::text[]) IS DISTINCT FROM $2::text[]", shapeNames, targetShapes);
         Add("SET CONSTRAINTS ALL DEFERRED");
         if (useReplicaRole) Add("SET LOCAL session_replication_role = replica");
-        // Before the fold: what commits after it, a truncate's race check must see (ApplySql.TruncateRaceCheck).
-        if (keepVersions && plan.Truncates.Count > 0) Add(ApplySql.NoteTruncatedSince);
+        // Before the fold: what commits after it, a truncate's race check must see (TruncateSql.RaceCheck).
+        if (keepVersions && plan.Truncates.Count > 0) Add(TruncateSql.NoteSince);
         // Decisions read this database's row versions: the application's changes still in the change logs go in
         // first, all of them. Every table, since truncates and foreign keys reach beyond the chunk's own.
         if (keepVersions && waitForWal) Add(WalWaitSql);
@@ -128,16 +128,16 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             if (index < 0 || held.Contains(index)) continue;
             var t = tables[index];
             owner = index;
-            Add(t.RecordTruncate, tr.Table.Schema, tr.Table.Name, tr.Version, tr.Origin);
+            Add(t.Truncate.Record, tr.Table.Schema, tr.Table.Name, tr.Version, tr.Origin);
             if (!keepVersions)
             {
-                Add(t.ApplyTruncate, tr.Version);
+                Add(t.Truncate.DeleteAll, tr.Version);
                 continue;
             }
-            // The keys of rows written lately are noted for the race check at the end (TruncateRaceCheck).
-            Add(t.ApplyTruncateSettled, tr.Version);
-            Add(t.NoteTruncated);
-            Add(t.ApplyTruncateNoting, tr.Version);
+            // The keys of rows written lately are noted for the race check at the end (TruncateSql.RaceCheck).
+            Add(t.Truncate.DeleteSettled, tr.Version);
+            Add(t.Truncate.CreateNoted);
+            Add(t.Truncate.DeleteNoting, tr.Version);
             truncated.Add((index, tr.Version));
         }
         foreach (var i in inChunk)
@@ -203,7 +203,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
         foreach (var (i, version) in truncated)
         {
             owner = i;
-            Add(tables[i].TruncateRaceCheck, tables[i].Shape.Name.ToString(), version);
+            Add(tables[i].Truncate.RaceCheck, tables[i].Shape.Name.ToString(), version);
         }
         owner = null;
 

@@ -105,26 +105,7 @@ public sealed class ApplySql
               """
             : null;
 
-        // $1 the truncate's version: rows with no newer entry die, rows written after it survive.
-        var truncateDelete = $"""
-            DELETE FROM {table} AS t
-            WHERE NOT EXISTS (SELECT 1 FROM {rv} AS r WHERE {Match("r", "t")} AND r.ferry_version > $1::timestamptz)
-            """;
-        ApplyTruncate = truncateDelete;
-        // Where versions are kept, the truncate notes for TruncateRaceCheck the keys it deleted whose row may have been
-        // written by a transaction that committed after the apply's fold: one whose xid is at least the xmin noted
-        // before the fold (NoteTruncatedSince), in a temporary table that lives until the commit (nothing to clear,
-        // none on rollback). Only those: noting every deleted key doubled the DELETE's time (200k rows). So the rows
-        // last written before that xmin go first, unnoted; a row written meanwhile, while this DELETE waits for it,
-        // is rechecked in its new version (READ COMMITTED), whose xmin is recent, and left for the second, which notes
-        // what it deletes.
-        TruncatedKeys = Quote.Qualified("pg_temp", "ferry_truncated_" + index);
-        // The bound as a subquery, evaluated once: per row, reading the setting cost the DELETE a quarter of its time.
-        ApplyTruncateSettled = $"{truncateDelete} AND age(t.xmin) > (SELECT age({TruncatedSince}::xid))";
-        NoteTruncated = $"CREATE TEMP TABLE IF NOT EXISTS {TruncatedKeys} " +
-                        $"({string.Join(", ", shape.KeyColumns.Select(c => Quote.Ident(c.Name) + " " + c.Type))}) ON COMMIT DROP";
-        ApplyTruncateNoting = $"WITH deleted AS ({truncateDelete} RETURNING {Quote.List(shape.Key, "t")}) " +
-                              $"INSERT INTO {TruncatedKeys} ({keys}) SELECT {keys} FROM deleted";
+        Truncate = new TruncateSql(shape, index, table, rv, names.Log, Match);
 
         Delete = $"DELETE FROM {table} AS t USING {Temp} AS i WHERE {Match("t", "i")} AND i.{f.Win} AND i.{f.Deleted}";
 
@@ -232,25 +213,6 @@ public sealed class ApplySql
             FROM {names.Log} AS l WHERE EXISTS (SELECT 1 FROM {Temp} AS i WHERE {Match("i", "l")} AND i.{f.Win}) LIMIT 1
             """;
 
-        // $1 the table's name, $2 the truncate's version. A local write that committed after the apply folded the log,
-        // to a row the truncate then deleted (its DELETE waited for the row, or began after the write), was deleted
-        // without its version being looked at: folded later, that version would go out as the row's absence. Retried,
-        // the fold takes the write in first, and the DELETE spares the row if the write is newer than the truncate.
-        // The write is either still in the log, or a concurrent fold (a read's, in its own transaction) has moved it
-        // into a row version since the apply began (NoteTruncatedSince): one statement sees one or the other. Writes
-        // the DELETEs did not meet (a key inserted after the second began, a row deleted first) need no retry: the
-        // row and its later version agree. Usually the log is empty and no other transaction has written a row
-        // version since: each first EXISTS, evaluated first, then keeps its join from reading the noted keys at all.
-        const string others = "r.ferry_xid <> pg_current_xact_id()";
-        TruncateRaceCheck = $"""
-            SELECT ferry.retry(format('an application changed a row of %s while ferry applied a truncate of it; retrying', $1))
-            WHERE (EXISTS (SELECT 1 FROM {names.Log} AS l)
-                   AND EXISTS (SELECT 1 FROM {names.Log} AS l JOIN {TruncatedKeys} AS d ON {Match("d", "l")}))
-               OR (EXISTS (SELECT 1 FROM {rv} AS r WHERE r.ferry_xid >= {TruncatedSince} AND {others})
-                   AND EXISTS (SELECT 1 FROM {rv} AS r JOIN {TruncatedKeys} AS d ON {Match("d", "r")}
-                               WHERE r.ferry_xid >= {TruncatedSince} AND {others} AND r.ferry_version > $2::timestamptz))
-            """;
-
         LastKey = $"(SELECT ARRAY[{string.Join(", ", shape.Key.Select(k => "i." + Quote.Ident(k) + "::text"))}] FROM {Temp} AS i " +
                   $"ORDER BY {string.Join(", ", shape.Key.Select(k => "i." + Quote.Ident(k) + " DESC"))} LIMIT 1)";
         Clear = $"TRUNCATE {Temp}";
@@ -277,14 +239,6 @@ public sealed class ApplySql
               SELECT {fromTemp} FROM {Temp} AS i WHERE i.{f.Win} AND NOT i.{f.Deleted} AND (SELECT count(*) FROM vacated) > 0
               ON CONFLICT ({keys}) {onConflict}
               """;
-        // $1 schema, $2 table, $3 version, $4 origin.
-        RecordTruncate = """
-            INSERT INTO ferry.truncates AS t (schema_name, table_name, version, origin, xid)
-            VALUES ($1, $2, $3, $4, pg_current_xact_id())
-            ON CONFLICT (schema_name, table_name) DO UPDATE
-                SET version = excluded.version, origin = excluded.origin, xid = excluded.xid
-                WHERE excluded.version > t.version
-            """;
     }
 
     /// <summary>Ferry's own columns of the temporary table, named clear of the table's.</summary>
@@ -318,34 +272,8 @@ public sealed class ApplySql
 
     public string? AbortOnConflict { get; }
 
-    public string RecordTruncate { get; }
-
-    /// <summary>The truncate's DELETE, on a plain target: nothing local to race with there.</summary>
-    public string ApplyTruncate { get; }
-
-    /// <summary>The temporary table of the keys a truncate deleted in this transaction.</summary>
-    public string TruncatedKeys { get; }
-
-    /// <summary>Creates <see cref="TruncatedKeys"/>, dropped at the commit; before <see cref="ApplyTruncateNoting"/>.</summary>
-    public string NoteTruncated { get; }
-
-    /// <summary>
-    /// Notes, before the apply's fold, the oldest transaction still running (a custom setting of this transaction):
-    /// a write that commits after the fold has an xid at least that, and so has the row version it made.
-    /// </summary>
-    public const string NoteTruncatedSince =
-        "SELECT set_config('ferry.truncated_since', pg_snapshot_xmin(pg_current_snapshot())::text, true)";
-
-    private const string TruncatedSince = "current_setting('ferry.truncated_since')::xid8";
-
-    /// <summary>The truncate's DELETE of the rows last written before <see cref="NoteTruncatedSince"/>.</summary>
-    public string ApplyTruncateSettled { get; }
-
-    /// <summary>The truncate's DELETE of the rest, noting the keys it deleted in <see cref="TruncatedKeys"/>.</summary>
-    public string ApplyTruncateNoting { get; }
-
-    /// <summary>Retries the chunk if a local write to a row the truncate deleted committed after the fold.</summary>
-    public string TruncateRaceCheck { get; }
+    /// <summary>A peer's truncate applied here, and its race check.</summary>
+    public TruncateSql Truncate { get; }
 
     public string Delete { get; }
 
