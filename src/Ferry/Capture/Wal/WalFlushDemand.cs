@@ -11,22 +11,13 @@ namespace Ferry.Capture.Wal;
 public static class WalFlushDemand
 {
     private static readonly ConcurrentDictionary<string, int> InFlight = new(StringComparer.Ordinal);
-    private static readonly ConcurrentDictionary<string, TaskCompletionSource> Entries = new(StringComparer.Ordinal);
 
     /// <summary>Marks an apply into <paramref name="database"/> in flight until disposed.</summary>
     public static IDisposable Enter(string database)
     {
         InFlight.AddOrUpdate(database, 1, (_, n) => n + 1);
-        if (Entries.TryRemove(database, out var entered)) entered.TrySetResult();
         return new Leave(database);
     }
-
-    /// <summary>
-    /// Completes when the next apply into <paramref name="database"/> enters: the capture, idle and slow to confirm
-    /// while nobody waits, then wakes at once. Taken before <see cref="Wanted"/> is read, so no entry falls between.
-    /// </summary>
-    public static Task NextEntry(string database) =>
-        Entries.GetOrAdd(database, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
     public static bool Wanted(string database) => InFlight.TryGetValue(database, out var n) && n > 0;
 
