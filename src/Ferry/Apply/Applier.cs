@@ -190,7 +190,7 @@ public sealed class Applier(NpgsqlConnection target, Pair pair, string[] dbgroup
             if (t.Vacate is { } vacate) Add(vacate);
             // Without versions no entry was looked up: all are "new", and the DO block upserts if any row is there.
             if (keepVersions) Add(t.Upsert);
-            Add(keepVersions ? t.UpsertNew : t.UpsertPlain);
+            Add(t.UpsertNew);
         }
 
         // Captured by WAL, a change committed while this apply ran reaches the log only once decoded: wait for it.

@@ -116,73 +116,29 @@ public sealed class ApplySql
             ? "DO NOTHING"
             : "DO UPDATE SET " + string.Join(", ", values.Select(c => $"{Quote.Ident(c.Name)} = excluded.{Quote.Ident(c.Name)}"));
         var insert = $"INSERT INTO {table} AS t ({cols}){(shape.HasIdentityAlways ? " OVERRIDING SYSTEM VALUE" : "")}";
-        // Entries this database has a version of are, but for tombstones, rows it holds: an UPDATE … FROM writes them
-        // as the target's own UPDATE would, where ON CONFLICT's speculative insertion costs a third more (100k rows on
-        // a scratch server: 270-300 ms against 365-480). The INSERT after it runs only if the UPDATE left some row out
-        // (a tombstone, or a row the application deleted meanwhile: the race check retries that chunk), and then only
-        // for the rows it left; ON CONFLICT still, for a row inserted meanwhile. The count in the INSERT's WHERE is an
-        // initial plan: it runs the UPDATE to its end before the first row is inserted. Not where a column is
-        // GENERATED ALWAYS AS IDENTITY (an UPDATE may only set it to its default), nor with only key columns.
-        string? UpdateFirst(Func<string, string> which) => values.Count == 0 || shape.HasIdentityAlways
-            ? null
-            : $"""
-              WITH updated AS (
-                  UPDATE {table} AS t SET {string.Join(", ", values.Select(c => $"{Quote.Ident(c.Name)} = i.{Quote.Ident(c.Name)}"))}
-                  FROM {Temp} AS i WHERE {Match("t", "i")} AND {which("i")}
-                  RETURNING {Quote.List(shape.Key, "t")}
-              )
-              {insert}
-              SELECT {fromTemp} FROM {Temp} AS i
-              WHERE {which("i")} AND (SELECT count(*) FROM updated) < (SELECT count(*) FROM {Temp} AS c WHERE {which("c")})
-                AND NOT EXISTS (SELECT 1 FROM updated AS u WHERE {Match("u", "i")})
-              ON CONFLICT ({keys}) {onConflict}
-              """;
-        string Known(string a) => $"{a}.{f.Win} AND NOT {a}.{f.Deleted} AND {a}.{f.LocalVersion} IS NOT NULL";
-        string Unknown(string a) => $"{a}.{f.Win} AND NOT {a}.{f.Deleted} AND {a}.{f.LocalVersion} IS NULL";
-        Upsert = UpdateFirst(Known) ?? $"""
+        Upsert = $"""
             {insert}
-            SELECT {fromTemp} FROM {Temp} AS i WHERE {Known("i")}
+            SELECT {fromTemp} FROM {Temp} AS i WHERE i.{f.Win} AND NOT i.{f.Deleted} AND i.{f.LocalVersion} IS NOT NULL
             ON CONFLICT ({keys}) {onConflict}
             """;
         // Keys without an entry here are almost always new rows: a plain INSERT writes them at half the cost of
         // ON CONFLICT's speculative insertion. Rows that predate ferry's capture have no entry either; if one is in
         // the way, the insert is undone and the keys upserted instead. A DO block, so the fallback costs no round trip.
         // Its column names are the table's, not PL/pgSQL variables (FOUND), whatever they are called.
-        var newRows = $"SELECT {fromTemp} FROM {Temp} AS i WHERE {Unknown("i")}";
-        var insertNew = $"""
-                BEGIN
-                    {insert} {newRows};
-                EXCEPTION WHEN unique_violation THEN
-                    {insert} {newRows} ON CONFLICT ({keys}) {onConflict};
-                END;
-            """;
+        var newRows = $"SELECT {fromTemp} FROM {Temp} AS i WHERE i.{f.Win} AND NOT i.{f.Deleted} AND i.{f.LocalVersion} IS NULL";
         UpsertNew = "DO " + Quote.Literal($"""
             #variable_conflict use_column
             BEGIN
-            {insertNew}
+                {insert} {newRows};
+            EXCEPTION WHEN unique_violation THEN
+                {insert} {newRows} ON CONFLICT ({keys}) {onConflict};
             END
             """);
-        var updateNew = UpdateFirst(Unknown);
-        UpsertPlain = updateNew is null
-            ? UpsertNew
-            : "DO " + Quote.Literal($"""
-              #variable_conflict use_column
-              BEGIN
-                  IF EXISTS (SELECT 1 FROM (SELECT {Quote.List(shape.Key, "i")} FROM {Temp} AS i WHERE {Unknown("i")} LIMIT 1) AS i
-                             JOIN {table} AS t ON {Match("t", "i")}) THEN
-                      {updateNew};
-                  ELSE
-              {insertNew}
-                  END IF;
-              END
-              """);
 
         // Compare-and-set: an entry is stamped only if it still holds the version the decision was made on. An
         // application write that committed in between (its trigger bumps the entry) makes the incoming change lose
         // here, so the row and its entry never disagree. The UPDATE re-checks its WHERE on the latest row version
         // after waiting for a lock (READ COMMITTED's EvalPlanQual); applies to one database are serialised anyway.
-        // The losers are looked for only when fewer entries were stamped than were to be (the counts are initial
-        // plans, run before the rest): almost always all were, and the anti-join over 100k stamped keys cost 0.1-0.2 s.
         StampVersions = $"""
             WITH updated AS (
                 UPDATE {rv} AS r SET ferry_version = i.{f.Version}, ferry_origin = i.{f.Origin},
@@ -193,7 +149,6 @@ public sealed class ApplySql
             )
             UPDATE {Temp} AS i SET {f.Win} = false
             WHERE i.{f.Win} AND i.{f.LocalVersion} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM updated AS s WHERE {Match("s", "i")})
-              AND (SELECT count(*) FROM updated) < (SELECT count(*) FROM {Temp} AS c WHERE c.{f.Win} AND c.{f.LocalVersion} IS NOT NULL)
             """;
         // Keys new to this database: a plain INSERT, the cheapest way to write most of a bulk load. An application
         // inserting the same new key at this very moment makes it fail with unique_violation; the chunk is then
@@ -281,14 +236,6 @@ public sealed class ApplySql
 
     /// <summary>The upsert of the keys new to this database: a DO block, without parameters.</summary>
     public string UpsertNew { get; }
-
-    /// <summary>
-    /// A plain target's write of every row: <see cref="UpsertNew"/>, except that where the first row is there already
-    /// (an application's bulk UPDATE), the rows are updated first, as <see cref="Upsert"/> does, instead of an INSERT
-    /// refused at once and then the upsert. Not on a database that keeps versions: there the rows of keys without an
-    /// entry are new, but for the few that predate ferry's capture, and the probe would cost a scan for nothing.
-    /// </summary>
-    public string UpsertPlain { get; }
 
     public string StampVersions { get; }
 
