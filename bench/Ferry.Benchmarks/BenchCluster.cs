@@ -43,6 +43,21 @@ public sealed class BenchCluster : IAsyncDisposable
     }
 
     /// <summary>The same fresh database on both servers, with the same tables, owned and granted as invariant 1 says.</summary>
+    /// <summary>
+    /// Commits as production makes them (fsync and synchronous_commit on) on both servers, or back to the throwaway
+    /// setting, reloaded at once.
+    /// </summary>
+    public async Task SetDurabilityAsync(bool on, CancellationToken ct)
+    {
+        var value = on ? "on" : "off";
+        foreach (var server in new[] { Source, Target })
+        {
+            await server.ExecuteAsync("postgres", $"ALTER SYSTEM SET fsync = {value}", ct);
+            await server.ExecuteAsync("postgres", $"ALTER SYSTEM SET synchronous_commit = {value}", ct);
+            await server.ExecuteAsync("postgres", "SELECT pg_reload_conf()", ct);
+        }
+    }
+
     public async Task CreateDatabaseAsync(string database, string ddl, IReadOnlyList<string> tables, CancellationToken ct)
     {
         foreach (var server in new[] { Source, Target })

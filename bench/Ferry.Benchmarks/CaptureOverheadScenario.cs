@@ -61,7 +61,7 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
                 loads.TryAdd(Without, new WriteLoad(writer, Plain, Preloaded));
                 loads[capture] = new WriteLoad(writer, Captured, Preloaded);
             }
-            await SetDurabilityAsync(durable, ct);
+            await cluster.SetDurabilityAsync(durable, ct);
             foreach (var capture in Captures)
             {
                 await relays[capture].StartProcessAsync(ct);
@@ -98,7 +98,7 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
                 log(line);
             }
             foreach (var relay in relays.Values) await relay.StopAsync(ct);
-            await SetDurabilityAsync(false, ct);
+            await cluster.SetDurabilityAsync(false, ct);
             return Result(tps, catchUp);
         }
         finally
@@ -155,17 +155,6 @@ public sealed class CaptureOverheadScenario(BenchCluster cluster, TimeSpan phase
                         $"(target 0.95); phases [{List(tps["wal"])}], relay caught up [{List(catchUp["wal"])}] ms after each");
         }
         return new ScenarioResult(ScenarioName, figures, new Target("ratio", ">=", wal ? 0.95 : 0.85), ratio, summary);
-    }
-
-    private async Task SetDurabilityAsync(bool on, CancellationToken ct)
-    {
-        var value = on ? "on" : "off";
-        foreach (var server in new[] { cluster.Source, cluster.Target })
-        {
-            await server.ExecuteAsync("postgres", $"ALTER SYSTEM SET fsync = {value}", ct);
-            await server.ExecuteAsync("postgres", $"ALTER SYSTEM SET synchronous_commit = {value}", ct);
-            await server.ExecuteAsync("postgres", "SELECT pg_reload_conf()", ct);
-        }
     }
 
     /// <summary>Waits until the target holds what the source holds (row count and sum of amounts); returns how long it took.</summary>

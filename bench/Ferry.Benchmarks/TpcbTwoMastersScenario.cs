@@ -70,7 +70,7 @@ public sealed partial class TpcbTwoMastersScenario(BenchCluster cluster, TimeSpa
                     Role.Source, ct, walCapture: mode == "wal");
                 await relays[mode].StartProcessAsync(ct);
             }
-            await SetDurabilityAsync(true, ct);
+            await cluster.SetDurabilityAsync(true, ct);
             foreach (var mode in Modes) await BothMastersAsync(pgbench, mode, Warmup, ct);
             foreach (var mode in relays.Keys) await ConvergedAsync(mode, relays[mode], ct);
 
@@ -96,7 +96,7 @@ public sealed partial class TpcbTwoMastersScenario(BenchCluster cluster, TimeSpa
         }
         finally
         {
-            await SetDurabilityAsync(false, CancellationToken.None);
+            await cluster.SetDurabilityAsync(false, CancellationToken.None);
             foreach (var relay in relays.Values) await relay.DisposeAsync();
         }
     }
@@ -191,18 +191,6 @@ public sealed partial class TpcbTwoMastersScenario(BenchCluster cluster, TimeSpa
                 throw new TimeoutException($"The masters of {Database(mode)} were not equal 120 s after the phase ({a} against {b}). " +
                                            $"Pair error: {relay.PairError() ?? "none"}");
             await Task.Delay(50, ct);
-        }
-    }
-
-    /// <summary>Commits as production makes them (fsync and synchronous_commit on), then back to the throwaway setting.</summary>
-    private async Task SetDurabilityAsync(bool on, CancellationToken ct)
-    {
-        var value = on ? "on" : "off";
-        foreach (var server in new[] { cluster.Source, cluster.Target })
-        {
-            await server.ExecuteAsync("postgres", $"ALTER SYSTEM SET fsync = {value}", ct);
-            await server.ExecuteAsync("postgres", $"ALTER SYSTEM SET synchronous_commit = {value}", ct);
-            await server.ExecuteAsync("postgres", "SELECT pg_reload_conf()", ct);
         }
     }
 

@@ -78,6 +78,25 @@ public sealed class CollidingNames(ServerFixture servers)
         Assert.Contains("\"public\".\"kids\": the same on db1, db2, db3", compare.Out, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Found at the end of stop 15, not yet fixed (it fails the same way on the tree before that stop): after
+    /// `TRUNCATE kids, t` on one master, that master's pairs fail on it, over and over, with `update or delete on table
+    /// "t" violates foreign key constraint … on table "kids"`, and the truncate never reaches the other databases.
+    /// </summary>
+    [Fact(Skip = "known bug, open: a TRUNCATE of a parent and its child together stops the pairs reading from that master (23503)")]
+    public async Task a_parent_and_its_child_truncated_together_on_one_master_reach_every_database()
+    {
+        await using var t = await Topology.CreateAsync(servers, nameof(a_parent_and_its_child_truncated_together_on_one_master_reach_every_database),
+            Schema, ["public.t", "public.kids"]);
+        await t.TwoMastersAndReplicaAsync();
+        await t.Cli.OkAsync("start");
+        await t.ExecAsync(0, $"INSERT INTO t VALUES {Row(1, "a")}, {Row(2, "a")}; INSERT INTO kids VALUES (1, 1, 'f', 1, 1, 'i', 'win', 'fv')");
+        await ConvergedAsync(t);
+        await t.ExecAsync(1, $"TRUNCATE kids, t; INSERT INTO t VALUES {Row(20, "z")}");
+        await ConvergedAsync(t);
+        Assert.Equal(1L, await t.ScalarAsync<long>(2, "SELECT count(*) FROM t"));
+    }
+
     [Fact]
     public async Task a_key_column_named_like_ferrys_own_columns_is_refused_with_the_reason()
     {
